@@ -1,0 +1,243 @@
+"""Study files: TOML parsed into frozen, typed objects, all checked before anything runs.
+
+A study file has these tables (all but ``[dataset]`` optional)::
+
+    [study]      name, seed, output_dir, storage, plugins
+    [model]      name, max_length, revision, trust_remote_code
+    [dataset]    type = "<dataset plugin>", validation_size, test_size, and the plugin's options
+    [train]      fixed loop settings (autoft.training.TrainSettings)
+    [search]     backend, n_trials, timeout, objective, direction, sampler, pruner
+    [space]      searchable training settings (autoft.training.Hyperparams)
+    [strategies.<name>]   one table per strategy to try: its options, and overrides of [space]
+
+Paths in a study file are relative to the file's folder; ``output_dir`` is
+relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from . import options as opts
+from .errors import ConfigError, PluginError
+from .options import Choice, Range, option
+from .plugins import Registry, load_plugins
+from .training import Hyperparams, TrainSettings
+
+SECTIONS = ("study", "model", "dataset", "train", "search", "space", "strategies")
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str = option("", "study name; defaults to the study file's name")
+    seed: int = option(0, "seed for splits, sampler and every trial", ge=0)
+    output_dir: str = option("runs", "where run folders go (relative to the working directory)")
+    storage: str = option("", "Optuna storage URL; empty means sqlite in the run folder")
+    plugins: list[str] = option([], "local plugin files to load (relative to the study file)")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    name: str = option("minilm", "Hugging Face Hub id, local folder, or packaged short name (minilm)")
+    max_length: int = option(128, "tokens per text after truncation", ge=8, le=8192)
+    revision: str = option("", "hub revision (branch, tag or commit)")
+    trust_remote_code: bool = option(False, "run model code from the hub repository (only if you trust it)")
+
+
+@dataclass(frozen=True)
+class DatasetSection:
+    type: str = option(help="dataset plugin name")
+    validation_size: float = option(0.1, "share of train held out for validation when there is none", gt=0, lt=1)
+    test_size: float = option(0.1, "share of train held out for test when there is none", gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    backend: Literal["optuna", "ray"] = option("optuna", "search backend")
+    n_trials: int = option(10, "trials to finish (complete or pruned), counting earlier runs", ge=1)
+    timeout: float = option(0.0, "stop starting trials after this many seconds; 0 means no limit", ge=0)
+    objective: str = option("accuracy", "metric to optimise on the validation split")
+    direction: Literal["auto", "maximize", "minimize"] = option("auto", "auto follows the metric")
+    sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler (seeded with study.seed)")
+    pruner: Literal["median", "hyperband", "none"] = option("median", "stop poor trials early")
+    startup_trials: int = option(4, "trials before the sampler and the median pruner start to act", ge=0)
+    isolation: Literal["process", "none"] = option(
+        "process", "run each trial in its own process (memory and crashes stay with the trial)"
+    )
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """One ``[strategies.<name>]`` table: option values and [space] overrides (each may be searched)."""
+
+    name: str
+    options: dict[str, Any]
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    path: Path
+    study: StudySection
+    model: ModelSection
+    dataset: DatasetSection
+    dataset_options: Any
+    train: TrainSettings
+    search: SearchSection
+    space: dict[str, Any]
+    strategies: dict[str, StrategyConfig]
+    raw: dict
+
+    @property
+    def name(self) -> str:
+        return self.study.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.study.output_dir).expanduser() / self.study.name
+
+    @property
+    def storage_url(self) -> str:
+        return self.study.storage or f"sqlite:///{self.run_dir / 'study.db'}"
+
+    @property
+    def maximize(self) -> bool:
+        return self.search.direction == "maximize"
+
+
+def read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"study file '{path}' does not exist")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def apply_overrides(raw: dict, overrides: list[str], path: Path) -> dict:
+    """``--set key.sub=value`` assignments; values are TOML (``8``, ``"lora"``, ``[1, 2]``), else text."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, such as search.n_trials=20")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{part}' is not a table in {path}")
+        node[parts[-1]] = value
+    return raw
+
+
+def load_study(path: str | Path, overrides: list[str] = (), registry: Registry | None = None) -> tuple[StudyConfig, Registry]:
+    """Read, override and check a study file; load the plugins it needs. Nothing is written."""
+    path = Path(path)
+    raw = apply_overrides(read_toml(path), list(overrides), path)
+    where = str(path)
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown table [{sorted(unknown)[0]}]; valid tables: {', '.join(SECTIONS)}")
+    if "dataset" not in raw:
+        raise ConfigError(f"{where}: missing table [dataset]; add one with type = \"<dataset plugin>\"")
+
+    study = opts.build(StudySection, raw.get("study", {}), f"{where}: [study]")
+    if not study.name:
+        study = dataclasses.replace(study, name=path.stem)
+    _check_study_name(study.name, where)
+    model = opts.build(ModelSection, raw.get("model", {}), f"{where}: [model]")
+    train = opts.build(TrainSettings, raw.get("train", {}), f"{where}: [train]")
+    search = opts.build(SearchSection, raw.get("search", {}), f"{where}: [search]")
+
+    plugin_files = [path.parent / p for p in study.plugins]
+    try:
+        registry = registry or load_plugins(plugin_files)
+    except PluginError as exc:
+        raise PluginError(f"{where}: [study] plugins: {exc}") from exc
+
+    dataset_raw = dict(raw["dataset"]) if isinstance(raw["dataset"], dict) else raw["dataset"]
+    if not isinstance(dataset_raw, dict):
+        raise ConfigError(f"{where}: [dataset] must be a table")
+    core_keys = {f.name for f in dataclasses.fields(DatasetSection)}
+    if "type" not in dataset_raw:
+        raise ConfigError(
+            f"{where}: [dataset] needs type = \"<dataset plugin>\"; available: {', '.join(sorted(registry.datasets))}"
+        )
+    dataset = opts.build(DatasetSection, {k: v for k, v in dataset_raw.items() if k in core_keys},
+                         f"{where}: [dataset]")
+    plugin = _known(registry, "dataset", dataset.type, where, "[dataset] type")
+    dataset_options = opts.build(
+        plugin.Options, {k: v for k, v in dataset_raw.items() if k not in core_keys}, f"{where}: [dataset]"
+    )
+
+    metric = _known(registry, "metric", search.objective, where, "[search] objective")
+    if search.direction == "auto":
+        search = dataclasses.replace(search, direction="maximize" if metric.greater_is_better else "minimize")
+
+    space = opts.parse(Hyperparams, raw.get("space", {}), f"{where}: [space]", searchable=True)
+    strategies_raw = raw.get("strategies", {"full": {}})
+    if not isinstance(strategies_raw, dict) or not strategies_raw:
+        raise ConfigError(f"{where}: [strategies] needs at least one [strategies.<name>] table, such as [strategies.full]")
+    hp_fields = {f.name for f in dataclasses.fields(Hyperparams)}
+    strategies = {}
+    for name, table in strategies_raw.items():
+        cls = _known(registry, "strategy", name, where, "[strategies]")
+        values = opts.parse(cls.Options, table, f"{where}: [strategies.{name}]", searchable=True, extra=Hyperparams)
+        own = {f.name for f in dataclasses.fields(cls.Options)}
+        strategies[name] = StrategyConfig(
+            name,
+            {k: v for k, v in values.items() if k in own},
+            {k: v for k, v in values.items() if k in hp_fields and k not in own},
+        )
+    config = StudyConfig(
+        path=path, study=study, model=model, dataset=dataset, dataset_options=dataset_options, train=train,
+        search=search, space=space, strategies=strategies, raw=raw,
+    )
+    _check_storage(config, where)
+    return config, registry
+
+
+def _known(registry: Registry, kind: str, name: str, where: str, key: str):
+    try:
+        return getattr(registry, kind)(name)
+    except PluginError as exc:
+        raise ConfigError(f"{where}: {key}: {exc}") from exc
+
+
+def _check_study_name(name: str, where: str) -> None:
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name.strip() != name:
+        raise ConfigError(f"{where}: [study] name {name!r} must be a plain folder name (no slashes)")
+
+
+def _check_storage(config: StudyConfig, where: str) -> None:
+    url = config.study.storage
+    if not url:
+        return
+    schemes = ("sqlite://", "postgresql", "mysql", "oracle", "mssql", "journal:")
+    if not url.startswith(schemes):
+        raise ConfigError(
+            f"{where}: [study] storage {url!r} is not a storage URL; use sqlite:///path.db, "
+            "postgresql://user@host/db, mysql://user@host/db, or leave it empty"
+        )
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, (Range, Choice)):
+        return value.describe()
+    return str(value)

@@ -1,0 +1,37 @@
+"""The autoft exception family. Only the CLI turns these into messages for the user."""
+
+from __future__ import annotations
+
+
+class AutoftError(Exception):
+    """Base of every error autoft reports to the user as one line."""
+
+    exit_code = 2
+
+
+class ConfigError(AutoftError):
+    """A study file, or an option in it, is invalid."""
+
+
+class PluginError(AutoftError):
+    """A plugin cannot be loaded, or names clash, or a name is unknown."""
+
+
+class DataError(AutoftError):
+    """A dataset cannot be read or fails validation."""
+
+
+class ModelError(AutoftError):
+    """A model or tokenizer cannot be found or loaded."""
+
+
+class StudyError(AutoftError):
+    """A study cannot run: storage, resume or run-folder problems."""
+
+
+class TrialFailed(Exception):
+    """A trial could not finish; the study records the reason and goes on."""
+
+
+class TrialPruned(Exception):
+    """The search backend asked a trial to stop early."""

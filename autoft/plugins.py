@@ -1,0 +1,221 @@
+"""Finding plugins and collecting what they register.
+
+Plugins come from the entry-point group ``autoft`` (autoft's own built-ins are
+registered there exactly like a third party's) and from local Python files a
+study names. :func:`load_plugins` returns a :class:`Registry` of datasets,
+strategies and metrics that knows where each came from.
+
+Set ``AUTOFT_PLUGINS`` to a comma-separated list of entry-point names to load
+only those third-party plugins (``AUTOFT_PLUGINS=`` loads none of them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .data import Dataset
+from .errors import PluginError
+from .metrics import Metric
+from .strategies import Strategy
+
+GROUP = "autoft"
+BUILTIN_DIST = "autoft"
+NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+@dataclass(frozen=True)
+class Entry:
+    """A registered thing and the plugin it came from."""
+
+    name: str
+    obj: Any
+    plugin: str
+    origin: str
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    origin: str
+    registers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins registered, by kind and name."""
+
+    manager: pluggy.PluginManager
+    datasets: dict[str, Entry] = field(default_factory=dict)
+    strategies: dict[str, Entry] = field(default_factory=dict)
+    metrics: dict[str, Entry] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+
+    def dataset(self, name: str) -> type[Dataset]:
+        return self._get(self.datasets, "dataset", name).obj
+
+    def strategy(self, name: str) -> type[Strategy]:
+        return self._get(self.strategies, "strategy", name).obj
+
+    def metric(self, name: str) -> Metric:
+        return self._get(self.metrics, "metric", name).obj
+
+    def metric_table(self) -> dict[str, Metric]:
+        return {name: e.obj for name, e in self.metrics.items()}
+
+    @staticmethod
+    def _get(table: dict[str, Entry], kind: str, name: str) -> Entry:
+        if name not in table:
+            raise PluginError(f"unknown {kind} '{name}'; available: {', '.join(sorted(table)) or 'none'}")
+        return table[name]
+
+    @property
+    def hook(self):
+        return self.manager.hook
+
+
+def load_plugins(files: list[Path] = ()) -> Registry:
+    """Load entry-point plugins and the given local plugin files; collect what they register."""
+    pm = pluggy.PluginManager("autoft")
+    pm.add_hookspecs(hookspecs)
+    origins: dict[str, str] = {}
+    for name, module, origin in _entry_point_plugins():
+        pm.register(module, name=name)
+        origins[name] = origin
+    for path in files:
+        module = load_file(path)
+        name = f"file:{path}"
+        pm.register(module, name=name)
+        origins[name] = str(path)
+    registry = Registry(pm)
+    for plugin_name, origin in origins.items():
+        registry.plugins.append(PluginInfo(plugin_name, origin))
+    _collect(registry, origins)
+    return registry
+
+
+def _entry_point_plugins():
+    """(name, module, origin) for each plugin in the entry-point group, built-ins first."""
+    only = os.environ.get("AUTOFT_PLUGINS")
+    allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+    found = []
+    seen_builtin = False
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist else "unknown"
+        builtin = dist.lower() == BUILTIN_DIST
+        seen_builtin |= builtin
+        if not builtin and allowed is not None and ep.name not in allowed:
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:
+            raise PluginError(f"plugin '{ep.name}' from package '{dist}' failed to load: {_first_line(exc)}") from exc
+        version = ep.dist.version if ep.dist else "?"
+        label = "built-in" if builtin else f"{dist} {version}"
+        found.append((not builtin, ep.name, module, f"{label} (entry point {ep.value})"))
+    if not seen_builtin:
+        raise PluginError("autoft's built-in plugins are not installed; install autoft with pip (pip install -e .)")
+    found.sort(key=lambda item: item[0])
+    return [(name, module, origin) for _, name, module, origin in found]
+
+
+def load_file(path: Path) -> ModuleType:
+    """Import a local plugin file named by a study."""
+    path = Path(path)
+    if not path.is_file():
+        raise PluginError(f"plugin file '{path}' does not exist")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    module_name = f"autoft_local_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"plugin file '{path}' is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginError(f"plugin file '{path}' failed to load: {_first_line(exc)}") from exc
+    return module
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _collect(registry: Registry, origins: dict[str, str]) -> None:
+    kinds = {
+        "register_datasets": ("dataset", registry.datasets, _check_dataset),
+        "register_strategies": ("strategy", registry.strategies, _check_strategy),
+        "register_metrics": ("metric", registry.metrics, _check_metric),
+    }
+    infos = {info.name: info for info in registry.plugins}
+    for hook_name, (kind, table, check) in kinds.items():
+        caller = getattr(registry.manager.hook, hook_name)
+        # hookimpls come last-registered first; reverse so built-ins register before others
+        for impl in reversed(caller.get_hookimpls()):
+            plugin = impl.plugin_name
+
+            def register(obj: Any, *, _plugin=plugin, _kind=kind, _table=table, _check=check) -> None:
+                name = _check(obj, _plugin)
+                if name in _table:
+                    other = _table[name]
+                    raise PluginError(
+                        f"{_kind} '{name}' is registered twice: by {other.plugin} ({other.origin}) "
+                        f"and by {_plugin} ({origins[_plugin]})"
+                    )
+                _table[name] = Entry(name, obj, _plugin, origins[_plugin])
+                infos[_plugin].registers.append(f"{_kind} {name}")
+
+            try:
+                impl.function(**{arg: register for arg in impl.argnames})
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin} failed in {hook_name}: {_first_line(exc)}") from exc
+
+
+def _check_name(name: Any, what: str, plugin: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise PluginError(
+            f"plugin {plugin} registers a {what} named {name!r}; names are lowercase letters, digits, '_' and '-'"
+        )
+    return name
+
+
+def _check_dataset(obj: Any, plugin: str) -> str:
+    if not (isinstance(obj, type) and issubclass(obj, Dataset)):
+        raise PluginError(f"plugin {plugin} registers {obj!r} as a dataset; expected an autoft.Dataset subclass")
+    _check_options(obj, plugin)
+    return _check_name(obj.name, "dataset", plugin)
+
+
+def _check_strategy(obj: Any, plugin: str) -> str:
+    if not (isinstance(obj, type) and issubclass(obj, Strategy)):
+        raise PluginError(f"plugin {plugin} registers {obj!r} as a strategy; expected an autoft.Strategy subclass")
+    _check_options(obj, plugin)
+    return _check_name(obj.name, "strategy", plugin)
+
+
+def _check_metric(obj: Any, plugin: str) -> str:
+    if not isinstance(obj, Metric):
+        raise PluginError(f"plugin {plugin} registers {obj!r} as a metric; expected an autoft.Metric")
+    return _check_name(obj.name, "metric", plugin)
+
+
+def _check_options(cls: type, plugin: str) -> None:
+    if not dataclasses.is_dataclass(cls.Options):
+        raise PluginError(f"plugin {plugin}: {cls.__name__}.Options must be a dataclass")
