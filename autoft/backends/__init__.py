@@ -1,0 +1,16 @@
+"""Search backends: Optuna (default) and Ray Tune, behind one small interface."""
+
+from __future__ import annotations
+
+from ._base import Backend
+
+
+def get_backend(name: str) -> Backend:
+    if name == "optuna":
+        from ._optuna import OptunaBackend
+
+        return OptunaBackend()
+    raise ValueError(f"unknown backend {name!r}")
+
+
+__all__ = ["Backend", "get_backend"]

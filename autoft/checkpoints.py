@@ -1,0 +1,88 @@
+"""Keeping the best trial's trained model so it need not be trained again.
+
+A trial that finishes with a score better than every completed trial so far
+saves its model to ``checkpoints/trial-<n>/`` (written to a temporary folder,
+then renamed). Once the backend has recorded the trial, :meth:`settle` keeps only
+the checkpoint of the study's best completed trial. Processes on one machine
+coordinate through a lock file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from .fsutil import locked, write_json
+
+
+class CheckpointStore:
+    def __init__(self, run_dir: Path, maximize: bool):
+        self.root = Path(run_dir) / "checkpoints"
+        self.maximize = maximize
+
+    def path(self, number: int) -> Path:
+        return self.root / f"trial-{number}"
+
+    def has(self, number: int) -> bool:
+        return (self.path(number) / "config.json").is_file()
+
+    def _best_value(self) -> float | None:
+        try:
+            return json.loads((self.root / "best.json").read_text())["value"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _beats(self, value: float, other: float | None) -> bool:
+        if other is None or (isinstance(other, float) and math.isnan(other)):
+            return True
+        return value > other if self.maximize else value < other
+
+    def claim(self, number: int, value: float) -> Path | None:
+        """A temporary folder to save trial ``number`` into if ``value`` beats the best so far, else None."""
+        with locked(self.root / ".lock"):
+            if not self._beats(value, self._best_value()):
+                return None
+        folder = Path(tempfile.mkdtemp(dir=self.root, prefix=f".trial-{number}.pid{os.getpid()}.", suffix=".tmp"))
+        os.chmod(folder, 0o755)
+        return folder
+
+    def commit(self, number: int, folder: Path) -> None:
+        """Move a saved trial folder into place."""
+        target = self.path(number)
+        with locked(self.root / ".lock"):
+            if target.exists():
+                shutil.rmtree(target)
+            folder.rename(target)
+
+    def settle(self, best_number: int | None, best_value: float | None, finished: set[int]) -> None:
+        """Record the study's best completed trial; delete the checkpoints of other finished trials.
+
+        Checkpoints of trials still running elsewhere are left alone, and so are
+        temporary folders of live processes.
+        """
+        with locked(self.root / ".lock"):
+            if best_number is not None:
+                write_json(self.root / "best.json", {"trial": best_number, "value": best_value})
+            for child in self.root.glob("trial-*"):
+                number = int(child.name.split("-", 1)[1]) if child.name.split("-", 1)[1].isdigit() else None
+                if number != best_number and number in finished:
+                    shutil.rmtree(child, ignore_errors=True)
+            for child in self.root.glob(".trial-*.tmp"):
+                match = re.search(r"\.pid(\d+)\.", child.name)
+                if match is None or not _alive(int(match.group(1))):
+                    shutil.rmtree(child, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

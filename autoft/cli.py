@@ -1,0 +1,161 @@
+"""The ``autoft`` command. The only place that turns autoft errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import AutoftError
+
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoft", description="Find the best fine-tuned transformer classifier.")
+    parser.add_argument("--version", action="version", version=f"autoft {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    study = commands.add_parser("study", help="run a study, show its leaderboard").add_subparsers(
+        dest="study_command", required=True, metavar="ACTION")
+    run = study.add_parser("run", help="run (or resume) the study in a study file")
+    run.add_argument("study_file", type=Path)
+    run.add_argument("--n-trials", type=int, help="finish this many trials (overrides [search] n_trials)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a study-file value, such as --set search.pruner=\"none\" (repeatable)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_study_run)
+
+    board = study.add_parser("leaderboard", help="print the leaderboard of a run folder")
+    board.add_argument("run_dir", type=Path)
+    board.add_argument("--limit", type=int, default=None, help="show only the first N rows")
+    board.set_defaults(func=cmd_leaderboard)
+
+    plugins = commands.add_parser("plugins", help="list plugins").add_subparsers(
+        dest="plugins_command", required=True, metavar="ACTION")
+    listing = plugins.add_parser("list", help="every plugin, what it registers and where it came from")
+    listing.add_argument("--study", type=Path, help="also load the local plugin files this study names")
+    listing.set_defaults(func=cmd_plugins_list)
+
+    predict = commands.add_parser("predict", help="label texts with a saved model")
+    predict.add_argument("model_dir", type=Path)
+    predict.add_argument("texts", nargs="*", help="texts to label")
+    predict.add_argument("--file", type=Path, help="a file of texts, one per line")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(highlight=False)
+    try:
+        return args.func(args, console) or 0
+    except AutoftError as exc:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        Console(stderr=True, highlight=False).print("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
+    from .config import load_study
+    from .display import StudyDisplay, leaderboard_table
+    from .errors import ConfigError
+    from .leaderboard import fmt
+
+    if args.n_trials is not None and args.n_trials < 1:
+        raise ConfigError(f"--n-trials must be at least 1, got {args.n_trials}")
+    config, registry = load_study(args.study_file, args.overrides)
+    display = StudyDisplay(console, config.search.objective, enabled=not args.no_progress)
+    from .study import run_study
+
+    result = run_study(config, registry, display, n_trials=args.n_trials)
+    console.print(leaderboard_table(result.rows, config.search.objective, limit=15))
+    best = result.best
+    if best:
+        test = best["test"]
+        base = best["majority_baseline"]
+        console.print(
+            f"best trial {best['trial']}: validation {best['objective']}={fmt(best['validation'].get(best['objective']))}"
+            f" · test {best['objective']}={fmt(test[best['objective']])}, accuracy={fmt(test['accuracy'])}"
+            f" (majority class '{base['label']}': {fmt(base['accuracy'])})"
+        )
+        console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    from .display import leaderboard_table
+    from .errors import StudyError
+    from .leaderboard import read
+
+    path = args.run_dir / "leaderboard.json"
+    if not path.is_file():
+        raise StudyError(f"'{args.run_dir}' has no leaderboard.json; is it a run folder (runs/<study>)?")
+    objective, rows = read(args.run_dir)
+    console.print(leaderboard_table(rows, objective, limit=args.limit))
+    return 0
+
+
+def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
+    from .config import load_study
+    from .plugins import load_plugins
+
+    registry = load_study(args.study)[1] if args.study else load_plugins()
+    table = Table(header_style="bold")
+    for col in ("plugin", "registers", "from"):
+        table.add_column(col)
+    for info in registry.plugins:
+        table.add_row(info.name, ", ".join(info.registers) or "-", info.origin)
+    console.print(table)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    from .errors import ConfigError
+    from .predict import Predictor, read_texts
+
+    texts = list(args.texts)
+    if args.file:
+        if not args.file.is_file():
+            raise ConfigError(f"--file '{args.file}' does not exist")
+        texts += read_texts(args.file)
+    if not texts:
+        raise ConfigError("no texts: give them as arguments or with --file")
+    predictor = Predictor(args.model_dir, device=args.device)
+    result = predictor(texts)
+    table = Table(header_style="bold")
+    table.add_column("text", overflow="fold", max_width=60)
+    table.add_column("label")
+    for name in result.label_names:
+        table.add_column(f"p({name})", justify="right")
+    for text, label, row in zip(result.texts, result.labels, result.proba):
+        table.add_row(text, label, *[f"{p:.3f}" for p in row])
+    console.print(table)
+    return 0
+
+
+def quiet_warnings() -> None:
+    """Library deprecation chatter is for autoft's developers, not its users."""
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*experimental feature.*")
+
+
+def entry() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_warnings()
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -1,0 +1,285 @@
+"""Datasets: the plugin base class, and turning what a plugin loads into checked splits.
+
+A dataset plugin returns a :class:`RawDataset` (texts and labels per split, as
+they come). :func:`prepare` maps labels to ids, carves the validation and test
+splits a dataset lacks (seeded and stratified), and checks everything a study
+relies on, failing with a message that names the split, the rows and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import DataError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A plugin without options."""
+
+
+@dataclass
+class Split:
+    """Texts and their labels, in the form the source had them."""
+
+    texts: Sequence[str]
+    labels: Sequence[Any]
+
+
+@dataclass
+class RawDataset:
+    """What a dataset plugin loads: splits by name (``train`` required) and label names if known.
+
+    Labels are strings, or integers that index ``label_names`` when it is given.
+    ``source`` names the files or hub id, for messages.
+    """
+
+    splits: dict[str, Split]
+    label_names: Sequence[str] | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a dataset plugin may need besides its options."""
+
+    base_dir: Path
+    seed: int = 0
+
+    def path(self, value: str | Path) -> Path:
+        """A path from the study file, relative to the study file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+class Dataset:
+    """Base class of dataset plugins: set ``name``, optionally ``Options``, and implement :meth:`load`."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def load(self, options: Any, ctx: LoadContext) -> RawDataset:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    texts: list[str]
+    labels: np.ndarray  # int64 label ids
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The checked train, validation and test splits with label ids and names."""
+
+    train: LabelledTexts
+    validation: LabelledTexts
+    test: LabelledTexts
+    label_names: tuple[str, ...]
+    source: str
+    fingerprint: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def split(self, name: str) -> LabelledTexts:
+        return getattr(self, name)
+
+
+def prepare(raw: RawDataset, *, seed: int, validation_size: float, test_size: float, where: str) -> PreparedData:
+    """Check a loaded dataset and return train, validation and test splits with label ids."""
+    unknown = set(raw.splits) - set(SPLITS)
+    if unknown:
+        raise DataError(f"{where}: unknown split '{sorted(unknown)[0]}'; splits are train, validation, test")
+    if "train" not in raw.splits:
+        raise DataError(f"{where}: the dataset has no train split")
+    notes = list(raw.notes)
+    cleaned = {name: _clean(split, name, where) for name, split in raw.splits.items()}
+    names, ids = _label_ids(cleaned, raw.label_names, where)
+
+    texts, labels = cleaned["train"][0], ids["train"]
+    if len(set(labels.tolist())) < 2:
+        only = names[int(labels[0])] if len(labels) else "none"
+        raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
+    rng_seed = seed
+    if "test" not in cleaned:
+        (texts, labels), test = _carve(texts, labels, test_size, rng_seed, where, "test")
+        notes.append(f"test split: {len(test[0])} rows carved from train ({test_size:.0%}, stratified, seed {seed})")
+    else:
+        test = (cleaned["test"][0], ids["test"])
+    if "validation" not in cleaned:
+        (texts, labels), val = _carve(texts, labels, validation_size, rng_seed + 1, where, "validation")
+        notes.append(
+            f"validation split: {len(val[0])} rows carved from train ({validation_size:.0%}, stratified, seed {seed})"
+        )
+    else:
+        val = (cleaned["validation"][0], ids["validation"])
+
+    splits = {"train": (texts, labels), "validation": val, "test": test}
+    for name in ("validation", "test"):
+        missing = sorted(set(splits[name][1].tolist()) - set(splits["train"][1].tolist()))
+        if missing:
+            shown = ", ".join(f"'{names[i]}'" for i in missing)
+            raise DataError(f"{where}: {name} has labels that train lacks: {shown}")
+    notes.extend(_overlap_notes(splits))
+    prepared = {k: LabelledTexts(list(t), np.asarray(y, dtype=np.int64)) for k, (t, y) in splits.items()}
+    return PreparedData(
+        train=prepared["train"],
+        validation=prepared["validation"],
+        test=prepared["test"],
+        label_names=tuple(names),
+        source=raw.source,
+        fingerprint=_fingerprint(prepared, names),
+        notes=tuple(notes),
+    )
+
+
+def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
+    texts, labels = list(split.texts), list(split.labels)
+    if len(texts) != len(labels):
+        raise DataError(f"{where}: {name} has {len(texts)} texts but {len(labels)} labels")
+    if not texts:
+        raise DataError(f"{where}: the {name} split is empty")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise DataError(f"{where}: {name} has {len(bad)} empty or missing texts (rows {_rows(bad)}); drop or fill them")
+    missing = [i for i, y in enumerate(labels) if _is_missing(y)]
+    if missing:
+        raise DataError(f"{where}: {name} has {len(missing)} missing labels (rows {_rows(missing)}); drop or fill them")
+    return texts, labels
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:5])
+    return shown + (", ..." if len(rows) > 5 else "")
+
+
+def _label_ids(
+    cleaned: dict[str, tuple[list[str], list[Any]]], label_names: Sequence[str] | None, where: str
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Map every split's labels to ids 0..K-1; return the label names and the ids per split."""
+    all_labels = [y for _, labels in cleaned.values() for y in labels]
+    normal = [_normal(y, where) for y in all_labels]
+    if label_names is not None:
+        names = [str(n) for n in label_names]
+        if len(set(names)) != len(names):
+            raise DataError(f"{where}: label names repeat: {names}")
+        index = {n: i for i, n in enumerate(names)}
+
+        def to_id(y: Any) -> int:
+            if isinstance(y, int):
+                if 0 <= y < len(names):
+                    return y
+                raise DataError(f"{where}: label {y} is outside 0..{len(names) - 1} ({', '.join(names)})")
+            if y in index:
+                return index[y]
+            raise DataError(f"{where}: unknown label '{y}'; valid labels: {', '.join(names)}")
+
+    else:
+        train = [_normal(y, where) for y in cleaned["train"][1]]
+        kinds = {type(y) for y in normal}
+        if kinds == {int}:
+            names = [str(v) for v in sorted(set(train))]
+        else:
+            names = sorted({str(y) for y in train})
+        index = {n: i for i, n in enumerate(names)}
+        extra = sorted({str(y) for y in normal} - set(names))
+
+        def to_id(y: Any) -> int:
+            key = str(y)
+            if key in index:
+                return index[key]
+            # a label only outside train: give it an id so the split check can name it
+            return len(names) + extra.index(key)
+
+        names = names + extra
+    ids = {split: np.fromiter((to_id(_normal(y, where)) for y in labels), dtype=np.int64, count=len(labels))
+           for split, (_, labels) in cleaned.items()}
+    return names, ids
+
+
+def _normal(label: Any, where: str) -> int | str:
+    if isinstance(label, bool):
+        return str(label).lower()
+    if isinstance(label, (int, np.integer)):
+        return int(label)
+    if isinstance(label, (float, np.floating)):
+        if float(label).is_integer():
+            return int(label)
+        raise DataError(f"{where}: label {label} is not a class; labels are strings or integers")
+    if isinstance(label, str):
+        return label.strip()
+    raise DataError(f"{where}: label {label!r} is not a class; labels are strings or integers")
+
+
+def _carve(texts: list[str], labels: np.ndarray, size: float, seed: int, where: str, name: str):
+    """Split ``size`` (a fraction) off train, stratified by label where every class has two rows."""
+    n_out = max(1, round(len(texts) * size))
+    if n_out >= len(texts):
+        raise DataError(f"{where}: train has {len(texts)} rows, too few to carve a {name} split from")
+    rng = np.random.default_rng(seed)
+    counts = Counter(labels.tolist())
+    out_idx: list[int] = []
+    if min(counts.values()) >= 2:
+        for label in sorted(counts):
+            rows = np.flatnonzero(labels == label)
+            rng.shuffle(rows)
+            take = max(1, round(len(rows) * n_out / len(texts)))
+            out_idx.extend(rows[: min(take, len(rows) - 1)].tolist())
+    else:
+        out_idx = rng.permutation(len(texts))[:n_out].tolist()
+    mask = np.zeros(len(texts), dtype=bool)
+    mask[out_idx] = True
+    keep = np.flatnonzero(~mask)
+    out = np.flatnonzero(mask)
+    return (
+        ([texts[i] for i in keep], labels[keep]),
+        ([texts[i] for i in out], labels[out]),
+    )
+
+
+def _overlap_notes(splits: dict[str, tuple[list[str], np.ndarray]]) -> list[str]:
+    train = set(splits["train"][0])
+    notes = []
+    for name in ("validation", "test"):
+        shared = sum(1 for t in splits[name][0] if t in train)
+        if shared:
+            notes.append(f"warning: {shared} {name} texts also appear in train; scores on {name} may be optimistic")
+    return notes
+
+
+def _fingerprint(prepared: dict[str, LabelledTexts], names: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update("\x1f".join(names).encode())
+    for name in SPLITS:
+        split = prepared[name]
+        h.update(name.encode())
+        for text in split.texts:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        h.update(split.labels.tobytes())
+    return h.hexdigest()[:16]

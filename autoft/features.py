@@ -1,0 +1,135 @@
+"""Tokenize once per (dataset, tokenizer, max_length), then batch with per-batch padding.
+
+Token ids of a split are kept flat (one int32 array plus offsets), so a batch is
+padded only to its own longest text. Training batches group texts of similar
+length (shuffled in large pools, then sorted within each pool) to waste little
+on padding; evaluation batches are sorted by length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import SPLITS, PreparedData
+
+#: a training batch draws from a pool of this many batches, sorted by length
+POOL_BATCHES = 50
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one split, flat, with offsets; and the labels."""
+
+    ids: np.ndarray  # int32, all texts back to back
+    offsets: np.ndarray  # int64, len(texts) + 1
+    labels: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def subset(self, rows: np.ndarray) -> Encoded:
+        lengths = self.lengths[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = np.concatenate([self.ids[self.offsets[r] : self.offsets[r + 1]] for r in rows]) if len(rows) else self.ids[:0]
+        return Encoded(ids.astype(np.int32), offsets, self.labels[rows])
+
+    def batch(self, rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+        """input_ids and attention_mask padded to the longest row, and labels."""
+        lengths = self.lengths[rows]
+        width = int(lengths.max())
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        for i, r in enumerate(rows):
+            start = self.offsets[r]
+            input_ids[i, : lengths[i]] = self.ids[start : start + lengths[i]]
+        mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": self.labels[rows]}
+
+
+def encode(tokenizer: Any, texts: list[str], labels: np.ndarray, max_length: int, chunk: int = 2048) -> Encoded:
+    """Tokenize texts with truncation to ``max_length`` tokens (special tokens included)."""
+    pieces, lengths = [], []
+    for start in range(0, len(texts), chunk):
+        out = tokenizer(texts[start : start + chunk], truncation=True, max_length=max_length)["input_ids"]
+        for ids in out:
+            pieces.append(np.asarray(ids, dtype=np.int32))
+            lengths.append(len(ids))
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    return Encoded(ids, offsets, np.asarray(labels, dtype=np.int64))
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    h = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:
+        h.update(f"{type(tokenizer).__name__}:{tokenizer.name_or_path}:{len(tokenizer)}".encode())
+    return h.hexdigest()[:16]
+
+
+def encode_splits(
+    tokenizer: Any, data: PreparedData, max_length: int, cache_dir: Path | None = None
+) -> tuple[dict[str, Encoded], bool]:
+    """Token ids for train, validation and test, from the cache when there.
+
+    Returns the splits and whether they came from the cache.
+    """
+    key = hashlib.sha256(f"{data.fingerprint}:{tokenizer_fingerprint(tokenizer)}:{max_length}".encode()).hexdigest()
+    path = cache_dir / f"tokens-{key[:20]}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z:
+                return {s: Encoded(z[f"{s}_ids"], z[f"{s}_offsets"], z[f"{s}_labels"]) for s in SPLITS}, True
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    splits = {s: encode(tokenizer, data.split(s).texts, data.split(s).labels, max_length) for s in SPLITS}
+    if path is not None:
+        arrays = {f"{s}_{k}": getattr(e, k) for s, e in splits.items() for k in ("ids", "offsets", "labels")}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    return splits, False
+
+
+def train_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool = True):
+    """Row indices of each training batch for one epoch."""
+    order = rng.permutation(len(lengths))
+    if not group_by_length:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    pool = batch_size * POOL_BATCHES
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_batches(lengths: np.ndarray, batch_size: int):
+    """Row indices of evaluation batches, longest texts first."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def to_device(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cuda":
+        return {k: torch.from_numpy(v).pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: torch.from_numpy(v) for k, v in batch.items()}

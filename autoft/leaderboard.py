@@ -1,0 +1,164 @@
+"""The leaderboard: every trial of a study, best first, as CSV, Markdown and JSON.
+
+It is built from the study storage (the one source of truth), so it is the same
+whichever process or backend ran the trials, and it is rewritten atomically
+after every trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .fsutil import write_json, write_text
+
+STATE_ORDER = {"complete": 0, "pruned": 1, "running": 2, "failed": 3, "waiting": 4}
+
+
+def rows_from_trials(trials: list[Any], objective: str, maximize: bool) -> list[dict]:
+    """Leaderboard rows (dicts) from Optuna FrozenTrials, best first."""
+    rows = []
+    for t in trials:
+        attrs = t.user_attrs
+        state = t.state.name.lower()
+        state = {"fail": "failed"}.get(state, state)
+        value = t.value if t.values else attrs.get("value")
+        params = {k: v for k, v in t.params.items() if k != "strategy"}
+        config = attrs.get("config") or {}
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        rows.append({
+            "trial": t.number,
+            "state": state,
+            objective: _num(value),
+            "strategy": attrs.get("strategy") or config.get("strategy") or t.params.get("strategy", ""),
+            "params": params,
+            "trainable_params": attrs.get("trainable_params"),
+            "trainable_share": attrs.get("trainable_share"),
+            "best_epoch": attrs.get("best_epoch"),
+            "train_seconds": attrs.get("train_seconds"),
+            "samples_per_second": attrs.get("samples_per_second"),
+            "peak_memory_mb": attrs.get("peak_memory_mb"),
+            "duration_seconds": round(duration, 2) if duration is not None else None,
+            "validation": attrs.get("metrics") or {},
+            "reason": attrs.get("reason", ""),
+        })
+    sign = -1 if maximize else 1
+
+    def key(row: dict) -> tuple:
+        v = row[objective]
+        missing = v is None
+        return (STATE_ORDER.get(row["state"], 9), missing, sign * v if not missing else 0, row["trial"])
+
+    rows.sort(key=key)
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank if row["state"] == "complete" else None
+    return rows
+
+
+def _num(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def write(run_dir: Path, rows: list[dict], objective: str) -> None:
+    """leaderboard.csv, .md and .json in the run folder, each replaced atomically."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / "leaderboard.json", {"objective": objective, "trials": rows})
+    write_text(run_dir / "leaderboard.csv", to_csv(rows, objective))
+    write_text(run_dir / "leaderboard.md", to_markdown(rows, objective))
+
+
+def read(run_dir: Path) -> tuple[str, list[dict]]:
+    data = json.loads((Path(run_dir) / "leaderboard.json").read_text())
+    return data["objective"], data["trials"]
+
+
+def to_csv(rows: list[dict], objective: str) -> str:
+    param_names = sorted({k for r in rows for k in r["params"]})
+    metric_names = sorted({k for r in rows for k in r["validation"]})
+    header = ["rank", "trial", "state", objective, "strategy", *[f"param:{p}" for p in param_names],
+              *[f"val_{m}" for m in metric_names], "trainable_params", "trainable_share", "best_epoch",
+              "train_seconds", "samples_per_second", "peak_memory_mb", "duration_seconds", "reason"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    for r in rows:
+        w.writerow([
+            r["rank"], r["trial"], r["state"], r[objective], r["strategy"],
+            *[r["params"].get(p, "") for p in param_names],
+            *[r["validation"].get(m, "") for m in metric_names],
+            r["trainable_params"], r["trainable_share"], r["best_epoch"], r["train_seconds"],
+            r["samples_per_second"], r["peak_memory_mb"], r["duration_seconds"], r["reason"],
+        ])
+    return buf.getvalue()
+
+
+def table_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells for people (Markdown and the terminal)."""
+    header = ["rank", "trial", "state", objective, "strategy", "parameters", "trainable", "best epoch",
+              "train s", "samples/s", "peak MB", "note"]
+    cells = []
+    for r in rows:
+        cells.append([
+            str(r["rank"] or "-"), str(r["trial"]), r["state"], fmt(r[objective]), r["strategy"],
+            ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r["params"].items())),
+            trainable(r["trainable_params"], r["trainable_share"]),
+            fmt(r["best_epoch"]), fmt(r["train_seconds"], 1), fmt(r["samples_per_second"], 1),
+            fmt(r["peak_memory_mb"], 0), r["reason"],
+        ])
+    return header, cells
+
+
+SHORT = {"learning_rate": "lr", "batch_size": "bs", "epochs": "ep", "weight_decay": "wd",
+         "warmup_ratio": "warmup", "class_weights": "cw", "label_smoothing": "ls", "layer_decay": "lld"}
+
+
+def short_params(params: dict) -> str:
+    """Compact parameters for a terminal: short names, no strategy prefix, 3 significant digits."""
+    out = []
+    for key, value in sorted(params.items(), key=lambda kv: kv[0].split(".")[-1]):
+        name = key.split(".", 1)[-1]
+        value = f"{value:.3g}" if isinstance(value, float) else value
+        out.append(f"{SHORT.get(name, name)}={value}")
+    return " ".join(out)
+
+
+def compact_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[str]]]:
+    """The columns that fit a terminal."""
+    header = ["#", "trial", "state", objective, "strategy", "parameters", "trainable", "samples/s", "note"]
+    cells = [[str(r["rank"] or "-"), str(r["trial"]), r["state"], fmt(r[objective]), r["strategy"],
+              short_params(r["params"]), f"{r['trainable_share']:.1%}" if r["trainable_share"] else "-",
+              fmt(r["samples_per_second"], 0), r["reason"]] for r in rows]
+    return header, cells
+
+
+def to_markdown(rows: list[dict], objective: str) -> str:
+    header, cells = table_rows(rows, objective)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in cells:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3g}"
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+    return str(value)
+
+
+def trainable(count: int | None, share: float | None) -> str:
+    if not count:
+        return "-"
+    size = f"{count / 1e6:.2f}M" if count >= 1e5 else f"{count / 1e3:.1f}k"
+    return f"{size} ({share:.1%})" if share is not None else size

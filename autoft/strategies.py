@@ -1,0 +1,50 @@
+"""Fine-tuning strategies: the plugin base class and the phases it hands the training loop.
+
+A strategy is a pair: an ``Options`` dataclass (what the study may set or
+search in ``[strategies.<name>]``) and the code that decides what trains.
+:meth:`Strategy.prepare` freezes or wraps the model, :meth:`Strategy.phases`
+says what trains in which order with which learning rate, and
+:meth:`Strategy.export` turns the trained model into a plain Hugging Face model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import nn
+
+from .data import NoOptions
+
+
+@dataclass
+class Phase:
+    """One stretch of training: these parameters, this learning rate, this many epochs."""
+
+    name: str
+    params: list[str]
+    learning_rate: float
+    epochs: int
+
+
+class Strategy:
+    """Base class of strategy plugins: set ``name`` and ``Options``; override what differs."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def prepare(self, model: nn.Module, options: Any) -> nn.Module:
+        """Freeze, unfreeze or wrap the model; return the model to train."""
+        return model
+
+    def phases(self, model: nn.Module, options: Any, hp: Any) -> list[Phase]:
+        """What trains, in order. The default: every parameter left trainable, with the trial's rate and epochs."""
+        params = [n for n, p in model.named_parameters() if p.requires_grad]
+        return [Phase(self.name, params, hp.learning_rate, hp.epochs)]
+
+    def export(self, model: nn.Module, options: Any) -> nn.Module:
+        """The trained model as a plain Hugging Face model, ready for ``save_pretrained``."""
+        return model
+
+    def save_extra(self, model: nn.Module, options: Any, folder: str) -> None:
+        """Save anything besides the exported model (LoRA adapters, say) into ``folder``."""

@@ -1,0 +1,279 @@
+"""Running a study: load and check everything, search, keep the leaderboard, export the best model.
+
+The order protects what is already on disk: the study file, the plugins, the
+data and the model are all loaded and checked before the run folder is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from . import leaderboard
+from .backends import get_backend
+from .backends._optuna import make_pruner, make_sampler
+from .checkpoints import CheckpointStore
+from .config import StudyConfig
+from .display import StudyDisplay
+from .errors import StudyError
+from .executor import TrialEvents, execute
+from .leaderboard import fmt
+from .metrics import Metric
+from .options import is_searched
+from .plugins import Registry
+from .space import SearchSpace, TrialConfig
+from .trial import TrialOutcome, run_trial
+from .workbench import Workbench
+
+#: a study stops after this many failed trials in a row (something is wrong with every configuration)
+MAX_FAILURES_IN_A_ROW = 3
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def open_study(config: StudyConfig, identity: dict | None = None, *, create: bool = True) -> optuna.Study:
+    """Create or load the Optuna study; refuse one that was made for other data or another model."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = config.storage_url
+    try:
+        engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except Exception as exc:
+        raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {_first_line(exc)}") from exc
+    sampler = make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials)
+    pruner = make_pruner(config.search.pruner, config.search.startup_trials)
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    if config.name not in existing and not create:
+        raise StudyError(f"study '{config.name}' is not in storage {url}")
+    if config.name in existing:
+        direction = existing[config.name].direction.name.lower()
+        if direction != config.search.direction:
+            raise StudyError(
+                f"{config.path}: study '{config.name}' in {url} was created to {direction} and this file asks "
+                f"to {config.search.direction}; use another [study] name"
+            )
+        kept = existing[config.name].user_attrs.get("autoft")
+        if identity and kept:
+            for key in ("dataset", "labels", "model", "max_length"):
+                if kept.get(key) != identity.get(key):
+                    raise StudyError(
+                        f"{config.path}: study '{config.name}' in {url} was created with {key} {kept.get(key)!r}, "
+                        f"this file gives {identity.get(key)!r}; use another [study] name to start a new study"
+                    )
+    study = optuna.create_study(
+        storage=storage, study_name=config.name, sampler=sampler, pruner=pruner,
+        direction=config.search.direction, load_if_exists=True,
+    )
+    if identity and "autoft" not in study.user_attrs:
+        study.set_user_attr("autoft", identity)
+    return study
+
+
+def identity(bench: Workbench) -> dict:
+    """What must stay the same for a stored study to be resumed."""
+    return {
+        "dataset": bench.data.fingerprint,
+        "labels": list(bench.data.label_names),
+        "model": bench.config.model.name,
+        "max_length": bench.config.model.max_length,
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass
+class Session:
+    """One run of a study in this process: what backends call while they search."""
+
+    config: StudyConfig
+    registry: Registry
+    bench: Workbench
+    study: optuna.Study
+    display: StudyDisplay
+    n_trials: int
+    isolate: bool
+
+    def __post_init__(self) -> None:
+        self.space = SearchSpace(self.config, self.registry)
+        self.store = CheckpointStore(self.config.run_dir, self.config.maximize)
+        self.started = time.monotonic()
+        self.failures_in_a_row = 0
+        self.last_failure = ""
+        self.ran = 0
+
+    @property
+    def objective(self) -> Metric:
+        return self.bench.objective
+
+    def finished_count(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+
+    def should_stop(self) -> bool:
+        if self.finished_count() >= self.n_trials:
+            return True
+        if self.config.search.timeout and time.monotonic() - self.started > self.config.search.timeout:
+            self.display.print(f"timeout of {self.config.search.timeout:g} s reached; no new trials")
+            return True
+        return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def summary(self, config: TrialConfig) -> str:
+        """A short label for a trial's bar: strategy, learning rate, epochs, batch size, searched options."""
+        hp = config.hp
+        parts = [f"{config.strategy:<6}", f"lr={fmt(hp.learning_rate)}", f"ep={hp.epochs}", f"bs={hp.batch_size}"]
+        for key, value in self.config.strategies[config.strategy].options.items():
+            if is_searched(value):
+                parts.append(f"{key}={fmt(getattr(config.options, key))}")
+        return " ".join(parts)
+
+    def trial_started(self, trial: Any, config: TrialConfig) -> None:
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("strategy", config.strategy)
+        trial.set_user_attr("model", self.config.model.name)
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+
+    def run(self, number: int, config: TrialConfig, events: TrialEvents, *, keep: bool = False) -> TrialOutcome:
+        """Train one trial (in its own process when isolated); ``keep`` saves its model whatever its score."""
+        store = _Keep(self.store) if keep else self.store
+
+        def work(reporter: Any) -> TrialOutcome:
+            return run_trial(self.bench, number, config, reporter, store)
+
+        self.ran += 1
+        return execute(work, events, self.isolate)
+
+    def trial_ended(self, number: int, outcome: TrialOutcome) -> None:
+        """After the backend recorded a trial: checkpoints, leaderboard, display, plugins."""
+        if outcome.state == "failed":
+            self.failures_in_a_row += 1
+            self.last_failure = outcome.reason
+        else:
+            self.failures_in_a_row = 0
+        best = best_trial(self.study)
+        finished = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self.store.settle(best.number if best else None, best.value if best else None, finished)
+        rows = self.write_leaderboard()
+        self.display.finished(number, outcome.state, outcome.value, outcome.reason,
+                              (best.number, best.value) if best else None)
+        row = next((r for r in rows if r["trial"] == number), None)
+        self.registry.hook.trial_finished(study_name=self.config.name, record=row)
+
+    def write_leaderboard(self) -> list[dict]:
+        rows = leaderboard.rows_from_trials(self.study.get_trials(deepcopy=False), self.objective.name,
+                                            self.config.maximize)
+        leaderboard.write(self.config.run_dir, rows, self.objective.name)
+        return rows
+
+
+class _Keep:
+    """A checkpoint store that takes a trial's model whatever its score (to rebuild a missing best)."""
+
+    def __init__(self, store: CheckpointStore):
+        self.store = store
+
+    def claim(self, number: int, value: float) -> Path:
+        folder = self.store.claim(number, math.inf if self.store.maximize else -math.inf)
+        assert folder is not None
+        return folder
+
+    def commit(self, number: int, folder: Path) -> None:
+        self.store.commit(number, folder)
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def mark_interrupted(study: optuna.Study) -> list[int]:
+    """Fail the trials left RUNNING by a process of this machine that no longer exists."""
+    host = socket.gethostname()
+    marked = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+            continue
+        optuna.trial.Trial(study, t._trial_id).set_user_attr("reason", "interrupted (its process ended)")
+        study.tell(t.number, state=TrialState.FAIL)
+        marked.append(t.number)
+    return marked
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def quiet_logs() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    rows: list[dict]
+    best: dict | None
+    ran: int
+
+
+def run_study(config: StudyConfig, registry: Registry, display: StudyDisplay, *, n_trials: int | None = None) -> StudyResult:
+    """Load and check, then search until ``n_trials`` trials are finished, then export the best."""
+    from .export import finalize
+    from .fsutil import write_text
+    from .summary import describe_data
+    from .tomlw import dumps
+
+    quiet_logs()
+    bench = Workbench.load(config, registry)
+    run_dir = config.run_dir
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        study = open_study(config, identity(bench))
+    except BaseException:
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
+    write_text(run_dir / "study.toml", dumps(config.raw))
+    interrupted = mark_interrupted(study)
+    if interrupted:
+        display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
+    bench.tokenize(run_dir / "cache")
+    describe_data(bench, display)
+    target = n_trials or config.search.n_trials
+    session = Session(config, registry, bench, study, display, target, isolate=config.search.isolation == "process")
+    done = session.finished_count()
+    display.print(
+        f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
+        f"{max(0, target - done)} to run · storage {config.storage_url}"
+    )
+    with display:
+        get_backend(config.search.backend).optimize(session)
+        rows = session.write_leaderboard()
+        best = finalize(session)
+    if session.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+        raise StudyError(
+            f"{MAX_FAILURES_IN_A_ROW} trials failed in a row, so the study stopped; the last said: "
+            f"{session.last_failure}"
+        )
+    registry.hook.study_finished(study_name=config.name, run_dir=str(run_dir), best=best)
+    return StudyResult(run_dir, rows, best, session.ran)
