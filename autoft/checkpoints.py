@@ -86,3 +86,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class KeepStore:
+    """A checkpoint store that takes a trial's model whatever its score (to rebuild a missing best)."""
+
+    def __init__(self, store: CheckpointStore):
+        self.store = store
+
+    def claim(self, number: int, value: float) -> Path:
+        folder = self.store.claim(number, math.inf if self.store.maximize else -math.inf)
+        assert folder is not None
+        return folder
+
+    def commit(self, number: int, folder: Path) -> None:
+        self.store.commit(number, folder)

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -23,12 +24,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     study = commands.add_parser("study", help="run a study, show its leaderboard").add_subparsers(
-        dest="study_command", required=True, metavar="ACTION")
+        dest="study_command", required=True, metavar="ACTION"
+    )
     run = study.add_parser("run", help="run (or resume) the study in a study file")
     run.add_argument("study_file", type=Path)
     run.add_argument("--n-trials", type=int, help="finish this many trials (overrides [search] n_trials)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a study-file value, such as --set search.pruner=\"none\" (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help='override a study-file value, such as --set search.pruner="none" (repeatable)',
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_study_run)
 
@@ -38,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.set_defaults(func=cmd_leaderboard)
 
     plugins = commands.add_parser("plugins", help="list plugins").add_subparsers(
-        dest="plugins_command", required=True, metavar="ACTION")
+        dest="plugins_command", required=True, metavar="ACTION"
+    )
     listing = plugins.add_parser("list", help="every plugin, what it registers and where it came from")
     listing.add_argument("--study", type=Path, help="also load the local plugin files this study names")
     listing.set_defaults(func=cmd_plugins_list)
@@ -55,15 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(highlight=False)
+    console = make_console()
     try:
         return args.func(args, console) or 0
     except AutoftError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         Console(stderr=True, highlight=False).print("interrupted")
         return EXIT_INTERRUPTED
+
+
+def make_console() -> Console:
+    """Text is never wrapped (logs stay greppable); tables get 160 columns when output is not a terminal."""
+    plain = not sys.stdout.isatty()
+    return Console(highlight=False, soft_wrap=True, width=160 if plain else None)
 
 
 def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
@@ -82,11 +97,10 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
     console.print(leaderboard_table(result.rows, config.search.objective, limit=15))
     best = result.best
     if best:
-        test = best["test"]
-        base = best["majority_baseline"]
+        test, base, name = best["test"], best["majority_baseline"], best["objective"]
         console.print(
-            f"best trial {best['trial']}: validation {best['objective']}={fmt(best['validation'].get(best['objective']))}"
-            f" · test {best['objective']}={fmt(test[best['objective']])}, accuracy={fmt(test['accuracy'])}"
+            f"best trial {best['trial']}: validation {name}={fmt(best['validation'].get(name))}"
+            f" · test {name}={fmt(test[name])}, accuracy={fmt(test['accuracy'])}"
             f" (majority class '{base['label']}': {fmt(base['accuracy'])})"
         )
         console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")

@@ -17,10 +17,11 @@ relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import tomllib
 
 from . import options as opts
 from .errors import ConfigError, PluginError
@@ -146,16 +147,20 @@ def apply_overrides(raw: dict, overrides: list[str], path: Path) -> dict:
     return raw
 
 
-def load_study(path: str | Path, overrides: list[str] = (), registry: Registry | None = None) -> tuple[StudyConfig, Registry]:
+def load_study(path: str | Path, overrides: list[str] = ()) -> tuple[StudyConfig, Registry]:
     """Read, override and check a study file; load the plugins it needs. Nothing is written."""
     path = Path(path)
-    raw = apply_overrides(read_toml(path), list(overrides), path)
+    return parse_study(path, apply_overrides(read_toml(path), list(overrides), path))
+
+
+def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tuple[StudyConfig, Registry]:
+    """Check a study's tables (``raw``, as read from ``path``); load the plugins it names."""
     where = str(path)
     unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{where}: unknown table [{sorted(unknown)[0]}]; valid tables: {', '.join(SECTIONS)}")
     if "dataset" not in raw:
-        raise ConfigError(f"{where}: missing table [dataset]; add one with type = \"<dataset plugin>\"")
+        raise ConfigError(f'{where}: missing table [dataset]; add one with type = "<dataset plugin>"')
 
     study = opts.build(StudySection, raw.get("study", {}), f"{where}: [study]")
     if not study.name:
@@ -177,10 +182,11 @@ def load_study(path: str | Path, overrides: list[str] = (), registry: Registry |
     core_keys = {f.name for f in dataclasses.fields(DatasetSection)}
     if "type" not in dataset_raw:
         raise ConfigError(
-            f"{where}: [dataset] needs type = \"<dataset plugin>\"; available: {', '.join(sorted(registry.datasets))}"
+            f'{where}: [dataset] needs type = "<dataset plugin>"; available: {", ".join(sorted(registry.datasets))}'
         )
-    dataset = opts.build(DatasetSection, {k: v for k, v in dataset_raw.items() if k in core_keys},
-                         f"{where}: [dataset]")
+    dataset = opts.build(
+        DatasetSection, {k: v for k, v in dataset_raw.items() if k in core_keys}, f"{where}: [dataset]"
+    )
     plugin = _known(registry, "dataset", dataset.type, where, "[dataset] type")
     dataset_options = opts.build(
         plugin.Options, {k: v for k, v in dataset_raw.items() if k not in core_keys}, f"{where}: [dataset]"
@@ -193,7 +199,9 @@ def load_study(path: str | Path, overrides: list[str] = (), registry: Registry |
     space = opts.parse(Hyperparams, raw.get("space", {}), f"{where}: [space]", searchable=True)
     strategies_raw = raw.get("strategies", {"full": {}})
     if not isinstance(strategies_raw, dict) or not strategies_raw:
-        raise ConfigError(f"{where}: [strategies] needs at least one [strategies.<name>] table, such as [strategies.full]")
+        raise ConfigError(
+            f"{where}: [strategies] needs at least one [strategies.<name>] table, such as [strategies.full]"
+        )
     hp_fields = {f.name for f in dataclasses.fields(Hyperparams)}
     strategies = {}
     for name, table in strategies_raw.items():
@@ -206,8 +214,16 @@ def load_study(path: str | Path, overrides: list[str] = (), registry: Registry |
             {k: v for k, v in values.items() if k in hp_fields and k not in own},
         )
     config = StudyConfig(
-        path=path, study=study, model=model, dataset=dataset, dataset_options=dataset_options, train=train,
-        search=search, space=space, strategies=strategies, raw=raw,
+        path=path,
+        study=study,
+        model=model,
+        dataset=dataset,
+        dataset_options=dataset_options,
+        train=train,
+        search=search,
+        space=space,
+        strategies=strategies,
+        raw=raw,
     )
     _check_storage(config, where)
     return config, registry

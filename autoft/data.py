@@ -206,19 +206,18 @@ def _label_ids(
             names = [str(v) for v in sorted(set(train))]
         else:
             names = sorted({str(y) for y in train})
-        index = {n: i for i, n in enumerate(names)}
         extra = sorted({str(y) for y in normal} - set(names))
+        # labels seen only outside train get ids after train's, so the split check can name them
+        names = names + extra
+        index = {n: i for i, n in enumerate(names)}
 
         def to_id(y: Any) -> int:
-            key = str(y)
-            if key in index:
-                return index[key]
-            # a label only outside train: give it an id so the split check can name it
-            return len(names) + extra.index(key)
+            return index[str(y)]
 
-        names = names + extra
-    ids = {split: np.fromiter((to_id(_normal(y, where)) for y in labels), dtype=np.int64, count=len(labels))
-           for split, (_, labels) in cleaned.items()}
+    ids = {
+        split: np.fromiter((to_id(_normal(y, where)) for y in labels), dtype=np.int64, count=len(labels))
+        for split, (_, labels) in cleaned.items()
+    }
     return names, ids
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .executor import TrialEvents
 from .leaderboard import compact_rows, fmt
+from .workers import TrialEvents
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -47,13 +48,15 @@ class StudyDisplay:
         task = self.progress.add_task(f"trial {number:>3} {summary}", total=None, note="")
         return TrialBar(self, task)
 
-    def finished(self, number: int, state: str, value: float | None, reason: str, best: tuple[int, float] | None) -> None:
+    def finished(
+        self, number: int, state: str, value: float | None, reason: str, best: tuple[int, float] | None
+    ) -> None:
         mark = {"complete": "[green]✓[/]", "pruned": "[yellow]✂[/]", "failed": "[red]✗[/]"}.get(state, "?")
         text = f"{mark} trial {number} {state}"
         if value is not None:
             text += f" {self.objective}={fmt(value)}"
         if reason:
-            text += f" ({reason})"
+            text += f" ({escape(reason)})"
         if best is not None:
             text += f" · best {self.objective}={fmt(best[1])} (trial {best[0]})"
         self.print(text)
@@ -76,19 +79,20 @@ class TrialBar(TrialEvents):
         return bool(self.on_eval and self.on_eval(index, epoch, metrics))
 
     def close(self, note: str) -> None:
-        task = self.display.progress.tasks[self._index()]
+        """Freeze the bar (and its clock) with a final note."""
+        task = next(t for t in self.display.progress.tasks if t.id == self.task)
         total = task.total or task.completed or 1
-        self.display.progress.update(self.task, total=total, completed=total if "complete" in note else task.completed,
-                                     note=note)
-
-    def _index(self) -> int:
-        return next(i for i, t in enumerate(self.display.progress.tasks) if t.id == self.task)
+        completed = total if note == "complete" else task.completed
+        self.display.progress.update(self.task, total=total, completed=completed, note=note)
+        self.display.progress.stop_task(self.task)
 
 
 def leaderboard_table(rows: list[dict], objective: str, limit: int | None = None) -> Table:
     header, cells = compact_rows(rows, objective)
     table = Table(show_lines=False, header_style="bold", title="leaderboard", title_justify="left")
-    keep = [i for i, h in enumerate(header) if h != "note"] if not any(r["reason"] for r in rows) else range(len(header))
+    keep = (
+        [i for i, h in enumerate(header) if h != "note"] if not any(r["reason"] for r in rows) else range(len(header))
+    )
     for i in keep:
         table.add_column(header[i], overflow="fold")
     for row in cells[:limit]:

@@ -22,8 +22,8 @@ from .fsutil import write_folder, write_json, write_text
 from .metrics import compute
 from .models import quiet_transformers
 from .space import TrialConfig
-from .training import autocast_dtype, predict_proba
 from .tomlw import dumps as toml_dumps
+from .training import autocast_dtype, predict_proba
 
 BEST = "best"
 
@@ -60,8 +60,14 @@ def finalize(session: Any) -> dict | None:
     device = bench.device
     model.to(device)
     test = bench.encoded["test"]
-    proba = predict_proba(model, test, batch_size=bench.config.train.eval_batch_size, device=device,
-                          pad_id=bench.pad_id, dtype=autocast_dtype(bench.config.train.precision, device))
+    proba = predict_proba(
+        model,
+        test,
+        batch_size=bench.config.train.eval_batch_size,
+        device=device,
+        pad_id=bench.pad_id,
+        dtype=autocast_dtype(bench.config.train.precision, device),
+    )
     test_scores = compute(bench.metrics, test.labels, proba)
     train_labels = bench.encoded["train"].labels
     majority = int(np.bincount(train_labels).argmax())
@@ -88,10 +94,16 @@ def finalize(session: Any) -> dict | None:
                 shutil.copy2(item, target)
         bench.tokenizer.save_pretrained(folder)
         write_text(folder / "study.toml", toml_dumps(session.config.raw))
-        write_json(folder / "trial.json", {
-            "trial": best.number, "params": best.params, "config": best.user_attrs["config"],
-            "validation": best.user_attrs.get("metrics", {}), "history": best.user_attrs.get("history", []),
-        })
+        write_json(
+            folder / "trial.json",
+            {
+                "trial": best.number,
+                "params": best.params,
+                "config": best.user_attrs["config"],
+                "validation": best.user_attrs.get("metrics", {}),
+                "history": best.user_attrs.get("history", []),
+            },
+        )
         np.save(folder / "test_proba.npy", proba)
         write_json(folder / "metrics.json", metrics)
 
@@ -116,4 +128,3 @@ def load_trained(folder: Path, tokenizer: bool = True) -> tuple[Any, Any]:
         raise ModelError(f"cannot load the model in '{folder}': {first}") from exc
     model.eval()
     return model, tok
-

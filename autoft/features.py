@@ -9,8 +9,6 @@ on padding; evaluation batches are sorted by length.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 
 from .data import SPLITS, PreparedData
+from .fsutil import write_folder
 
 #: a training batch draws from a pool of this many batches, sorted by length
 POOL_BATCHES = 50
@@ -43,7 +42,11 @@ class Encoded:
         lengths = self.lengths[rows]
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        ids = np.concatenate([self.ids[self.offsets[r] : self.offsets[r + 1]] for r in rows]) if len(rows) else self.ids[:0]
+        ids = (
+            np.concatenate([self.ids[self.offsets[r] : self.offsets[r + 1]] for r in rows])
+            if len(rows)
+            else self.ids[:0]
+        )
         return Encoded(ids.astype(np.int32), offsets, self.labels[rows])
 
     def batch(self, rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
@@ -82,30 +85,49 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def cache_key(tokenizer: Any, data: PreparedData, max_length: int) -> str:
+    return hashlib.sha256(f"{data.fingerprint}:{tokenizer_fingerprint(tokenizer)}:{max_length}".encode()).hexdigest()[
+        :20
+    ]
+
+
+def save_encoded(folder: Path, splits: dict[str, Encoded]) -> None:
+    """Token ids as .npy files (one per split and array), written as a whole folder."""
+
+    def fill(tmp: Path) -> None:
+        for split, enc in splits.items():
+            for name in ("ids", "offsets", "labels"):
+                np.save(tmp / f"{split}_{name}.npy", getattr(enc, name))
+
+    write_folder(folder, fill)
+
+
+def load_encoded(folder: Path, mmap: bool = True) -> dict[str, Encoded]:
+    """Token ids saved by :func:`save_encoded`, memory-mapped (processes share the pages)."""
+    mode = "r" if mmap else None
+    return {
+        s: Encoded(*(np.load(folder / f"{s}_{name}.npy", mmap_mode=mode) for name in ("ids", "offsets", "labels")))
+        for s in SPLITS
+    }
+
+
 def encode_splits(
     tokenizer: Any, data: PreparedData, max_length: int, cache_dir: Path | None = None
-) -> tuple[dict[str, Encoded], bool]:
+) -> tuple[dict[str, Encoded], Path | None, bool]:
     """Token ids for train, validation and test, from the cache when there.
 
-    Returns the splits and whether they came from the cache.
+    Returns the splits, the cache folder (None without a cache) and whether the splits came from it.
     """
-    key = hashlib.sha256(f"{data.fingerprint}:{tokenizer_fingerprint(tokenizer)}:{max_length}".encode()).hexdigest()
-    path = cache_dir / f"tokens-{key[:20]}.npz" if cache_dir else None
-    if path is not None and path.is_file():
+    folder = cache_dir / f"tokens-{cache_key(tokenizer, data, max_length)}" if cache_dir else None
+    if folder is not None and folder.is_dir():
         try:
-            with np.load(path) as z:
-                return {s: Encoded(z[f"{s}_ids"], z[f"{s}_offsets"], z[f"{s}_labels"]) for s in SPLITS}, True
-        except (OSError, KeyError, ValueError):
+            return load_encoded(folder), folder, True
+        except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
     splits = {s: encode(tokenizer, data.split(s).texts, data.split(s).labels, max_length) for s in SPLITS}
-    if path is not None:
-        arrays = {f"{s}_{k}": getattr(e, k) for s, e in splits.items() for k in ("ids", "offsets", "labels")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    return splits, False
+    if folder is not None:
+        save_encoded(folder, splits)
+    return splits, folder, False
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool = True):

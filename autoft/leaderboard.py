@@ -29,23 +29,29 @@ def rows_from_trials(trials: list[Any], objective: str, maximize: bool) -> list[
         value = t.value if t.values else attrs.get("value")
         params = {k: v for k, v in t.params.items() if k != "strategy"}
         config = attrs.get("config") or {}
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        rows.append({
-            "trial": t.number,
-            "state": state,
-            objective: _num(value),
-            "strategy": attrs.get("strategy") or config.get("strategy") or t.params.get("strategy", ""),
-            "params": params,
-            "trainable_params": attrs.get("trainable_params"),
-            "trainable_share": attrs.get("trainable_share"),
-            "best_epoch": attrs.get("best_epoch"),
-            "train_seconds": attrs.get("train_seconds"),
-            "samples_per_second": attrs.get("samples_per_second"),
-            "peak_memory_mb": attrs.get("peak_memory_mb"),
-            "duration_seconds": round(duration, 2) if duration is not None else None,
-            "validation": attrs.get("metrics") or {},
-            "reason": attrs.get("reason", ""),
-        })
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        rows.append(
+            {
+                "trial": t.number,
+                "state": state,
+                objective: _num(value),
+                "strategy": attrs.get("strategy") or config.get("strategy") or t.params.get("strategy", ""),
+                "params": params,
+                "trainable_params": attrs.get("trainable_params"),
+                "trainable_share": attrs.get("trainable_share"),
+                "best_epoch": attrs.get("best_epoch"),
+                "train_seconds": attrs.get("train_seconds"),
+                "samples_per_second": attrs.get("samples_per_second"),
+                "peak_memory_mb": attrs.get("peak_memory_mb"),
+                "duration_seconds": round(duration, 2) if duration is not None else None,
+                "validation": attrs.get("metrics") or {},
+                "reason": attrs.get("reason", ""),
+            }
+        )
     sign = -1 if maximize else 1
 
     def key(row: dict) -> tuple:
@@ -81,41 +87,96 @@ def read(run_dir: Path) -> tuple[str, list[dict]]:
 def to_csv(rows: list[dict], objective: str) -> str:
     param_names = sorted({k for r in rows for k in r["params"]})
     metric_names = sorted({k for r in rows for k in r["validation"]})
-    header = ["rank", "trial", "state", objective, "strategy", *[f"param:{p}" for p in param_names],
-              *[f"val_{m}" for m in metric_names], "trainable_params", "trainable_share", "best_epoch",
-              "train_seconds", "samples_per_second", "peak_memory_mb", "duration_seconds", "reason"]
+    header = [
+        "rank",
+        "trial",
+        "state",
+        objective,
+        "strategy",
+        *[f"param:{p}" for p in param_names],
+        *[f"val_{m}" for m in metric_names],
+        "trainable_params",
+        "trainable_share",
+        "best_epoch",
+        "train_seconds",
+        "samples_per_second",
+        "peak_memory_mb",
+        "duration_seconds",
+        "reason",
+    ]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
     for r in rows:
-        w.writerow([
-            r["rank"], r["trial"], r["state"], r[objective], r["strategy"],
-            *[r["params"].get(p, "") for p in param_names],
-            *[r["validation"].get(m, "") for m in metric_names],
-            r["trainable_params"], r["trainable_share"], r["best_epoch"], r["train_seconds"],
-            r["samples_per_second"], r["peak_memory_mb"], r["duration_seconds"], r["reason"],
-        ])
+        w.writerow(
+            [
+                r["rank"],
+                r["trial"],
+                r["state"],
+                r[objective],
+                r["strategy"],
+                *[r["params"].get(p, "") for p in param_names],
+                *[r["validation"].get(m, "") for m in metric_names],
+                r["trainable_params"],
+                r["trainable_share"],
+                r["best_epoch"],
+                r["train_seconds"],
+                r["samples_per_second"],
+                r["peak_memory_mb"],
+                r["duration_seconds"],
+                r["reason"],
+            ]
+        )
     return buf.getvalue()
 
 
 def table_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[str]]]:
     """Header and text cells for people (Markdown and the terminal)."""
-    header = ["rank", "trial", "state", objective, "strategy", "parameters", "trainable", "best epoch",
-              "train s", "samples/s", "peak MB", "note"]
+    header = [
+        "rank",
+        "trial",
+        "state",
+        objective,
+        "strategy",
+        "parameters",
+        "trainable",
+        "best epoch",
+        "train s",
+        "samples/s",
+        "peak MB",
+        "note",
+    ]
     cells = []
     for r in rows:
-        cells.append([
-            str(r["rank"] or "-"), str(r["trial"]), r["state"], fmt(r[objective]), r["strategy"],
-            ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r["params"].items())),
-            trainable(r["trainable_params"], r["trainable_share"]),
-            fmt(r["best_epoch"]), fmt(r["train_seconds"], 1), fmt(r["samples_per_second"], 1),
-            fmt(r["peak_memory_mb"], 0), r["reason"],
-        ])
+        cells.append(
+            [
+                str(r["rank"] or "-"),
+                str(r["trial"]),
+                r["state"],
+                fmt(r[objective]),
+                r["strategy"],
+                ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r["params"].items())),
+                trainable(r["trainable_params"], r["trainable_share"]),
+                fmt(r["best_epoch"]),
+                fmt(r["train_seconds"], 1),
+                fmt(r["samples_per_second"], 1),
+                fmt(r["peak_memory_mb"], 0),
+                r["reason"],
+            ]
+        )
     return header, cells
 
 
-SHORT = {"learning_rate": "lr", "batch_size": "bs", "epochs": "ep", "weight_decay": "wd",
-         "warmup_ratio": "warmup", "class_weights": "cw", "label_smoothing": "ls", "layer_decay": "lld"}
+SHORT = {
+    "learning_rate": "lr",
+    "batch_size": "bs",
+    "epochs": "ep",
+    "weight_decay": "wd",
+    "warmup_ratio": "warmup",
+    "class_weights": "cw",
+    "label_smoothing": "ls",
+    "layer_decay": "lld",
+}
 
 
 def short_params(params: dict) -> str:
@@ -131,9 +192,20 @@ def short_params(params: dict) -> str:
 def compact_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[str]]]:
     """The columns that fit a terminal."""
     header = ["#", "trial", "state", objective, "strategy", "parameters", "trainable", "samples/s", "note"]
-    cells = [[str(r["rank"] or "-"), str(r["trial"]), r["state"], fmt(r[objective]), r["strategy"],
-              short_params(r["params"]), f"{r['trainable_share']:.1%}" if r["trainable_share"] else "-",
-              fmt(r["samples_per_second"], 0), r["reason"]] for r in rows]
+    cells = [
+        [
+            str(r["rank"] or "-"),
+            str(r["trial"]),
+            r["state"],
+            fmt(r[objective]),
+            r["strategy"],
+            short_params(r["params"]),
+            f"{r['trainable_share']:.1%}" if r["trainable_share"] else "-",
+            fmt(r["samples_per_second"], 0),
+            r["reason"],
+        ]
+        for r in rows
+    ]
     return header, cells
 
 

@@ -63,7 +63,7 @@ def _choice_key(value: Any) -> Any:
     return repr(value)
 
 
-Searchable = Union[Range, Choice]
+Searchable = Range | Choice
 
 
 def is_searched(value: Any) -> bool:
@@ -135,8 +135,12 @@ def _check_bounds(bounds: tuple | None, value: Any, where: str) -> None:
     else:
         values = [value]
     limits = [(b, text) for b, text in zip(bounds, ("above", "at least", "at most", "below")) if b is not None]
-    tests = {"above": lambda v, b: v > b, "at least": lambda v, b: v >= b,
-             "at most": lambda v, b: v <= b, "below": lambda v, b: v < b}
+    tests = {
+        "above": lambda v, b: v > b,
+        "at least": lambda v, b: v >= b,
+        "at most": lambda v, b: v <= b,
+        "below": lambda v, b: v < b,
+    }
     for v in values:
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             continue

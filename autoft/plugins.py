@@ -34,6 +34,8 @@ from .strategies import Strategy
 GROUP = "autoft"
 BUILTIN_DIST = "autoft"
 NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
 @dataclass(frozen=True)
 class Entry:
     """A registered thing and the plugin it came from."""

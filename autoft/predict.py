@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
-
 import numpy as np
+import tomllib
 
 from .export import load_trained
 from .features import encode
@@ -39,8 +38,14 @@ class Predictor:
 
     def __call__(self, texts: list[str]) -> Predictions:
         enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
-        proba = predict_proba(self.model, enc, batch_size=self.batch_size, device=self.device,
-                              pad_id=int(self.tokenizer.pad_token_id), dtype=autocast_dtype("auto", self.device))
+        proba = predict_proba(
+            self.model,
+            enc,
+            batch_size=self.batch_size,
+            device=self.device,
+            pad_id=int(self.tokenizer.pad_token_id),
+            dtype=autocast_dtype("auto", self.device),
+        )
         return Predictions(list(texts), self.label_names, proba)
 
 
@@ -57,4 +62,3 @@ def trained_max_length(folder: Path, tokenizer) -> int:
 def read_texts(path: Path) -> list[str]:
     """One text per line; blank lines are skipped."""
     return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-

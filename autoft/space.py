@@ -96,4 +96,3 @@ def _sample(trial: Any, name: str, value: Any) -> Any:
 
 def config_json(config: TrialConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True, default=str)
-

@@ -7,9 +7,9 @@ data and the model are all loaded and checked before the run folder is touched.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +25,14 @@ from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay
 from .errors import StudyError
-from .executor import TrialEvents, execute
 from .leaderboard import fmt
 from .metrics import Metric
 from .options import is_searched
 from .plugins import Registry
 from .space import SearchSpace, TrialConfig
-from .trial import TrialOutcome, run_trial
+from .trial import TrialOutcome
 from .workbench import Workbench
+from .workers import InlineWorker, ProcessWorker, TrialEvents, Worker, wait_any
 
 #: a study stops after this many failed trials in a row (something is wrong with every configuration)
 MAX_FAILURES_IN_A_ROW = 3
@@ -69,8 +69,12 @@ def open_study(config: StudyConfig, identity: dict | None = None, *, create: boo
                         f"this file gives {identity.get(key)!r}; use another [study] name to start a new study"
                     )
     study = optuna.create_study(
-        storage=storage, study_name=config.name, sampler=sampler, pruner=pruner,
-        direction=config.search.direction, load_if_exists=True,
+        storage=storage,
+        study_name=config.name,
+        sampler=sampler,
+        pruner=pruner,
+        direction=config.search.direction,
+        load_if_exists=True,
     )
     if identity and "autoft" not in study.user_attrs:
         study.set_user_attr("autoft", identity)
@@ -102,7 +106,7 @@ class Session:
     study: optuna.Study
     display: StudyDisplay
     n_trials: int
-    isolate: bool
+    workers: list[Worker]
 
     def __post_init__(self) -> None:
         self.space = SearchSpace(self.config, self.registry)
@@ -119,8 +123,9 @@ class Session:
     def finished_count(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=FINISHED))
 
-    def should_stop(self) -> bool:
-        if self.finished_count() >= self.n_trials:
+    def should_stop(self, running: int = 0) -> bool:
+        """Whether to start no more trials (``running`` are under way)."""
+        if self.finished_count() + running >= self.n_trials:
             return True
         if self.config.search.timeout and time.monotonic() - self.started > self.config.search.timeout:
             self.display.print(f"timeout of {self.config.search.timeout:g} s reached; no new trials")
@@ -144,14 +149,12 @@ class Session:
         trial.set_user_attr("pid", os.getpid())
 
     def run(self, number: int, config: TrialConfig, events: TrialEvents, *, keep: bool = False) -> TrialOutcome:
-        """Train one trial (in its own process when isolated); ``keep`` saves its model whatever its score."""
-        store = _Keep(self.store) if keep else self.store
-
-        def work(reporter: Any) -> TrialOutcome:
-            return run_trial(self.bench, number, config, reporter, store)
-
-        self.ran += 1
-        return execute(work, events, self.isolate)
+        """Train one trial and wait for it; ``keep`` saves its model whatever its score."""
+        worker = self.workers[0]
+        worker.start(number, config, events, keep=keep)
+        while True:
+            for _, outcome in wait_any([worker]):
+                return outcome
 
     def trial_ended(self, number: int, outcome: TrialOutcome) -> None:
         """After the backend recorded a trial: checkpoints, leaderboard, display, plugins."""
@@ -164,31 +167,18 @@ class Session:
         finished = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
         self.store.settle(best.number if best else None, best.value if best else None, finished)
         rows = self.write_leaderboard()
-        self.display.finished(number, outcome.state, outcome.value, outcome.reason,
-                              (best.number, best.value) if best else None)
+        self.display.finished(
+            number, outcome.state, outcome.value, outcome.reason, (best.number, best.value) if best else None
+        )
         row = next((r for r in rows if r["trial"] == number), None)
         self.registry.hook.trial_finished(study_name=self.config.name, record=row)
 
     def write_leaderboard(self) -> list[dict]:
-        rows = leaderboard.rows_from_trials(self.study.get_trials(deepcopy=False), self.objective.name,
-                                            self.config.maximize)
+        rows = leaderboard.rows_from_trials(
+            self.study.get_trials(deepcopy=False), self.objective.name, self.config.maximize
+        )
         leaderboard.write(self.config.run_dir, rows, self.objective.name)
         return rows
-
-
-class _Keep:
-    """A checkpoint store that takes a trial's model whatever its score (to rebuild a missing best)."""
-
-    def __init__(self, store: CheckpointStore):
-        self.store = store
-
-    def claim(self, number: int, value: float) -> Path:
-        folder = self.store.claim(number, math.inf if self.store.maximize else -math.inf)
-        assert folder is not None
-        return folder
-
-    def commit(self, number: int, folder: Path) -> None:
-        self.store.commit(number, folder)
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -227,6 +217,14 @@ def quiet_logs() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
+def start_workers(bench: Workbench, display: StudyDisplay) -> list[Worker]:
+    """Trial workers for this machine: a worker process (isolation = "process"), or this process."""
+    if bench.config.search.isolation == "none" or not sys.platform.startswith("linux"):
+        return [InlineWorker(bench)]
+    display.print("[dim]starting the trial worker (loads the model once)[/]")
+    return [ProcessWorker(bench.spec())]
+
+
 @dataclass
 class StudyResult:
     run_dir: Path
@@ -235,7 +233,9 @@ class StudyResult:
     ran: int
 
 
-def run_study(config: StudyConfig, registry: Registry, display: StudyDisplay, *, n_trials: int | None = None) -> StudyResult:
+def run_study(
+    config: StudyConfig, registry: Registry, display: StudyDisplay, *, n_trials: int | None = None
+) -> StudyResult:
     """Load and check, then search until ``n_trials`` trials are finished, then export the best."""
     from .export import finalize
     from .fsutil import write_text
@@ -260,16 +260,21 @@ def run_study(config: StudyConfig, registry: Registry, display: StudyDisplay, *,
     bench.tokenize(run_dir / "cache")
     describe_data(bench, display)
     target = n_trials or config.search.n_trials
-    session = Session(config, registry, bench, study, display, target, isolate=config.search.isolation == "process")
+    workers = start_workers(bench, display)
+    session = Session(config, registry, bench, study, display, target, workers)
     done = session.finished_count()
     display.print(
         f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
         f"{max(0, target - done)} to run · storage {config.storage_url}"
     )
-    with display:
-        get_backend(config.search.backend).optimize(session)
-        rows = session.write_leaderboard()
-        best = finalize(session)
+    try:
+        with display:
+            get_backend(config.search.backend).optimize(session)
+            rows = session.write_leaderboard()
+            best = finalize(session)
+    finally:
+        for worker in workers:
+            worker.close()
     if session.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
         raise StudyError(
             f"{MAX_FAILURES_IN_A_ROW} trials failed in a row, so the study stopped; the last said: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from .data import SPLITS
@@ -18,31 +19,39 @@ def data_summary(bench: Any) -> list[dict]:
         enc = bench.encoded[split]
         lengths = enc.lengths
         counts = np.bincount(enc.labels, minlength=len(bench.data.label_names))
-        out.append({
-            "split": split,
-            "rows": len(enc),
-            "labels": {name: int(c) for name, c in zip(bench.data.label_names, counts)},
-            "tokens_p50": int(np.percentile(lengths, 50)),
-            "tokens_p95": int(np.percentile(lengths, 95)),
-            "tokens_max": int(lengths.max()),
-            "truncated_share": float(np.mean(lengths >= max_length)),
-        })
+        out.append(
+            {
+                "split": split,
+                "rows": len(enc),
+                "labels": {name: int(c) for name, c in zip(bench.data.label_names, counts)},
+                "tokens_p50": int(np.percentile(lengths, 50)),
+                "tokens_p95": int(np.percentile(lengths, 95)),
+                "tokens_max": int(lengths.max()),
+                "truncated_share": float(np.mean(lengths >= max_length)),
+            }
+        )
     return out
 
 
 def describe_data(bench: Any, display: Any) -> None:
     data = bench.data
-    table = Table(title=f"dataset {bench.config.dataset.type}: {data.source}", title_justify="left",
-                  header_style="bold")
+    table = Table(
+        title=f"dataset {bench.config.dataset.type}: {data.source}", title_justify="left", header_style="bold"
+    )
     for col in ("split", "rows", "labels", "tokens p50/p95/max", f"cut at {bench.config.model.max_length}"):
         table.add_column(col)
     for row in data_summary(bench):
         total = max(row["rows"], 1)
         labels = ", ".join(f"{n} {c / total:.0%}" for n, c in row["labels"].items())
-        table.add_row(row["split"], str(row["rows"]), labels,
-                      f"{row['tokens_p50']}/{row['tokens_p95']}/{row['tokens_max']}", f"{row['truncated_share']:.1%}")
+        table.add_row(
+            row["split"],
+            str(row["rows"]),
+            labels,
+            f"{row['tokens_p50']}/{row['tokens_p95']}/{row['tokens_max']}",
+            f"{row['truncated_share']:.1%}",
+        )
     display.print(table)
     for note in data.notes:
-        display.print(("[yellow]" if note.startswith("warning") else "[dim]") + note + "[/]")
+        display.print(("[yellow]" if note.startswith("warning") else "[dim]") + escape(note) + "[/]")
     if bench.tokens_cached:
         display.print("[dim]tokens: reused from the run folder's cache[/]")

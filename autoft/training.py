@@ -176,6 +176,7 @@ def train(
     dtype = autocast_dtype(settings.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # dropout
     weights = class_weights.to(device) if class_weights is not None else None
     accum = min(settings.gradient_accumulation, hp.batch_size)
     if device.type == "cuda":
@@ -205,8 +206,9 @@ def train(
         running_count = 0
         result.train_seconds += _elapsed(segment_start, device)
         started = time.perf_counter()
-        proba = predict_proba(model, validation, batch_size=settings.eval_batch_size, device=device,
-                              pad_id=pad_id, dtype=dtype)
+        proba = predict_proba(
+            model, validation, batch_size=settings.eval_batch_size, device=device, pad_id=pad_id, dtype=dtype
+        )
         scores = compute(metrics, validation.labels, proba)
         result.eval_seconds += time.perf_counter() - started
         index = evaluations
@@ -234,7 +236,8 @@ def train(
         for name, p in params.items():
             p.requires_grad_(name in phase_params)
         optimizer = torch.optim.AdamW(
-            param_groups(model, phase.params, hp, phase.learning_rate), lr=phase.learning_rate,
+            param_groups(model, phase.params, hp, phase.learning_rate),
+            lr=phase.learning_rate,
             fused=device.type == "cuda",
         )
         phase_steps = phase.epochs * steps_per_epoch
@@ -249,8 +252,9 @@ def train(
                     batch = to_device(data.batch(part, pad_id), device)
                     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                    loss = F.cross_entropy(logits.float(), batch["labels"], weight=weights,
-                                           label_smoothing=hp.label_smoothing)
+                    loss = F.cross_entropy(
+                        logits.float(), batch["labels"], weight=weights, label_smoothing=hp.label_smoothing
+                    )
                     scaled = loss * (len(part) / len(rows))
                     (scaler.scale(scaled) if scaler else scaled).backward()
                     running_loss += loss.detach() * len(part)

@@ -73,7 +73,7 @@ def run_trial(
     tracked = {n for phase in phases for n in phase.params}
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for n, p in model.named_parameters() if n in tracked)
-    weights = class_weight_tensor(config.hp.class_weights, bench.encoded["train"].labels, bench.data.label_names)
+    weights = class_weight_tensor(config.hp.class_weights, bench.encoded["train"].labels, bench.label_names)
     result = train(
         model,
         phases,

@@ -1,17 +1,23 @@
-"""What a study loads once and every trial shares: the checked data, its tokens, the base model."""
+"""What a study loads once and every trial shares: the checked data, its tokens, the base model.
+
+The study process builds a :class:`Workbench` from the study file (data,
+tokenizer, tokens). A trial worker process rebuilds a lighter one from a
+:class:`WorkbenchSpec`: the study's tables, the token cache (memory-mapped)
+and the model reference; it loads the base model once and forks each trial.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import StudyConfig
+from .config import StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
 from .errors import DataError
-from .features import Encoded, encode_splits
+from .features import Encoded, encode_splits, load_encoded
 from .metrics import Metric
 from .models import BaseModel, ModelRef, load_tokenizer, resolve
 from .plugins import Registry
@@ -49,30 +55,39 @@ def model_ref(config: StudyConfig) -> ModelRef:
 
 @dataclass
 class Workbench:
-    """Everything a trial needs, loaded once per study (and inherited by trial processes)."""
+    """Everything a trial needs, loaded once per study (or once per trial worker)."""
 
     config: StudyConfig
     registry: Registry
-    data: PreparedData
+    label_names: tuple[str, ...]
     ref: ModelRef
-    tokenizer: Any
-    base: BaseModel
+    pad_id: int
+    data: PreparedData | None = None
+    tokenizer: Any = None
     encoded: dict[str, Encoded] | None = None
+    cache: Path | None = None
     tokens_cached: bool = False
+    _base: BaseModel | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config: StudyConfig, registry: Registry) -> Workbench:
-        """Load and check data, tokenizer and model. Writes nothing."""
+        """Load and check the data and the tokenizer. Writes nothing."""
         data = load_data(config, registry)
         ref = model_ref(config)
         tokenizer = load_tokenizer(ref)
-        base = BaseModel(ref, data.label_names)
-        return cls(config, registry, data, ref, tokenizer, base)
+        return cls(config, registry, data.label_names, ref, int(tokenizer.pad_token_id), data, tokenizer)
 
     def tokenize(self, cache_dir: Path | None) -> None:
-        self.encoded, self.tokens_cached = encode_splits(
+        self.encoded, self.cache, self.tokens_cached = encode_splits(
             self.tokenizer, self.data, self.config.model.max_length, cache_dir
         )
+
+    @property
+    def base(self) -> BaseModel:
+        """The pretrained model, loaded on first use."""
+        if self._base is None:
+            self._base = BaseModel(self.ref, self.label_names)
+        return self._base
 
     @property
     def metrics(self) -> dict[str, Metric]:
@@ -86,6 +101,34 @@ class Workbench:
     def device(self) -> torch.device:
         return resolve_device(self.config.train.device)
 
-    @property
-    def pad_id(self) -> int:
-        return int(self.tokenizer.pad_token_id)
+    def spec(self) -> WorkbenchSpec:
+        """What a trial worker needs to rebuild this workbench."""
+        if self.cache is None:
+            raise ValueError("trial workers need the token cache; tokenize with a cache folder first")
+        return WorkbenchSpec(self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, self.cache)
+
+
+@dataclass(frozen=True)
+class WorkbenchSpec:
+    """A picklable recipe for a workbench in another process."""
+
+    path: Path
+    raw: dict
+    label_names: tuple[str, ...]
+    ref: ModelRef
+    pad_id: int
+    cache: Path
+
+    def build(self) -> Workbench:
+        config, registry = parse_study(self.path, self.raw)
+        bench = Workbench(
+            config,
+            registry,
+            self.label_names,
+            self.ref,
+            self.pad_id,
+            encoded=load_encoded(self.cache),
+            cache=self.cache,
+        )
+        bench.base  # noqa: B018 - load the model once, before trials fork
+        return bench

@@ -1,23 +1,33 @@
-"""The Optuna backend: an ask-and-tell loop over the study storage (SQLite by default)."""
+"""The Optuna backend: an ask-and-tell loop over the study storage (SQLite by default).
+
+It keeps every trial worker busy: it asks Optuna for a configuration whenever a
+worker is free, answers each evaluation with Optuna's pruning decision, and
+tells Optuna the outcome when the trial ends.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
+from ..workers import wait_any
 from ._base import Backend
 
 if TYPE_CHECKING:
     from ..study import Session
+    from ..trial import TrialOutcome
 
 
 def make_sampler(sampler: str, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
     if sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True)
+    with warnings.catch_warnings():  # multivariate and group are marked experimental, and are what we want:
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the strategy decides the space
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True)
 
 
 def make_pruner(pruner: str, startup_trials: int) -> optuna.pruners.BasePruner:
@@ -28,35 +38,60 @@ def make_pruner(pruner: str, startup_trials: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def tell(study: optuna.Study, trial: Any, outcome: TrialOutcome) -> None:
+    """Record a trial's outcome: its attributes, then its state and value."""
+    for key, value in outcome.attrs().items():
+        trial.set_user_attr(key, value)
+    if outcome.state == "complete" and outcome.value is not None and math.isfinite(outcome.value):
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        if outcome.state == "complete":
+            trial.set_user_attr("reason", "the objective is not a finite number")
+        study.tell(trial, state=TrialState.FAIL)
+
+
 class OptunaBackend(Backend):
     name = "optuna"
 
     def optimize(self, session: Session) -> None:
         study = session.study
-        while not session.should_stop():
-            trial = study.ask()
-            config = session.space.suggest(trial)
-            session.trial_started(trial, config)
-            bar = session.display.trial(trial.number, session.summary(config))
-
-            def report(index: int, epoch: float, metrics: dict[str, float], _trial=trial) -> bool:
-                value = metrics[session.objective.name]
-                if not math.isfinite(value):
-                    return False
-                _trial.report(value, index)
-                return _trial.should_prune()
-
-            bar.on_eval = report
-            outcome = session.run(trial.number, config, bar)
-            for key, value in outcome.attrs().items():
-                trial.set_user_attr(key, value)
-            if outcome.state == "complete" and outcome.value is not None and math.isfinite(outcome.value):
-                study.tell(trial, outcome.value)
-            elif outcome.state == "pruned":
-                study.tell(trial, state=TrialState.PRUNED)
-            else:
-                if outcome.state == "complete":
-                    trial.set_user_attr("reason", "objective is not a finite number")
+        running: dict[Any, tuple[Any, Any]] = {}
+        try:
+            while True:
+                for worker in session.workers:
+                    if worker.busy or session.should_stop(running=len(running)):
+                        continue
+                    trial = study.ask()
+                    config = session.space.suggest(trial)
+                    session.trial_started(trial, config)
+                    bar = session.display.trial(trial.number, session.summary(config))
+                    bar.on_eval = self._pruning(session, trial)
+                    running[worker] = (trial, bar)
+                    worker.start(trial.number, config, bar)
+                if not running:
+                    return
+                for worker, outcome in wait_any(running):
+                    trial, bar = running.pop(worker)
+                    tell(study, trial, outcome)
+                    bar.close(outcome.state)
+                    session.trial_ended(trial.number, outcome)
+        except KeyboardInterrupt:
+            for trial, bar in running.values():
+                trial.set_user_attr("reason", "interrupted (Ctrl-C)")
                 study.tell(trial, state=TrialState.FAIL)
-            bar.close(outcome.state)
-            session.trial_ended(trial.number, outcome)
+                bar.close("interrupted")
+            session.write_leaderboard()
+            raise
+
+    @staticmethod
+    def _pruning(session: Session, trial: Any):
+        def report(index: int, epoch: float, metrics: dict[str, float]) -> bool:
+            value = metrics[session.objective.name]
+            if not math.isfinite(value):
+                return False
+            trial.report(value, index)
+            return trial.should_prune()
+
+        return report

@@ -18,7 +18,14 @@ from autoft import Dataset, LoadContext, RawDataset, Split, hookimpl, option
 LABELS = ("negative", "neutral", "positive")
 
 PRODUCTS = {
-    "pair of headphones": ["sound", "battery life", "noise cancelling", "ear cushions", "bluetooth connection", "microphone"],
+    "pair of headphones": [
+        "sound",
+        "battery life",
+        "noise cancelling",
+        "ear cushions",
+        "bluetooth connection",
+        "microphone",
+    ],
     "coffee maker": ["coffee", "brewing speed", "carafe", "water tank", "timer", "cleaning"],
     "pair of running shoes": ["fit", "cushioning", "grip", "sizing", "laces", "breathability"],
     "backpack": ["zippers", "straps", "laptop sleeve", "stitching", "pockets", "fabric"],
@@ -35,41 +42,91 @@ PRODUCTS = {
 }
 
 OPENERS = [
-    "Bought this {product} for my {person}.", "Ordered the {product} a month ago.",
-    "This is my second {product} from this brand.", "Got the {product} on sale last week.",
-    "Been using this {product} every day for {weeks} weeks now.", "Replaced my old {product} with this one.",
-    "Picked up this {product} after reading a lot of reviews.", "Received the {product} as a gift.",
-    "", "", "",
+    "Bought this {product} for my {person}.",
+    "Ordered the {product} a month ago.",
+    "This is my second {product} from this brand.",
+    "Got the {product} on sale last week.",
+    "Been using this {product} every day for {weeks} weeks now.",
+    "Replaced my old {product} with this one.",
+    "Picked up this {product} after reading a lot of reviews.",
+    "Received the {product} as a gift.",
+    "",
+    "",
+    "",
 ]
 PEOPLE = ["wife", "husband", "son", "daughter", "mum", "dad", "office", "flat", "partner", "sister"]
 
 POSITIVE = [
-    "the {aspect} {be} excellent", "the {aspect} exceeded my expectations", "really impressed with the {aspect}",
-    "the {aspect} {be} spot on", "love the {aspect}", "the {aspect} work{s} perfectly",
-    "the {aspect} {be} much better than on my old one", "the {aspect} {be} solid", "no complaints about the {aspect}",
-    "the {aspect} {be} great", "the {aspect} {has} held up really well", "the {aspect} {be} surprisingly good",
+    "the {aspect} {be} excellent",
+    "the {aspect} exceeded my expectations",
+    "really impressed with the {aspect}",
+    "the {aspect} {be} spot on",
+    "love the {aspect}",
+    "the {aspect} work{s} perfectly",
+    "the {aspect} {be} much better than on my old one",
+    "the {aspect} {be} solid",
+    "no complaints about the {aspect}",
+    "the {aspect} {be} great",
+    "the {aspect} {has} held up really well",
+    "the {aspect} {be} surprisingly good",
     "the {aspect} {be} not bad at all",
 ]
 NEGATIVE = [
-    "the {aspect} {be} terrible", "the {aspect} stopped working after {weeks} weeks",
-    "very disappointed with the {aspect}", "the {aspect} feel{s} cheap", "the {aspect} broke on day one",
-    "the {aspect} {be} a joke", "the {aspect} {be} far worse than advertised", "had nothing but trouble with the {aspect}",
-    "the {aspect} {be} flimsy", "the {aspect} {be} not good enough", "the {aspect} gave up within a month",
-    "the {aspect} {be} useless", "the {aspect} {be} a real letdown",
+    "the {aspect} {be} terrible",
+    "the {aspect} stopped working after {weeks} weeks",
+    "very disappointed with the {aspect}",
+    "the {aspect} feel{s} cheap",
+    "the {aspect} broke on day one",
+    "the {aspect} {be} a joke",
+    "the {aspect} {be} far worse than advertised",
+    "had nothing but trouble with the {aspect}",
+    "the {aspect} {be} flimsy",
+    "the {aspect} {be} not good enough",
+    "the {aspect} gave up within a month",
+    "the {aspect} {be} useless",
+    "the {aspect} {be} a real letdown",
 ]
 NEUTRAL = [
-    "the {aspect} {be} okay", "the {aspect} {be} about what you'd expect for the price",
-    "nothing special about the {aspect}", "the {aspect} {be} fine", "the {aspect} {be} average",
-    "the {aspect} {does} the job", "the {aspect} {be} neither good nor bad", "the {aspect} {be} acceptable",
+    "the {aspect} {be} okay",
+    "the {aspect} {be} about what you'd expect for the price",
+    "nothing special about the {aspect}",
+    "the {aspect} {be} fine",
+    "the {aspect} {be} average",
+    "the {aspect} {does} the job",
+    "the {aspect} {be} neither good nor bad",
+    "the {aspect} {be} acceptable",
 ]
 CLOSERS = {
-    "positive": ["Would definitely buy again.", "Highly recommend!", "Five stars from me.", "Worth every penny.",
-                 "Very happy with it.", "Great value.", "Couldn't be happier.", "Recommended to all my friends."],
-    "negative": ["Returning it.", "Save your money.", "Would not recommend.", "Not worth the money.",
-                 "Asked for a refund.", "Avoid.", "Really regret this purchase.", "One star is generous."],
-    "neutral": ["It does the job.", "Might keep it, might not.", "Fine for the price.", "It's alright, I suppose.",
-                "Not sure I'd buy it again, but it works.", "Three stars.", "Mixed feelings overall.",
-                "Does what it says, nothing more."],
+    "positive": [
+        "Would definitely buy again.",
+        "Highly recommend!",
+        "Five stars from me.",
+        "Worth every penny.",
+        "Very happy with it.",
+        "Great value.",
+        "Couldn't be happier.",
+        "Recommended to all my friends.",
+    ],
+    "negative": [
+        "Returning it.",
+        "Save your money.",
+        "Would not recommend.",
+        "Not worth the money.",
+        "Asked for a refund.",
+        "Avoid.",
+        "Really regret this purchase.",
+        "One star is generous.",
+    ],
+    "neutral": [
+        "It does the job.",
+        "Might keep it, might not.",
+        "Fine for the price.",
+        "It's alright, I suppose.",
+        "Not sure I'd buy it again, but it works.",
+        "Three stars.",
+        "Mixed feelings overall.",
+        "Does what it says, nothing more.",
+    ],
 }
 CONTRAST = [" but ", ", although ", ". On the other hand, ", ". Sadly ", ". That said, "]
 
@@ -77,8 +134,12 @@ CONTRAST = [" but ", ", although ", ". On the other hand, ", ". Sadly ", ". That
 def _aspect(template: str, aspect: str, fill: dict) -> str:
     """Fill a phrase for an aspect, agreeing in number ("the lid is", "the blades are")."""
     plural = aspect.endswith("s") and not aspect.endswith(("ss", "ness", "cushioning"))
-    verbs = {"be": "are" if plural else "is", "s": "" if plural else "s",
-             "has": "have" if plural else "has", "does": "do" if plural else "does"}
+    verbs = {
+        "be": "are" if plural else "is",
+        "s": "" if plural else "s",
+        "has": "have" if plural else "has",
+        "does": "do" if plural else "does",
+    }
     return template.format(aspect=aspect, **verbs, **fill)
 
 

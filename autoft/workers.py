@@ -1,0 +1,276 @@
+"""Trial workers: each trial in its own process, so its memory and a crash stay with it.
+
+A :class:`ProcessWorker` is a fresh Python process (started with ``spawn``, so
+no thread pool or CUDA state of the study process leaks into it). It rebuilds
+the workbench once (study tables, memory-mapped tokens, the base model) and then
+forks a child per trial: the child inherits everything loaded, trains, and talks
+to the study process over the worker's pipe (progress, each evaluation, which
+the study process answers with prune or go on, and the outcome). When the child
+ends, the worker reports its exit status; a child that dies (segfault, out of
+memory) fails its trial with that reason and the study goes on.
+
+Workers and their children die with the study process (kill -9 included) and
+ignore Ctrl-C, which the study process handles. An :class:`InlineWorker` runs
+trials in the study process itself (``isolation = "none"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterable
+from multiprocessing.connection import wait
+from typing import Any
+
+from .checkpoints import CheckpointStore, KeepStore
+from .errors import StudyError, TrialFailed
+from .space import TrialConfig
+from .trial import TrialOutcome, run_trial
+
+PROGRESS_INTERVAL = 0.25  # seconds between progress messages
+START_TIMEOUT = 600  # seconds a worker may take to load the model
+
+
+class TrialEvents:
+    """What the study process does with a trial's progress and evaluations."""
+
+    def progress(self, step: int, total: int, loss: float | None) -> None:
+        pass
+
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+        """Return True to prune the trial."""
+        return False
+
+
+def failure_reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if "out of memory" in first.lower():
+        return f"out of memory: {first[:200]}"
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+
+
+def guarded_trial(bench: Any, number: int, config: TrialConfig, reporter: Any, store: Any) -> TrialOutcome:
+    """Run a trial; an exception becomes a failed outcome with its reason."""
+    try:
+        return run_trial(bench, number, config, reporter, store)
+    except TrialFailed as exc:
+        return TrialOutcome(state="failed", reason=str(exc))
+    except Exception as exc:  # a trial's error must not end the study
+        return TrialOutcome(state="failed", reason=failure_reason(exc))
+
+
+class Worker:
+    """Runs one trial at a time; the study process may drive several workers at once."""
+
+    def __init__(self) -> None:
+        self.number: int | None = None
+        self.events: TrialEvents | None = None
+        self.outcome: TrialOutcome | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.number is not None
+
+    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+        """Begin a trial; ``keep`` saves its model whatever its score."""
+        raise NotImplementedError
+
+    def finished(self) -> TrialOutcome | None:
+        """The outcome, once, when the current trial has ended; else None."""
+        if self.outcome is None:
+            return None
+        outcome, self.outcome, self.number, self.events = self.outcome, None, None, None
+        return outcome
+
+    def close(self) -> None:
+        pass
+
+
+class InlineWorker(Worker):
+    """Runs trials in the study process itself."""
+
+    def __init__(self, bench: Any):
+        super().__init__()
+        self.bench = bench
+        self.store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
+
+    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+        self.number, self.events = number, events
+        self.outcome = guarded_trial(self.bench, number, config, events, KeepStore(self.store) if keep else self.store)
+
+
+class ProcessWorker(Worker):
+    """A worker process that forks a child per trial."""
+
+    def __init__(self, spec: Any, env: dict[str, str] | None = None, name: str = "worker"):
+        super().__init__()
+        self.name = name
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        saved = {k: os.environ.get(k) for k in (env or {})}
+        os.environ.update(env or {})
+        try:
+            self.process = ctx.Process(target=_worker_main, args=(spec, child_conn), name=name, daemon=True)
+            self.process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        child_conn.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.conn.poll(0.2):
+                try:
+                    message = self.conn.recv()
+                except EOFError:
+                    break
+                if message[0] == "ready":
+                    return
+                if message[0] == "error":
+                    self.close()
+                    raise StudyError(message[1])
+            elif not self.process.is_alive():
+                break
+        self.close()
+        raise StudyError(f"the trial worker process could not start ({_death(self.process.exitcode)})")
+
+    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+        self.number, self.events, self.outcome = number, events, None
+        self._done: TrialOutcome | None = None
+        self.conn.send(("trial", number, config.to_dict(), keep))
+
+    def pump(self) -> None:
+        """Handle every message waiting from the worker."""
+        while self.busy and self.outcome is None and self.conn.poll(0):
+            try:
+                message = self.conn.recv()
+            except EOFError:
+                self.outcome = TrialOutcome(
+                    state="failed", reason=f"trial worker died ({_death(self.process.exitcode)})"
+                )
+                return
+            kind = message[0]
+            if kind == "progress":
+                self.events.progress(*message[1:])
+            elif kind == "eval":
+                self.conn.send(self.events.evaluated(*message[1:]))
+            elif kind == "done":
+                self._done = message[1]
+            elif kind == "exit":
+                self.outcome = self._done or TrialOutcome(state="failed", reason=_death(message[2]))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(("stop",))
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+def wait_any(workers: Iterable[Worker], timeout: float = 0.5) -> list[tuple[Worker, TrialOutcome]]:
+    """Pump busy workers until at least one trial ends (or ``timeout`` passes); return the ended trials."""
+    busy = [w for w in workers if w.busy]
+    ended = [(w, o) for w in busy if (o := w.finished()) is not None]
+    if ended:
+        return ended
+    processes = [w for w in busy if isinstance(w, ProcessWorker)]
+    if not processes:
+        return []
+    ready = wait([w.conn for w in processes] + [w.process.sentinel for w in processes], timeout)
+    for w in processes:
+        if w.conn in ready or w.process.sentinel in ready:
+            w.pump()
+            if w.outcome is None and not w.process.is_alive() and not w.conn.poll(0):
+                w.outcome = TrialOutcome(state="failed", reason=f"trial worker died ({_death(w.process.exitcode)})")
+    return [(w, o) for w in busy if (o := w.finished()) is not None]
+
+
+# --- inside the worker process -------------------------------------------------------------------
+
+
+class _PipeReporter:
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.last = 0.0
+
+    def progress(self, step: int, total: int, loss: float | None) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL or step == total:
+            self.last = now
+            self.conn.send(("progress", step, total, loss))
+
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+        self.conn.send(("eval", index, epoch, metrics))
+        return bool(self.conn.recv())
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this process when its parent dies (kill -9 included)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover - not glibc
+        pass
+
+
+def _worker_main(spec: Any, conn: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        bench = spec.build()
+    except Exception as exc:
+        conn.send(("error", str(exc) if str(exc) else failure_reason(exc)))
+        return
+    store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
+    conn.send(("ready",))
+    while True:
+        try:
+            command = conn.recv()
+        except (EOFError, OSError):
+            return
+        if command[0] != "trial":
+            return
+        _, number, config_dict, keep = command
+        config = TrialConfig.from_dict(config_dict, bench.registry)
+        pid = os.fork()
+        if pid == 0:  # the trial's own process
+            code = 0
+            try:
+                _die_with_parent()
+                outcome = guarded_trial(bench, number, config, _PipeReporter(conn), KeepStore(store) if keep else store)
+                conn.send(("done", outcome))
+            except BaseException:  # pragma: no cover - last resort
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"trial process was killed by {name}{hint}"
+    return f"trial process exited with code {code} before reporting"

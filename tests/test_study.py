@@ -1,0 +1,122 @@
+"""A study end to end, as a user runs it: search, leaderboard, best model, resume, predict."""
+
+import json
+
+import optuna
+import pytest
+
+from autoft.config import load_study
+from autoft.export import load_trained
+
+
+def trials_of(run_dir, name="tiny"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}").trials
+
+
+def test_a_study_runs_writes_its_leaderboard_and_saves_the_best_model(study_file, cli, tmp_path):
+    path = study_file(strategies={"full": {}, "lora": {"r": [2, 4]}})
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    run_dir = tmp_path / "runs" / "tiny"
+
+    board = json.loads((run_dir / "leaderboard.json").read_text())
+    assert board["objective"] == "accuracy"
+    assert [r["state"] for r in board["trials"]] == ["complete"] * 3
+    values = [r["accuracy"] for r in board["trials"]]
+    assert values == sorted(values, reverse=True)
+    assert (run_dir / "leaderboard.csv").read_text().startswith("rank,trial,state,accuracy,strategy")
+    assert "| rank | trial | state | accuracy |" in (run_dir / "leaderboard.md").read_text()
+
+    best = run_dir / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["trial"] == board["trials"][0]["trial"]
+    assert metrics["validation"]["accuracy"] == pytest.approx(values[0])
+    assert set(metrics["test"]) >= {"accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "mcc"}
+    assert metrics["test"]["accuracy"] > metrics["majority_baseline"]["accuracy"]
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "study.toml", "trial.json"):
+        assert (best / name).is_file(), name
+    assert not list(best.glob("*.bin"))
+    model, tokenizer = load_trained(best)
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    assert "best trial" in result.out and "majority class" in result.out
+
+    attrs = trials_of(run_dir)[0].user_attrs
+    for key in ("strategy", "model", "trainable_params", "train_seconds", "samples_per_second", "peak_memory_mb"):
+        assert key in attrs, key
+    checkpoints = list((run_dir / "checkpoints").glob("trial-*"))
+    assert [c.name for c in checkpoints] == [f"trial-{metrics['trial']}"]
+
+
+def test_running_again_resumes_and_only_runs_the_missing_trials(study_file, cli, tmp_path):
+    path = study_file(search={"n_trials": 2})
+    assert cli("study", "run", path, "--no-progress").code == 0
+    run_dir = tmp_path / "runs" / "tiny"
+    first = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert len(trials_of(run_dir)) == 2
+
+    again = cli("study", "run", path, "--no-progress")
+    assert again.code == 0 and "2 of 2 trials finished; 0 to run" in again.out
+    assert len(trials_of(run_dir)) == 2
+    assert json.loads((run_dir / "best" / "metrics.json").read_text()) == first
+
+    more = cli("study", "run", path, "--n-trials", "3", "--no-progress")
+    assert more.code == 0 and "2 of 3 trials finished; 1 to run" in more.out
+    assert len(trials_of(run_dir)) == 3
+    more = cli("study", "run", path, "--set", "search.n_trials=4", "--no-progress")
+    assert len(trials_of(run_dir)) == 4
+
+
+def test_trials_in_the_study_process_give_the_same_results(study_file, cli, tmp_path):
+    """isolation = "none" runs trials in the study process; seeds make both ways agree."""
+    a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 1})
+    b = study_file("b.toml", study={"name": "b"}, search={"n_trials": 1, "isolation": "none"})
+    assert cli("study", "run", a, "--no-progress").code == 0
+    assert cli("study", "run", b, "--no-progress").code == 0
+    va = trials_of(tmp_path / "runs" / "a", "a")[0]
+    vb = trials_of(tmp_path / "runs" / "b", "b")[0]
+    assert va.params == vb.params
+    assert va.value == pytest.approx(vb.value)
+
+
+def test_the_leaderboard_command(study_file, cli, tmp_path):
+    assert cli("study", "run", study_file(search={"n_trials": 2}), "--no-progress").code == 0
+    result = cli("study", "leaderboard", tmp_path / "runs" / "tiny")
+    assert result.code == 0 and "complete" in result.out and "accuracy" in result.out
+    missing = cli("study", "leaderboard", tmp_path / "nowhere")
+    assert missing.code == 2 and "no leaderboard.json" in missing.err
+
+
+def test_predict_labels_texts_and_files(study_file, cli, tmp_path):
+    assert cli("study", "run", study_file(search={"n_trials": 1}), "--no-progress").code == 0
+    best = tmp_path / "runs" / "tiny" / "best"
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the product was awful and broken\n\nthis item is wonderful\n")
+    result = cli("predict", best, "really great seller", "--file", texts)
+    assert result.code == 0, result.err
+    assert "p(neg)" in result.out and "p(pos)" in result.out
+    assert "really great seller" in result.out and "wonderful" in result.out
+    assert cli("predict", best).code == 2
+
+
+def test_a_resumed_study_must_use_the_same_data(study_file, cli, tmp_path, reviews_csv):
+    path = study_file(search={"n_trials": 1})
+    assert cli("study", "run", path, "--no-progress").code == 0
+    reviews_csv.write_text(reviews_csv.read_text().replace("great", "fine"))
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2
+    assert "was created with dataset" in result.err and "use another [study] name" in result.err
+
+
+def test_lora_on_distilbert_end_to_end(study_file, tiny_distilbert, cli, tmp_path):
+    path = study_file(model=tiny_distilbert, strategies={"lora": {"r": 4}}, search={"n_trials": 1})
+    assert cli("study", "run", path, "--no-progress").code == 0
+    best = tmp_path / "runs" / "tiny" / "best"
+    assert (best / "adapter" / "adapter_model.safetensors").is_file()
+    model, _ = load_trained(best)
+    assert type(model).__name__ == "DistilBertForSequenceClassification"
+    assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_the_objective_drives_the_best_trial(study_file):
+    config, _ = load_study(study_file(search={"objective": "f1_macro"}))
+    assert config.search.objective == "f1_macro"

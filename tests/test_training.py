@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from autoft_plugins.metrics import METRICS
+
+from autoft.errors import TrialFailed
+from autoft.features import encode
+from autoft.models import BaseModel, load_tokenizer, resolve
+from autoft.strategies import Phase
+from autoft.testing import sentiment_rows
+from autoft.training import Hyperparams, TrainSettings, class_weight_tensor, predict_proba, train
+
+METRIC_TABLE = {m.name: m for m in METRICS}
+ACCURACY = METRIC_TABLE["accuracy"]
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_bert):
+    ref = resolve(str(tiny_bert), tiny_bert.parent)
+    tok = load_tokenizer(ref)
+    base = BaseModel(ref, ("neg", "pos"))
+    texts, labels = sentiment_rows(300, seed=1)
+    y = np.array([0 if lab == "neg" else 1 for lab in labels])
+    train_enc = encode(tok, texts[:240], y[:240], 32)
+    val_enc = encode(tok, texts[240:], y[240:], 32)
+    return base, tok, train_enc, val_enc
+
+
+class Recorder:
+    def __init__(self, prune_at=None):
+        self.evals, self.steps, self.prune_at = [], [], prune_at
+
+    def progress(self, step, total, loss):
+        self.steps.append((step, total))
+
+    def evaluated(self, index, epoch, metrics):
+        self.evals.append((index, epoch, metrics["accuracy"]))
+        return self.prune_at is not None and index >= self.prune_at
+
+
+def run(setup, phases_fn=None, hp=None, settings=None, reporter=None, seed=0, dropout=True):
+    base, tok, train_enc, val_enc = setup
+    model = base.fresh(seed)
+    if not dropout:
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    hp = hp or Hyperparams(learning_rate=3e-3, epochs=3, batch_size=16)
+    names = [n for n, _ in model.named_parameters()]
+    phases = phases_fn(names) if phases_fn else [Phase("full", names, hp.learning_rate, hp.epochs)]
+    result = train(
+        model,
+        phases,
+        train_enc,
+        val_enc,
+        hp=hp,
+        settings=settings or TrainSettings(early_stopping_patience=0),
+        objective=ACCURACY,
+        metrics=METRIC_TABLE,
+        device=torch.device("cpu"),
+        pad_id=tok.pad_token_id,
+        seed=seed,
+        reporter=reporter,
+    )
+    return model, result
+
+
+def accuracy(model, setup):
+    _, tok, _, val_enc = setup
+    proba = predict_proba(
+        model, val_enc, batch_size=32, device=torch.device("cpu"), pad_id=tok.pad_token_id, dtype=None
+    )
+    return float((proba.argmax(1) == val_enc.labels).mean())
+
+
+def test_a_tiny_model_learns_an_easy_task(setup):
+    rec = Recorder()
+    model, result = run(setup, reporter=rec)
+    assert [e[0] for e in rec.evals] == [0, 1, 2]
+    assert result.best_metrics["accuracy"] >= 0.9
+    assert rec.steps[-1] == (45, 45)  # 240 rows / 16 per batch * 3 epochs
+    assert result.samples == 720 and result.samples_per_second > 0
+
+
+def test_the_best_evaluation_is_kept_not_the_last(setup):
+    """A second phase with an absurd learning rate wrecks the model; training ends with the first phase's weights."""
+
+    def phases(names):
+        return [Phase("good", names, 3e-3, 3), Phase("wreck", names, 3.0, 1)]
+
+    model, result = run(setup, phases_fn=phases)
+    history = [h["accuracy"] for h in result.history]
+    assert history[-1] < max(history)
+    assert result.best_index == int(np.argmax(history))
+    assert accuracy(model, setup) == pytest.approx(result.best_metrics["accuracy"])
+
+
+def test_the_reporter_can_prune(setup):
+    rec = Recorder(prune_at=0)
+    _, result = run(setup, reporter=rec)
+    assert result.pruned and len(result.history) == 1
+
+
+def test_early_stopping_after_patience(setup):
+    hp = Hyperparams(learning_rate=1e-9, epochs=6, batch_size=16)  # nothing improves after the first evaluation
+    _, result = run(setup, hp=hp, settings=TrainSettings(early_stopping_patience=2))
+    assert result.stopped_early and len(result.history) == 3
+
+
+def test_evaluation_every_n_steps(setup):
+    hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=16)
+    _, result = run(setup, hp=hp, settings=TrainSettings(eval_every=5, early_stopping_patience=0))
+    assert [h["step"] for h in result.history] == [5, 10, 15]
+
+
+def test_gradient_accumulation_gives_the_same_training(setup):
+    hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=16)
+    one, _ = run(setup, hp=hp, settings=TrainSettings(early_stopping_patience=0), dropout=False)
+    two, _ = run(
+        setup, hp=hp, settings=TrainSettings(early_stopping_patience=0, gradient_accumulation=4), dropout=False
+    )
+    for (n, a), (_, b) in zip(one.named_parameters(), two.named_parameters()):
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3, msg=n)
+
+
+def test_a_diverging_loss_fails_the_trial(setup):
+    hp = Hyperparams(learning_rate=0.5, epochs=1, batch_size=16)
+    base, tok, train_enc, val_enc = setup
+    model = base.fresh(0)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    names = [n for n, _ in model.named_parameters()]
+    with pytest.raises(TrialFailed, match="training loss became nan"):
+        train(
+            model,
+            [Phase("x", names, 0.5, 1)],
+            train_enc,
+            val_enc,
+            hp=hp,
+            settings=TrainSettings(),
+            objective=ACCURACY,
+            metrics=METRIC_TABLE,
+            device=torch.device("cpu"),
+            pad_id=tok.pad_token_id,
+            seed=0,
+        )
+
+
+def test_training_is_reproducible_with_a_seed(setup):
+    _, a = run(setup, seed=5)
+    _, b = run(setup, seed=5)
+    assert [h["accuracy"] for h in a.history] == [h["accuracy"] for h in b.history]
+
+
+def test_balanced_class_weights():
+    labels = np.array([0] * 30 + [1] * 10)
+    weights = class_weight_tensor("balanced", labels, ("a", "b"))
+    assert weights.tolist() == pytest.approx([40 / 60, 40 / 20])
+    assert class_weight_tensor("none", labels, ("a", "b")) is None
+    assert class_weight_tensor({"b": 3.0}, labels, ("a", "b")).tolist() == [1.0, 3.0]
