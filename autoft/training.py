@@ -24,6 +24,7 @@ from torch import nn
 from . import anatomy
 from .errors import TrialFailed
 from .features import Encoded, eval_batches, to_device, train_batches
+from .heads import HeadSpec
 from .metrics import Metric, better, compute
 from .options import option
 from .strategies import Phase
@@ -43,6 +44,16 @@ class Hyperparams:
     )
     label_smoothing: float = option(0.0, "cross-entropy label smoothing", ge=0, lt=1)
     layer_decay: float = option(1.0, "layer-wise learning-rate decay: each layer down gets this factor", gt=0, le=1)
+    head: Literal["linear", "mlp"] = option("linear", "classifier head: the model's own linear layer, or an MLP")
+    head_hidden_size: int = option(256, "hidden units of the MLP head", ge=1)
+    head_dropout: float = option(0.1, "dropout inside the MLP head", ge=0, lt=1)
+    head_activation: Literal["gelu", "relu", "tanh", "silu"] = option("gelu", "activation of the MLP head")
+
+    def head_spec(self) -> HeadSpec | None:
+        """The custom head to install, or None for the model's own."""
+        if self.head == "linear":
+            return None
+        return HeadSpec(self.head_hidden_size, self.head_dropout, self.head_activation)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from autoft_plugins.metrics import METRICS
 
 from autoft.features import encode
 from autoft.models import BaseModel, load_tokenizer, resolve
 from autoft.plugins import load_plugins
 from autoft.testing import sentiment_rows
 from autoft.training import Hyperparams, TrainSettings, train
+from autoft_plugins.metrics import METRICS
 
 METRIC_TABLE = {m.name: m for m in METRICS}
 
@@ -121,3 +121,108 @@ def test_lora_trains_adapters_and_head_and_merges_on_export(registry, request, a
         in_target = any(f".{t}.weight" in name for t in targets)
         is_head = not name.startswith(base.base_model_prefix + ".")
         assert moved == (in_target or is_head), name
+
+
+def test_body_trains_everything_but_the_head(registry, tiny_distilbert):
+    _, _, model, changed, names = train_with(registry, tiny_distilbert, "body")
+    head = {n for n in names if n.startswith(("classifier.", "pre_classifier."))}
+    assert not changed & head
+    assert any(".transformer.layer.0." in n for n in changed) and any(".transformer.layer.1." in n for n in changed)
+
+
+def test_two_stage_trains_the_head_first_then_everything(registry, tiny_bert):
+    base, tok, tr, va = setup_for(tiny_bert)
+    strategy = registry.strategy("two_stage")()
+    opts = strategy.Options(head_learning_rate=1e-2, head_epochs=1, include_pooler=False)
+    model = strategy.prepare(base.fresh(0), opts)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    hp = Hyperparams(learning_rate=1e-2, epochs=1, batch_size=16, weight_decay=0.0, warmup_ratio=0.0)
+    phases = strategy.phases(model, opts, hp)
+    assert [p.name for p in phases] == ["head", "full"]
+    snapshots = []
+
+    class Snap:
+        def progress(self, *args):
+            pass
+
+        def evaluated(self, index, epoch, metrics):
+            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+            return False
+
+    train(
+        model,
+        phases,
+        tr,
+        va,
+        hp=hp,
+        settings=TrainSettings(early_stopping_patience=0),
+        objective=METRIC_TABLE["accuracy"],
+        metrics=METRIC_TABLE,
+        device=torch.device("cpu"),
+        pad_id=tok.pad_token_id,
+        seed=0,
+        reporter=Snap(),
+    )
+    after_head = {n for n, t in snapshots[0].items() if not torch.equal(t, start[n])}
+    after_all = {n for n, t in snapshots[1].items() if not torch.equal(t, start[n])}
+    assert after_head == {"classifier.weight", "classifier.bias"}
+    assert "bert.encoder.layer.0.attention.self.query.weight" in after_all and after_head < after_all
+
+
+@pytest.mark.parametrize(
+    "arch, final",
+    [
+        ("tiny_bert", "classifier"),
+        ("tiny_distilbert", "classifier"),
+        ("tiny_roberta", "classifier.out_proj"),
+    ],
+)
+def test_an_mlp_head_replaces_the_final_classifier(request, arch, final):
+    from autoft.heads import HeadSpec, final_classifier, install_head
+
+    folder = request.getfixturevalue(arch)
+    model = BaseModel(resolve(str(folder), folder.parent), ("a", "b", "c")).fresh(0)
+    assert final_classifier(model) == final
+    install_head(model, HeadSpec(hidden_size=24, dropout=0.0, activation="relu"), seed=1)
+    mlp = model.get_submodule(final)
+    assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Dropout", "Linear"]
+    assert mlp[0].out_features == 24 and mlp[-1].out_features == 3
+    ids = torch.tensor([[2, 10, 11, 3]])
+    assert model(input_ids=ids).logits.shape == (1, 3)
+
+
+@pytest.mark.parametrize("strategy_name", ["head", "lora", "full"])
+def test_an_mlp_head_trains_with_any_strategy_and_survives_saving(registry, tiny_bert, tmp_path, strategy_name):
+    from autoft.export import load_trained
+    from autoft.heads import install_head
+    from autoft.space import TrialConfig
+    from autoft.trial import save_trained
+
+    base, tok, tr, va = setup_for(tiny_bert)
+    strategy = registry.strategy(strategy_name)()
+    opts = strategy.Options()
+    hp = Hyperparams(learning_rate=1e-2, epochs=1, batch_size=16, head="mlp", head_hidden_size=16)
+    model = strategy.prepare(install_head(base.fresh(0), hp.head_spec(), seed=0), opts)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train(
+        model,
+        strategy.phases(model, opts, hp),
+        tr,
+        va,
+        hp=hp,
+        settings=TrainSettings(),
+        objective=METRIC_TABLE["accuracy"],
+        metrics=METRIC_TABLE,
+        device=torch.device("cpu"),
+        pad_id=tok.pad_token_id,
+        seed=0,
+    )
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert any("classifier" in n and n.endswith("3.weight") for n in changed)  # the MLP's output layer
+    model.eval()
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    expected = model(input_ids=ids).logits.detach()
+    save_trained(model, strategy, TrialConfig(strategy_name, opts, hp), tmp_path / "saved")
+    tok.save_pretrained(tmp_path / "saved")
+    loaded, _ = load_trained(tmp_path / "saved")
+    torch.testing.assert_close(loaded(input_ids=ids).logits, expected, atol=1e-5, rtol=1e-4)
