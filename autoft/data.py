@@ -102,8 +102,19 @@ class PreparedData:
         return getattr(self, name)
 
 
-def prepare(raw: RawDataset, *, seed: int, validation_size: float, test_size: float, where: str) -> PreparedData:
-    """Check a loaded dataset and return train, validation and test splits with label ids."""
+def prepare(
+    raw: RawDataset,
+    *,
+    seed: int,
+    validation_size: float,
+    test_size: float,
+    where: str,
+    max_rows: dict[str, int] | None = None,
+) -> PreparedData:
+    """Check a loaded dataset and return train, validation and test splits with label ids.
+
+    ``max_rows`` caps splits (by name) with a seeded, stratified sample.
+    """
     unknown = set(raw.splits) - set(SPLITS)
     if unknown:
         raise DataError(f"{where}: unknown split '{sorted(unknown)[0]}'; splits are train, validation, test")
@@ -132,6 +143,10 @@ def prepare(raw: RawDataset, *, seed: int, validation_size: float, test_size: fl
         val = (cleaned["validation"][0], ids["validation"])
 
     splits = {"train": (texts, labels), "validation": val, "test": test}
+    for name, cap in (max_rows or {}).items():
+        if cap and len(splits[name][0]) > cap:
+            _, splits[name] = _carve(*splits[name], cap / len(splits[name][0]), seed + 2, where, name)
+            notes.append(f"{name}: a stratified sample of {len(splits[name][0])} rows (max_{name}_rows)")
     for name in ("validation", "test"):
         missing = sorted(set(splits[name][1].tolist()) - set(splits["train"][1].tolist()))
         if missing:
