@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -40,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_study_run)
 
+    worker = study.add_parser("worker", help="join a running study: run its trials from another process or machine")
+    worker.add_argument("study_file", type=Path)
+    worker.add_argument("--storage", help="the study's storage URL (a server database to join from elsewhere)")
+    worker.add_argument("--n-trials", type=int, help="stop when the study has this many finished trials")
+    worker.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    worker.add_argument("--no-progress", action="store_true", help="no progress bars")
+    worker.set_defaults(func=cmd_study_worker)
+
     board = study.add_parser("leaderboard", help="print the leaderboard of a run folder")
     board.add_argument("run_dir", type=Path)
     board.add_argument("--limit", type=int, default=None, help="show only the first N rows")
@@ -51,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = plugins.add_parser("list", help="every plugin, what it registers and where it came from")
     listing.add_argument("--study", type=Path, help="also load the local plugin files this study names")
     listing.set_defaults(func=cmd_plugins_list)
+
+    dash = commands.add_parser("dashboard", help="open a study in optuna-dashboard (on this machine only)")
+    dash.add_argument("run_dir", type=Path, help="a run folder, runs/<study>")
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.set_defaults(func=cmd_dashboard)
 
     predict = commands.add_parser("predict", help="label texts with a saved model")
     predict.add_argument("model_dir", type=Path)
@@ -104,6 +119,46 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
             f" (majority class '{base['label']}': {fmt(base['accuracy'])})"
         )
         console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")
+    return 0
+
+
+def cmd_study_worker(args: argparse.Namespace, console: Console) -> int:
+    from .config import load_study
+    from .display import StudyDisplay
+    from .study import run_study
+
+    overrides = list(args.overrides) + ([f"study.storage={json.dumps(args.storage)}"] if args.storage else [])
+    config, registry = load_study(args.study_file, overrides)
+    display = StudyDisplay(console, config.search.objective, enabled=not args.no_progress)
+    result = run_study(config, registry, display, n_trials=args.n_trials, finalize_best=False)
+    console.print(f"worker done: ran {result.ran} trial(s) of study '{config.name}' in {config.storage_url}")
+    return 0
+
+
+def run_storage(run_dir: Path) -> str:
+    """The storage URL of a run folder: its study.toml's [study] storage, else its study.db."""
+    import tomllib
+
+    from .errors import StudyError
+
+    try:
+        with open(run_dir / "study.toml", "rb") as f:
+            storage = tomllib.load(f).get("study", {}).get("storage", "")
+    except (OSError, tomllib.TOMLDecodeError):
+        storage = ""
+    if storage:
+        return storage
+    if not (run_dir / "study.db").is_file():
+        raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
+    return f"sqlite:///{run_dir / 'study.db'}"
+
+
+def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
+    import optuna_dashboard
+
+    storage = run_storage(args.run_dir)
+    console.print(f"optuna-dashboard for {storage} at http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0
 
 
@@ -167,6 +222,9 @@ def quiet_warnings() -> None:
 
 def entry() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # OpenMP threads that spin while waiting collapse (100x slower) when the cores are shared with
+    # anything else; sleeping costs little when they are not. Set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     quiet_warnings()
     sys.exit(main())
 

@@ -54,6 +54,9 @@ class DatasetSection:
     type: str = option(help="dataset plugin name")
     validation_size: float = option(0.1, "share of train held out for validation when there is none", gt=0, lt=1)
     test_size: float = option(0.1, "share of train held out for test when there is none", gt=0, lt=1)
+    max_train_rows: int = option(0, "use a seeded, stratified sample of this many training rows; 0 uses all", ge=0)
+    max_validation_rows: int = option(0, "the same for validation", ge=0)
+    max_test_rows: int = option(0, "the same for test", ge=0)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class SearchSection:
     isolation: Literal["process", "none"] = option(
         "process", "run each trial in its own process (memory and crashes stay with the trial)"
     )
+    gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
+    trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)
+    cpu_trials: int = option(1, "trials running at once when there is no GPU", ge=1)
 
 
 @dataclass(frozen=True)

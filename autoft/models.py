@@ -87,6 +87,22 @@ def load_tokenizer(ref: ModelRef) -> Any:
     return tok
 
 
+def check_model(ref: ModelRef) -> None:
+    """Fail early, before anything is written, if the model's config or safetensors weights are missing."""
+    from transformers import AutoConfig
+
+    quiet_transformers()
+    try:
+        AutoConfig.from_pretrained(ref.path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
+    except Exception as exc:
+        raise ModelError(_load_message("model config", ref, exc)) from exc
+    if ref.local and not any(Path(ref.path).glob("*.safetensors")):
+        raise ModelError(
+            f"model folder '{ref.path}' has no .safetensors weights; autoft loads safetensors only "
+            "(convert pickled .bin weights with transformers: model.save_pretrained(folder, safe_serialization=True))"
+        )
+
+
 def _load_message(what: str, ref: ModelRef, exc: Exception) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if ref.local:

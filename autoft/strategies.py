@@ -10,11 +10,12 @@ says what trains in which order with which learning rate, and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .data import NoOptions
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass

@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ from .workers import InlineWorker, ProcessWorker, TrialEvents, Worker, wait_any
 #: a study stops after this many failed trials in a row (something is wrong with every configuration)
 MAX_FAILURES_IN_A_ROW = 3
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: running trials record a heartbeat this often (seconds); a trial silent for GRACE seconds is failed
+HEARTBEAT = 20
+GRACE = 120
 
 
 def open_study(config: StudyConfig, identity: dict | None = None, *, create: bool = True) -> optuna.Study:
@@ -45,7 +49,11 @@ def open_study(config: StudyConfig, identity: dict | None = None, *, create: boo
     url = config.storage_url
     try:
         engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():  # heartbeats are marked experimental; they are what cross-machine studies need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE
+            )
     except Exception as exc:
         raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {_first_line(exc)}") from exc
     sampler = make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials)
@@ -115,6 +123,7 @@ class Session:
         self.failures_in_a_row = 0
         self.last_failure = ""
         self.ran = 0
+        self.last_heartbeat = 0.0
 
     @property
     def objective(self) -> Metric:
@@ -123,14 +132,38 @@ class Session:
     def finished_count(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=FINISHED))
 
-    def should_stop(self, running: int = 0) -> bool:
-        """Whether to start no more trials (``running`` are under way)."""
-        if self.finished_count() + running >= self.n_trials:
+    def should_stop(self) -> bool:
+        """Whether to start no more trials: those finished and running (on any worker) reach n_trials."""
+        states = (*FINISHED, TrialState.RUNNING)
+        if len(self.study.get_trials(deepcopy=False, states=states)) >= self.n_trials:
             return True
         if self.config.search.timeout and time.monotonic() - self.started > self.config.search.timeout:
             self.display.print(f"timeout of {self.config.search.timeout:g} s reached; no new trials")
             return True
         return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def heartbeat(self, trials: list[Any]) -> None:
+        """Tell the storage these trials are alive (so other machines do not fail them as stale)."""
+        now = time.monotonic()
+        if now - self.last_heartbeat < HEARTBEAT:
+            return
+        self.last_heartbeat = now
+        for trial in trials:
+            self.study._storage.record_heartbeat(trial._trial_id)
+
+    def wait_for_others(self) -> None:
+        """Wait for trials other workers are still running, so the best model is chosen among all."""
+        announced = False
+        while True:
+            fail_stale(self.study)
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not running:
+                return
+            if not announced:
+                numbers = ", ".join(str(t.number) for t in running)
+                self.display.print(f"waiting for trial(s) {numbers} on other workers")
+                announced = True
+            time.sleep(2)
 
     def summary(self, config: TrialConfig) -> str:
         """A short label for a trial's bar: strategy, learning rate, epochs, batch size, searched options."""
@@ -202,6 +235,19 @@ def mark_interrupted(study: optuna.Study) -> list[int]:
     return marked
 
 
+def fail_stale(study: optuna.Study) -> list[int]:
+    """Fail running trials whose worker stopped sending heartbeats (on any machine); return their numbers."""
+    before = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    failed = sorted(set(before) - after)
+    for number in failed:
+        study._storage.set_trial_user_attr(before[number]._trial_id, "reason", f"no heartbeat for {GRACE} s")
+    return failed
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -217,12 +263,44 @@ def quiet_logs() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
+def gpu_ids(setting: str | tuple[int, ...]) -> list[int]:
+    """GPU indices to use: "auto" is every GPU torch sees, "none" is none, or a list of indices."""
+    if setting == "none":
+        return []
+    if setting == "auto":
+        import torch
+
+        return list(range(torch.cuda.device_count()))  # asks NVML; CUDA stays uninitialised here
+    return list(setting)
+
+
 def start_workers(bench: Workbench, display: StudyDisplay) -> list[Worker]:
-    """Trial workers for this machine: a worker process (isolation = "process"), or this process."""
-    if bench.config.search.isolation == "none" or not sys.platform.startswith("linux"):
+    """Trial workers for this machine: ``trials_per_gpu`` per GPU, or ``cpu_trials`` without one.
+
+    Each worker process sees only its GPU (CUDA_VISIBLE_DEVICES). ``isolation = "none"``
+    runs trials in this process instead (one at a time).
+    """
+    search = bench.config.search
+    if search.isolation == "none" or not sys.platform.startswith("linux"):
         return [InlineWorker(bench)]
-    display.print("[dim]starting the trial worker (loads the model once)[/]")
-    return [ProcessWorker(bench.spec())]
+    gpus = gpu_ids(search.gpus) if bench.config.train.device in ("auto", "cuda") else []
+    lanes = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus for _ in range(search.trials_per_gpu)]
+    lanes = lanes or [
+        {"CUDA_VISIBLE_DEVICES": ""} if gpus == [] and bench.config.train.device == "cpu" else {}
+        for _ in range(search.cpu_trials)
+    ]
+    where = f"{len(gpus)} GPU(s)" if gpus else "the CPU"
+    display.print(f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]")
+    spec = bench.spec()
+    workers: list[Worker] = []
+    try:
+        for i, env in enumerate(lanes):
+            workers.append(ProcessWorker(spec, env, name=f"autoft-worker-{i}"))
+    except BaseException:
+        for worker in workers:
+            worker.close()
+        raise
+    return workers
 
 
 @dataclass
@@ -234,10 +312,19 @@ class StudyResult:
 
 
 def run_study(
-    config: StudyConfig, registry: Registry, display: StudyDisplay, *, n_trials: int | None = None
+    config: StudyConfig,
+    registry: Registry,
+    display: StudyDisplay,
+    *,
+    n_trials: int | None = None,
+    finalize_best: bool = True,
 ) -> StudyResult:
-    """Load and check, then search until ``n_trials`` trials are finished, then export the best."""
-    from .export import finalize
+    """Load and check, then search until ``n_trials`` trials are finished, then export the best.
+
+    ``finalize_best=False`` is a worker joining a study: it runs trials and leaves the
+    test evaluation and the best model to the study's own run.
+    """
+    from .export import finalize, write_study_report
     from .fsutil import write_text
     from .summary import describe_data
     from .tomlw import dumps
@@ -253,14 +340,14 @@ def run_study(
         if created and not any(run_dir.iterdir()):
             run_dir.rmdir()
         raise
-    write_text(run_dir / "study.toml", dumps(config.raw))
-    interrupted = mark_interrupted(study)
+    interrupted = mark_interrupted(study) + fail_stale(study)
     if interrupted:
         display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
     bench.tokenize(run_dir / "cache")
     describe_data(bench, display)
     target = n_trials or config.search.n_trials
     workers = start_workers(bench, display)
+    write_text(run_dir / "study.toml", dumps(config.raw))
     session = Session(config, registry, bench, study, display, target, workers)
     done = session.finished_count()
     display.print(
@@ -270,8 +357,13 @@ def run_study(
     try:
         with display:
             get_backend(config.search.backend).optimize(session)
+            best = None
+            if finalize_best:
+                session.wait_for_others()
+                best = finalize(session)
             rows = session.write_leaderboard()
-            best = finalize(session)
+            if finalize_best:
+                write_study_report(session, rows, best)
     finally:
         for worker in workers:
             worker.close()
@@ -280,5 +372,6 @@ def run_study(
             f"{MAX_FAILURES_IN_A_ROW} trials failed in a row, so the study stopped; the last said: "
             f"{session.last_failure}"
         )
-    registry.hook.study_finished(study_name=config.name, run_dir=str(run_dir), best=best)
+    if finalize_best:
+        registry.hook.study_finished(study_name=config.name, run_dir=str(run_dir), best=best)
     return StudyResult(run_dir, rows, best, session.ran)

@@ -19,7 +19,7 @@ from .data import LoadContext, PreparedData, prepare
 from .errors import DataError
 from .features import Encoded, encode_splits, load_encoded
 from .metrics import Metric
-from .models import BaseModel, ModelRef, load_tokenizer, resolve
+from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
 from .plugins import Registry
 from .training import resolve_device
 
@@ -41,6 +41,7 @@ def load_data(config: StudyConfig, registry: Registry) -> PreparedData:
         validation_size=config.dataset.validation_size,
         test_size=config.dataset.test_size,
         where=where,
+        max_rows={s: getattr(config.dataset, f"max_{s}_rows") for s in ("train", "validation", "test")},
     )
 
 
@@ -75,6 +76,7 @@ class Workbench:
         data = load_data(config, registry)
         ref = model_ref(config)
         tokenizer = load_tokenizer(ref)
+        check_model(ref)
         return cls(config, registry, data.label_names, ref, int(tokenizer.pad_token_id), data, tokenizer)
 
     def tokenize(self, cache_dir: Path | None) -> None:

@@ -114,8 +114,9 @@ class ProcessWorker(Worker):
         self.name = name
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
-        saved = {k: os.environ.get(k) for k in (env or {})}
-        os.environ.update(env or {})
+        env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(env or {})}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             self.process = ctx.Process(target=_worker_main, args=(spec, child_conn), name=name, daemon=True)
             self.process.start()
@@ -172,9 +173,11 @@ class ProcessWorker(Worker):
                 self.outcome = self._done or TrialOutcome(state="failed", reason=_death(message[2]))
 
     def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.conn.send(("stop",))
-        self.process.join(timeout=10)
+        """Stop the worker; a trial still running is killed with it."""
+        if not self.busy:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(("stop",))
+            self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()

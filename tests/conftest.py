@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see autoft.cli.entry
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +48,7 @@ def tiny_study(tmp_path: Path, model: Path, data: Path, **tables) -> dict:
         "model": {"name": str(model), "max_length": 32},
         "dataset": {"type": "files", "path": str(data)},
         "search": {"n_trials": 3, "objective": "accuracy", "pruner": "none"},
-        "space": {"learning_rate": {"low": 3e-3, "high": 1e-2, "log": True}, "epochs": 3, "batch_size": 16},
+        "space": {"learning_rate": {"low": 5e-3, "high": 1.5e-2, "log": True}, "epochs": 4, "batch_size": 16},
         "train": {"eval_batch_size": 64},
     }
     for name, table in tables.items():

@@ -75,9 +75,17 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
     [
         ({"bogus": {}}, [], "unknown table [bogus]; valid tables: study, model, dataset"),
         ({"dataset": None}, [], "missing table [dataset]"),
-        ({"dataset": {"path": "x.csv"}}, [], '[dataset] needs type = "<dataset plugin>"; available: files, hub'),
-        ({"dataset": {"type": "nope"}}, [], "[dataset] type: unknown dataset 'nope'; available: files, hub"),
-        ({"strategies": {"fancy": {}}}, [], "[strategies]: unknown strategy 'fancy'; available: full, head, lora"),
+        ({"dataset": {"path": "x.csv"}}, [], '[dataset] needs type = "<dataset plugin>"; available: files'),
+        (
+            {"dataset": {"type": "nope"}},
+            [],
+            "[dataset] type: unknown dataset 'nope'; available: files, financial_phrasebank",
+        ),
+        (
+            {"strategies": {"fancy": {}}},
+            [],
+            "[strategies]: unknown strategy 'fancy'; available: body, full, head, lora",
+        ),
         ({"search": {"objective": "auc"}}, [], "[search] objective: unknown metric 'auc'; available: accuracy"),
         ({"search": {"pruner": "asha"}}, [], "[search] pruner: 'asha' is not one of 'median', 'hyperband', 'none'"),
         ({"space": {"learning_rate": {"low": 1e-2, "high": 1e-4}}}, [], "low (0.01) must be below high (0.0001)"),

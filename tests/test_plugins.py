@@ -137,5 +137,5 @@ def test_a_missing_plugin_file_is_a_study_error(study_file):
 
 
 def test_unknown_names_list_the_available_plugins(study_file):
-    with pytest.raises(ConfigError, match="unknown strategy 'qlora'; available: full, head, lora"):
+    with pytest.raises(ConfigError, match="unknown strategy 'qlora'; available: body, full, head, lora, two_stage"):
         load_study(study_file(strategies={"qlora": {}}))

@@ -61,9 +61,11 @@ class OptunaBackend(Backend):
         try:
             while True:
                 for worker in session.workers:
-                    if worker.busy or session.should_stop(running=len(running)):
+                    if worker.busy or session.should_stop():
                         continue
-                    trial = study.ask()
+                    with warnings.catch_warnings():  # we record heartbeats ourselves (Session.heartbeat)
+                        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                        trial = study.ask()
                     config = session.space.suggest(trial)
                     session.trial_started(trial, config)
                     bar = session.display.trial(trial.number, session.summary(config))
@@ -72,6 +74,7 @@ class OptunaBackend(Backend):
                     worker.start(trial.number, config, bar)
                 if not running:
                     return
+                session.heartbeat([trial for trial, _ in running.values()])
                 for worker, outcome in wait_any(running):
                     trial, bar = running.pop(worker)
                     tell(study, trial, outcome)

@@ -1,0 +1,246 @@
+"""Faults and interruptions lose nothing: kill -9, Ctrl-C, out of memory, failing trials."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+PLUGINS = '''
+import torch
+import autoft
+from autoft import hookimpl
+from autoft_plugins.strategies.full import Full
+
+
+class Greedy(Full):
+    """Full fine-tuning on a pretend GPU that runs out of memory above 8 texts per training batch."""
+
+    name = "greedy"
+
+    def prepare(self, model, options):
+        model = super().prepare(model, options)
+        forward = model.forward
+
+        def guarded(*args, **kwargs):
+            ids = kwargs.get("input_ids")
+            if model.training and ids is not None and ids.shape[0] > 8:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return forward(*args, **kwargs)
+
+        model.forward = guarded
+        return model
+
+
+class Gated(Full):
+    """Full fine-tuning whose second and later trials wait while a gate file exists."""
+
+    name = "gated"
+
+    def prepare(self, model, options):
+        import os, pathlib, time
+        calls = pathlib.Path(os.environ["AUTOFT_TEST_GATE"] + ".calls")
+        calls.mkdir(exist_ok=True)
+        (calls / str(os.getpid())).touch()
+        while len(list(calls.iterdir())) >= 2 and os.path.exists(os.environ["AUTOFT_TEST_GATE"]):
+            time.sleep(0.1)
+        return super().prepare(model, options)
+
+
+class Broken(Full):
+    """A strategy whose every trial fails: an impossible combination."""
+
+    name = "broken"
+
+    def prepare(self, model, options):
+        raise ValueError("this combination cannot train")
+
+
+@hookimpl
+def register_strategies(register):
+    register(Greedy)
+    register(Gated)
+    register(Broken)
+'''
+
+
+def autoft(*args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoft", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def load(run_dir: Path, name="tiny"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def states(run_dir):
+    try:
+        return [t.state.name for t in load(run_dir).trials]
+    except Exception:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid,ppid"], capture_output=True, text=True).stdout.split("\n")[1:]
+    children: dict[int, list[int]] = {}
+    for line in out:
+        if line.strip():
+            p, pp = map(int, line.split())
+            children.setdefault(pp, []).append(p)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture
+def gated_study(study_file, tmp_path, monkeypatch):
+    """A study whose second trial waits at a gate (a file) until the test removes it."""
+    (tmp_path / "plugins.py").write_text(PLUGINS)
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("AUTOFT_TEST_GATE", str(gate))
+    path = study_file(
+        study={"plugins": ["plugins.py"]},
+        strategies={"gated": {}},
+        search={"n_trials": 3},
+        space={"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
+    )
+    return path, gate
+
+
+def test_kill_9_loses_no_completed_trial_and_resume_reruns_the_interrupted_one(gated_study, tmp_path):
+    study, gate = gated_study
+    run_dir = tmp_path / "runs" / "tiny"
+    proc = autoft("study", "run", study, "--no-progress")
+    assert wait_for(lambda: states(run_dir)[:2] == ["COMPLETE", "RUNNING"]), proc.communicate()[0]
+    children = descendants(proc.pid)
+    assert children, "the trial worker runs in its own process"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the worker and the trial's process die with the study process
+    assert wait_for(lambda: not any(os.path.exists(f"/proc/{c}") and _alive(c) for c in children), 20)
+    assert states(run_dir)[:2] == ["COMPLETE", "RUNNING"]
+    board = json.loads((run_dir / "leaderboard.json").read_text())  # whole, not half-written
+    assert [r["state"] for r in board["trials"]][:1] == ["complete"]
+
+    gate.unlink()
+    again = autoft("study", "run", study, "--no-progress")
+    out = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, out
+    assert "marked interrupted trial(s) 1 as failed" in out
+    trials = load(run_dir).trials
+    assert trials[0].state.name == "COMPLETE" and trials[1].state.name == "FAIL"
+    assert trials[1].user_attrs["reason"].startswith("interrupted")
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 3
+    metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert metrics["trial"] == load(run_dir).best_trial.number
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_resumes(gated_study, tmp_path):
+    study, gate = gated_study
+    run_dir = tmp_path / "runs" / "tiny"
+    proc = autoft("study", "run", study, "--no-progress", start_new_session=True)
+    assert wait_for(lambda: states(run_dir)[:2] == ["COMPLETE", "RUNNING"]), proc.communicate()[0]
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out
+    trials = load(run_dir).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
+    assert trials[1].user_attrs["reason"] == "interrupted (Ctrl-C)"
+    board = json.loads((run_dir / "leaderboard.json").read_text())
+    assert {r["trial"]: r["state"] for r in board["trials"]} == {0: "complete", 1: "failed"}
+    gate.unlink()
+    again = autoft("study", "run", study, "--no-progress")
+    out = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, out
+    assert sum(t.state.name == "COMPLETE" for t in load(run_dir).trials) == 3
+
+
+def test_out_of_memory_is_retried_with_half_the_micro_batch(tmp_path, study_file, cli):
+    (tmp_path / "oom.py").write_text(PLUGINS)
+    path = study_file(
+        study={"plugins": ["oom.py"]},
+        strategies={"greedy": {}},
+        search={"n_trials": 1},
+        space={"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    trial = load(tmp_path / "runs" / "tiny").trials[0]
+    assert trial.state.name == "COMPLETE"
+    assert trial.user_attrs["reason"] == "out of memory at micro-batch 16: retried with 2 micro-batches of 8"
+
+
+def test_out_of_memory_twice_fails_the_trial_alone(tmp_path, study_file, cli):
+    (tmp_path / "oom.py").write_text(PLUGINS)
+    path = study_file(
+        study={"plugins": ["oom.py"]},
+        strategies={"greedy": {}, "full": {}},
+        search={"n_trials": 4},
+        space={"learning_rate": 5e-3, "epochs": 1, "batch_size": 32},
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    trials = load(tmp_path / "runs" / "tiny").trials
+    greedy = [t for t in trials if t.params["strategy"] == "greedy"]
+    assert greedy and all(t.state.name == "FAIL" for t in greedy)
+    assert all(t.user_attrs["reason"].startswith("out of memory with micro-batches of 16") for t in greedy)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4  # the study went on to its budget
+    board = (tmp_path / "runs" / "tiny" / "leaderboard.md").read_text()
+    assert "out of memory with micro-batches of 16" in board
+
+
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path, study_file, cli):
+    (tmp_path / "bad.py").write_text(PLUGINS)
+    path = study_file(
+        study={"plugins": ["bad.py"]},
+        strategies={"broken": {}, "full": {}},
+        search={"n_trials": 3},
+        space={"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
+    )
+    assert cli("study", "run", path, "--no-progress").code == 0
+    trials = load(tmp_path / "runs" / "tiny").trials
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all(t.user_attrs["reason"] == "ValueError: this combination cannot train" for t in failed)
+
+
+def test_a_study_whose_every_trial_fails_stops_with_the_reason(tmp_path, study_file, cli):
+    (tmp_path / "bad.py").write_text(PLUGINS)
+    path = study_file(
+        study={"plugins": ["bad.py"]}, strategies={"broken": {}}, search={"n_trials": 10, "isolation": "none"}
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2
+    assert "3 trials failed in a row" in result.err and "this combination cannot train" in result.err
+    assert len(load(tmp_path / "runs" / "tiny").trials) == 3
+    assert (tmp_path / "runs" / "tiny" / "leaderboard.csv").is_file()
