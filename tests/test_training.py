@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from autoft_plugins.metrics import METRICS
 
 from autoft.errors import TrialFailed
 from autoft.features import encode
@@ -9,6 +8,7 @@ from autoft.models import BaseModel, load_tokenizer, resolve
 from autoft.strategies import Phase
 from autoft.testing import sentiment_rows
 from autoft.training import Hyperparams, TrainSettings, class_weight_tensor, predict_proba, train
+from autoft_plugins.metrics import METRICS
 
 METRIC_TABLE = {m.name: m for m in METRICS}
 ACCURACY = METRIC_TABLE["accuracy"]
