@@ -30,3 +30,10 @@ def quickstart(session: nox.Session) -> None:
     """The quickstart study, offline, on a CPU (about 3 minutes)."""
     install(session)
     session.run("autoft", "study", "run", "studies/quickstart.toml", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The Trainer-vs-autoft benchmark (small settings on a CPU, the issue's settings on a GPU)."""
+    install(session)
+    session.run("python", "-m", "benchmarks", *(session.posargs or ["--out", "results.json"]))

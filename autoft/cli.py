@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -17,6 +18,15 @@ from . import __version__
 from .errors import AutoftError
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` stopping the study): handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,8 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model_dir", type=Path)
     predict.add_argument("texts", nargs="*", help="texts to label")
     predict.add_argument("--file", type=Path, help="a file of texts, one per line")
+    predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
+    predict.add_argument("--text-column", default="text", help="the text column of --input (default: text)")
+    predict.add_argument("--output", type=Path, help="write the predictions here (.csv, .jsonl, .json, .parquet)")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--batch-size", type=int, default=128)
     predict.set_defaults(func=cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
+    evaluate.add_argument("model_dir", type=Path)
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--study", type=Path, help="use this study file's [dataset] table (and its plugins)")
+    source.add_argument(
+        "--data",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a [dataset] key, as in a study file: --data type=files --data path=reviews.csv",
+    )
+    evaluate.add_argument("--split", choices=["train", "validation", "test"], default="test")
+    evaluate.add_argument("--out", type=Path, help="the evaluation folder (default: MODEL_DIR/evaluation-SPLIT)")
+    evaluate.add_argument("--explain", type=int, default=5, help="token attributions for the N surest mistakes")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -80,14 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = make_console()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args, console) or 0
     except AutoftError as exc:
         Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
+    except Terminated:
+        Console(stderr=True, highlight=False).print("terminated; run the same command again to resume")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        Console(stderr=True, highlight=False).print("interrupted")
+        Console(stderr=True, highlight=False).print("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def make_console() -> Console:
@@ -191,25 +227,93 @@ def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from .errors import ConfigError
-    from .predict import Predictor, read_texts
+    from .predict import Predictor, read_table, read_texts, write_table
 
     texts = list(args.texts)
     if args.file:
         if not args.file.is_file():
             raise ConfigError(f"--file '{args.file}' does not exist")
         texts += read_texts(args.file)
+    table = read_table(args.input, args.text_column) if args.input else None
+    if table is not None:
+        if texts:
+            raise ConfigError("give texts either as arguments/--file or with --input, not both")
+        texts = [str(t) for t in table[args.text_column].fillna("").tolist()]
     if not texts:
-        raise ConfigError("no texts: give them as arguments or with --file")
-    predictor = Predictor(args.model_dir, device=args.device)
+        raise ConfigError("no texts: give them as arguments, with --file, or with --input")
+    predictor = Predictor(args.model_dir, device=args.device, batch_size=args.batch_size)
     result = predictor(texts)
-    table = Table(header_style="bold")
-    table.add_column("text", overflow="fold", max_width=60)
-    table.add_column("label")
+    frame = result.frame()
+    if args.output:
+        out = frame if table is None else table.reset_index(drop=True).join(frame)
+        if table is None:
+            out.insert(0, "text", texts)
+        write_table(out, args.output)
+        counts = ", ".join(f"{k} {v}" for k, v in frame["label"].value_counts().items())
+        console.print(f"wrote {len(frame)} predictions to {args.output} ({counts})")
+        return 0
+    view = Table(header_style="bold")
+    view.add_column("text", overflow="fold", max_width=60)
+    view.add_column("label")
     for name in result.label_names:
-        table.add_column(f"p({name})", justify="right")
+        view.add_column(f"p({name})", justify="right")
     for text, label, row in zip(result.texts, result.labels, result.proba):
-        table.add_row(text, label, *[f"{p:.3f}" for p in row])
-    console.print(table)
+        view.add_row(escape(text), label, *[f"{p:.3f}" for p in row])
+    console.print(view)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    import numpy as np
+
+    from .config import apply_overrides, parse_dataset, read_toml
+    from .errors import DataError
+    from .export import write_evaluation
+    from .plugins import load_plugins
+    from .predict import Predictor
+    from .workbench import load_dataset
+
+    if args.study:
+        raw = read_toml(args.study)
+        files = [args.study.parent / p for p in raw.get("study", {}).get("plugins", [])]
+        table, base_dir, where = raw.get("dataset", {}), args.study.parent, str(args.study)
+        seed = raw.get("study", {}).get("seed", 0)
+    else:
+        table = apply_overrides({}, [f"dataset.{item}" for item in args.data], Path("--data"))["dataset"]
+        files, base_dir, where, seed = [], Path.cwd(), "--data", 0
+    registry = load_plugins(files)
+    section, options = parse_dataset(table, where, registry)
+    data = load_dataset(section, options, registry, base_dir, seed if isinstance(seed, int) else 0, where)
+    predictor = Predictor(args.model_dir, device=args.device)
+    unknown = [n for n in data.label_names if n not in predictor.label_names]
+    if unknown:
+        raise DataError(
+            f"{where}: labels {', '.join(map(repr, unknown))} are not labels of the model "
+            f"({', '.join(predictor.label_names)})"
+        )
+    split = data.split(args.split)
+    to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
+    labels = to_model[split.labels]
+    console.print(f"evaluating {args.model_dir} on {len(split)} {args.split} rows of {data.source}")
+    proba = predictor.proba(split.texts)
+    out = args.out or args.model_dir / f"evaluation-{args.split}"
+    summary = write_evaluation(
+        out,
+        predictor.model,
+        predictor.tokenizer,
+        split.texts,
+        labels,
+        proba,
+        predictor.label_names,
+        max_length=predictor.max_length,
+        device=predictor.device,
+        explain=args.explain,
+    )
+    console.print(escape((out / "classification_report.txt").read_text()))
+    console.print(
+        f"accuracy {summary['accuracy']:.4f} · ECE {summary['ece']:.4f} · "
+        f"{summary['n_misclassified']} misclassified · files in {out}"
+    )
     return 0
 
 

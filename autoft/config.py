@@ -182,21 +182,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     except PluginError as exc:
         raise PluginError(f"{where}: [study] plugins: {exc}") from exc
 
-    dataset_raw = dict(raw["dataset"]) if isinstance(raw["dataset"], dict) else raw["dataset"]
-    if not isinstance(dataset_raw, dict):
-        raise ConfigError(f"{where}: [dataset] must be a table")
-    core_keys = {f.name for f in dataclasses.fields(DatasetSection)}
-    if "type" not in dataset_raw:
-        raise ConfigError(
-            f'{where}: [dataset] needs type = "<dataset plugin>"; available: {", ".join(sorted(registry.datasets))}'
-        )
-    dataset = opts.build(
-        DatasetSection, {k: v for k, v in dataset_raw.items() if k in core_keys}, f"{where}: [dataset]"
-    )
-    plugin = _known(registry, "dataset", dataset.type, where, "[dataset] type")
-    dataset_options = opts.build(
-        plugin.Options, {k: v for k, v in dataset_raw.items() if k not in core_keys}, f"{where}: [dataset]"
-    )
+    dataset, dataset_options = parse_dataset(raw["dataset"], where, registry)
 
     metric = _known(registry, "metric", search.objective, where, "[search] objective")
     if search.direction == "auto":
@@ -233,6 +219,21 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     )
     _check_storage(config, where)
     return config, registry
+
+
+def parse_dataset(table: Any, where: str, registry: Registry) -> tuple[DatasetSection, Any]:
+    """A [dataset] table: autoft's own keys, and the named plugin's options."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [dataset] must be a table")
+    core_keys = {f.name for f in dataclasses.fields(DatasetSection)}
+    if "type" not in table:
+        raise ConfigError(
+            f'{where}: [dataset] needs type = "<dataset plugin>"; available: {", ".join(sorted(registry.datasets))}'
+        )
+    dataset = opts.build(DatasetSection, {k: v for k, v in table.items() if k in core_keys}, f"{where}: [dataset]")
+    plugin = _known(registry, "dataset", dataset.type, where, "[dataset] type")
+    options = opts.build(plugin.Options, {k: v for k, v in table.items() if k not in core_keys}, f"{where}: [dataset]")
+    return dataset, options
 
 
 def _known(registry: Registry, kind: str, name: str, where: str, key: str):

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tomllib
 
+from .errors import ConfigError, DataError
 from .export import load_trained
 from .features import encode
 from .training import autocast_dtype, predict_proba, resolve_device
+
+TABLE_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+}
 
 
 @dataclass
@@ -23,11 +34,18 @@ class Predictions:
     def labels(self) -> list[str]:
         return [self.label_names[i] for i in self.proba.argmax(axis=1)]
 
+    def frame(self) -> pd.DataFrame:
+        """label, probability of that label, and one p(<label>) column per class."""
+        out = pd.DataFrame({"label": self.labels, "probability": self.proba.max(axis=1)})
+        for i, name in enumerate(self.label_names):
+            out[f"p({name})"] = self.proba[:, i]
+        return out
+
 
 class Predictor:
     """A saved model and its tokenizer, ready to label texts."""
 
-    def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 64, max_length: int | None = None):
+    def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 128, max_length: int | None = None):
         self.model, self.tokenizer = load_trained(Path(folder))
         self.device = resolve_device(device)
         self.model.to(self.device)
@@ -36,9 +54,9 @@ class Predictor:
         config = self.model.config
         self.label_names = [config.id2label[i] for i in range(config.num_labels)]
 
-    def __call__(self, texts: list[str]) -> Predictions:
+    def proba(self, texts: list[str]) -> np.ndarray:
         enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
-        proba = predict_proba(
+        return predict_proba(
             self.model,
             enc,
             batch_size=self.batch_size,
@@ -46,7 +64,9 @@ class Predictor:
             pad_id=int(self.tokenizer.pad_token_id),
             dtype=autocast_dtype("auto", self.device),
         )
-        return Predictions(list(texts), self.label_names, proba)
+
+    def __call__(self, texts: list[str]) -> Predictions:
+        return Predictions(list(texts), self.label_names, self.proba(list(texts)))
 
 
 def trained_max_length(folder: Path, tokenizer) -> int:
@@ -62,3 +82,49 @@ def trained_max_length(folder: Path, tokenizer) -> int:
 def read_texts(path: Path) -> list[str]:
     """One text per line; blank lines are skipped."""
     return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _kind(path: Path) -> str:
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"'{path}': use a .csv, .tsv, .jsonl, .json or .parquet file")
+    return kind
+
+
+def read_table(path: Path, text_column: str) -> pd.DataFrame:
+    """A CSV/TSV/JSON Lines/JSON/Parquet file of texts; the text column must be there."""
+    if not path.is_file():
+        raise ConfigError(f"--input '{path}' does not exist")
+    kind = _kind(path)
+    try:
+        if kind in ("csv", "tsv"):
+            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t")
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_json(path, lines=kind == "jsonl")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read as {kind}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+    if text_column not in frame.columns:
+        raise DataError(
+            f"{path}: no column '{text_column}' (--text-column); columns present: {', '.join(map(str, frame.columns))}"
+        )
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    from .fsutil import write_bytes, write_text
+
+    kind = _kind(path)
+    if kind == "csv":
+        write_text(path, frame.to_csv(index=False))
+    elif kind == "tsv":
+        write_text(path, frame.to_csv(index=False, sep="\t"))
+    elif kind in ("jsonl", "json"):
+        write_text(path, frame.to_json(orient="records", lines=kind == "jsonl", force_ascii=False))
+    else:
+        import io
+
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        write_bytes(path, buf.getvalue())

@@ -114,9 +114,9 @@ class Session:
     study: optuna.Study
     display: StudyDisplay
     n_trials: int
-    workers: list[Worker]
 
     def __post_init__(self) -> None:
+        self._workers: list[Worker] | None = None
         self.space = SearchSpace(self.config, self.registry)
         self.store = CheckpointStore(self.config.run_dir, self.config.maximize)
         self.started = time.monotonic()
@@ -128,6 +128,17 @@ class Session:
     @property
     def objective(self) -> Metric:
         return self.bench.objective
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The trial workers, started on first use (a study with nothing left to run starts none)."""
+        if self._workers is None:
+            self._workers = start_workers(self.bench, self.display)
+        return self._workers
+
+    def close(self) -> None:
+        for worker in self._workers or []:
+            worker.close()
 
     def finished_count(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=FINISHED))
@@ -346,9 +357,10 @@ def run_study(
     bench.tokenize(run_dir / "cache")
     describe_data(bench, display)
     target = n_trials or config.search.n_trials
-    workers = start_workers(bench, display)
+    session = Session(config, registry, bench, study, display, target)
+    if not session.should_stop():
+        session.workers  # noqa: B018 - start them now: a model that fails to load stops us before we write
     write_text(run_dir / "study.toml", dumps(config.raw))
-    session = Session(config, registry, bench, study, display, target, workers)
     done = session.finished_count()
     display.print(
         f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
@@ -365,8 +377,7 @@ def run_study(
             if finalize_best:
                 write_study_report(session, rows, best)
     finally:
-        for worker in workers:
-            worker.close()
+        session.close()
     if session.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
         raise StudyError(
             f"{MAX_FAILURES_IN_A_ROW} trials failed in a row, so the study stopped; the last said: "

@@ -249,7 +249,7 @@ def train(
         optimizer = torch.optim.AdamW(
             param_groups(model, phase.params, hp, phase.learning_rate),
             lr=phase.learning_rate,
-            fused=device.type == "cuda",
+            fused=True,  # one kernel for all parameters, on CUDA and on the CPU
         )
         phase_steps = phase.epochs * steps_per_epoch
         warmup = int(hp.warmup_ratio * phase_steps)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .config import StudyConfig, parse_study
+from .config import DatasetSection, StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
 from .errors import DataError
 from .features import Encoded, encode_splits, load_encoded
@@ -26,22 +26,30 @@ from .training import resolve_device
 
 def load_data(config: StudyConfig, registry: Registry) -> PreparedData:
     """Load the study's dataset through its plugin and check it."""
-    plugin = registry.dataset(config.dataset.type)()
-    where = f"{config.path}: [dataset] ({config.dataset.type})"
-    ctx = LoadContext(base_dir=config.base_dir, seed=config.study.seed)
+    return load_dataset(
+        config.dataset, config.dataset_options, registry, config.base_dir, config.study.seed, str(config.path)
+    )
+
+
+def load_dataset(
+    section: DatasetSection, options: Any, registry: Registry, base_dir: Path, seed: int, where: str
+) -> PreparedData:
+    """Load a [dataset] table's data through its plugin, split and check it."""
+    plugin = registry.dataset(section.type)()
+    where = f"{where}: [dataset] ({section.type})"
     try:
-        raw = plugin.load(config.dataset_options, ctx)
+        raw = plugin.load(options, LoadContext(base_dir=base_dir, seed=seed))
     except DataError:
         raise
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise DataError(f"{where}: {type(exc).__name__}: {exc}") from exc
     return prepare(
         raw,
-        seed=config.study.seed,
-        validation_size=config.dataset.validation_size,
-        test_size=config.dataset.test_size,
+        seed=seed,
+        validation_size=section.validation_size,
+        test_size=section.test_size,
         where=where,
-        max_rows={s: getattr(config.dataset, f"max_{s}_rows") for s in ("train", "validation", "test")},
+        max_rows={s: getattr(section, f"max_{s}_rows") for s in ("train", "validation", "test")},
     )
 
 

@@ -60,7 +60,7 @@ class OptunaBackend(Backend):
         running: dict[Any, tuple[Any, Any]] = {}
         try:
             while True:
-                for worker in session.workers:
+                for worker in session.workers if not session.should_stop() else []:
                     if worker.busy or session.should_stop():
                         continue
                     with warnings.catch_warnings():  # we record heartbeats ourselves (Session.heartbeat)
@@ -80,9 +80,10 @@ class OptunaBackend(Backend):
                     tell(study, trial, outcome)
                     bar.close(outcome.state)
                     session.trial_ended(trial.number, outcome)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            reason = "terminated (SIGTERM)" if type(stop).__name__ == "Terminated" else "interrupted (Ctrl-C)"
             for trial, bar in running.values():
-                trial.set_user_attr("reason", "interrupted (Ctrl-C)")
+                trial.set_user_attr("reason", reason)
                 study.tell(trial, state=TrialState.FAIL)
                 bar.close("interrupted")
             session.write_leaderboard()

@@ -1,0 +1,125 @@
+"""What both sides share: the data subsets, timing, and a description of the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Subsets:
+    """Train and validation rows (columns text, label) and where the validation rows came from."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    validation_source: str
+
+
+def load_subsets(data_dir: Path, train_rows: int, val_rows: int, seed: int = 0) -> Subsets:
+    """A seeded sample of ``train_rows`` training rows and ``val_rows`` validation rows.
+
+    As in the reference script: one permutation of train.parquet, the first rows for training and the
+    next ones for validation; when train.parquet has too few rows left, validation comes from test.parquet.
+    """
+    train = pd.read_parquet(data_dir / "train.parquet", columns=["text", "label"])
+    order = np.random.default_rng(seed).permutation(len(train))
+    if train_rows > len(train):
+        raise SystemExit(f"--train-rows {train_rows}: {data_dir / 'train.parquet'} has only {len(train)} rows")
+    picked = train.iloc[order[:train_rows]].reset_index(drop=True)
+    if train_rows + val_rows <= len(train):
+        val = train.iloc[order[train_rows : train_rows + val_rows]].reset_index(drop=True)
+        return Subsets(picked, val, "train.parquet (after the training rows)")
+    test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
+    pick = np.random.default_rng(seed).permutation(len(test))[:val_rows]
+    return Subsets(picked, test.iloc[pick].reset_index(drop=True), "test.parquet")
+
+
+def held_out_rows(data_dir: Path, rows: int, seed: int = 0) -> pd.DataFrame:
+    """A seeded sample of test.parquet (the held-out split autoft scores its best trial on)."""
+    test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
+    pick = np.random.default_rng(seed + 1).permutation(len(test))[:rows]
+    return test.iloc[pick].reset_index(drop=True)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def run_timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> float:
+    """Run a command to the end, its output into ``log``; return its wall seconds (raise if it failed)."""
+    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        code = subprocess.run(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT).returncode
+        wall = time.perf_counter() - started
+    if code != 0:
+        tail = log.read_text()[-3000:]
+        raise RuntimeError(f"{' '.join(cmd)} exited with {code}:\n{tail}")
+    return wall
+
+
+def environment() -> dict:
+    """Versions, the device and the machine."""
+    import optuna
+    import torch
+    import transformers
+
+    import autoft
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "optuna": optuna.__version__,
+        "autoft": autoft.__version__,
+        "autoft_commit": _git_commit(),
+        "device": "cuda" if cuda else "cpu",
+        "device_name": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1m_at_start": load_average(),
+        "platform": platform.platform(),
+    }
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (other work on the machine makes timings noisy)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def _git_commit() -> str | None:
+    """The commit, with ``+dirty`` when the working tree has changes (read-only git commands)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return None
+    commit = head.stdout.strip()
+    return f"{commit}+dirty" if commit and status.stdout.strip() else commit or None
