@@ -24,6 +24,7 @@ from typing import Any, Literal
 import tomllib
 
 from . import options as opts
+from .backends._ray import RayOptions
 from .errors import ConfigError, PluginError
 from .options import Choice, Range, option
 from .plugins import Registry, load_plugins
@@ -75,6 +76,7 @@ class SearchSection:
     gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
     trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)
     cpu_trials: int = option(1, "trials running at once when there is no GPU", ge=1)
+    ray: RayOptions = option(RayOptions(), 'Ray Tune settings, the [search.ray] table (backend = "ray")')
 
 
 @dataclass(frozen=True)

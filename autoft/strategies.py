@@ -20,12 +20,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class Phase:
-    """One stretch of training: these parameters, this learning rate, this many epochs."""
+    """One stretch of training: these parameters, this learning rate, this many epochs.
+
+    Evaluations in a phase that is not ``reported`` (a warm-up stage) are kept in the
+    trial's history but not reported to the search backend, so its pruner compares
+    trials only on evaluations that mean the same thing.
+    """
 
     name: str
     params: list[str]
     learning_rate: float
     epochs: int
+    reported: bool = True
 
 
 class Strategy:

@@ -248,15 +248,20 @@ def mark_interrupted(study: optuna.Study) -> list[int]:
 
 def fail_stale(study: optuna.Study) -> list[int]:
     """Fail running trials whose worker stopped sending heartbeats (on any machine); return their numbers."""
-    before = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    failed = sorted(set(before) - after)
-    for number in failed:
-        study._storage.set_trial_user_attr(before[number]._trial_id, "reason", f"no heartbeat for {GRACE} s")
-    return failed
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            storage.set_trial_user_attr(trial_id, "reason", f"no heartbeat for {GRACE} s (its worker stopped)")
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        failed.append(storage.get_trial_number_from_id(trial_id))
+    return sorted(failed)
 
 
 def _alive(pid: int) -> bool:
@@ -358,7 +363,8 @@ def run_study(
     describe_data(bench, display)
     target = n_trials or config.search.n_trials
     session = Session(config, registry, bench, study, display, target)
-    if not session.should_stop():
+    backend = get_backend(config.search.backend)
+    if backend.uses_workers and not session.should_stop():
         session.workers  # noqa: B018 - start them now: a model that fails to load stops us before we write
     write_text(run_dir / "study.toml", dumps(config.raw))
     done = session.finished_count()
@@ -368,7 +374,7 @@ def run_study(
     )
     try:
         with display:
-            get_backend(config.search.backend).optimize(session)
+            backend.optimize(session)
             best = None
             if finalize_best:
                 session.wait_for_others()

@@ -209,7 +209,7 @@ def train(
     running_count = 0
     segment_start = time.perf_counter()
 
-    def evaluate(epoch: float) -> bool:
+    def evaluate(epoch: float, report: bool) -> bool:
         """Evaluate, keep the best weights, report; True when training should stop."""
         nonlocal best_state, best_value, since_best, evaluations, segment_start, running_count
         loss = _check_loss(running_loss, running_count, step)
@@ -233,7 +233,7 @@ def train(
         else:
             since_best += 1
         stop = False
-        if reporter.evaluated(index, epoch, scores):
+        if report and reporter.evaluated(index, epoch, scores):
             result.pruned = stop = True
         elif settings.early_stopping_patience and since_best >= settings.early_stopping_patience:
             result.stopped_early = stop = True
@@ -285,13 +285,13 @@ def train(
                 result.samples += len(rows)
                 reporter.progress(step, total_steps, None)
                 if settings.eval_every and step % settings.eval_every == 0:
-                    if evaluate(epochs_done + epoch + (i + 1) / len(batches)):
+                    if evaluate(epochs_done + epoch + (i + 1) / len(batches), phase.reported):
                         stop = True
                         break
             if stop:
                 break
             if not settings.eval_every or step % settings.eval_every:
-                if evaluate(epochs_done + epoch + 1):
+                if evaluate(epochs_done + epoch + 1, phase.reported):
                     stop = True
                     break
         epochs_done += phase.epochs

@@ -111,11 +111,16 @@ class Workbench:
     def device(self) -> torch.device:
         return resolve_device(self.config.train.device)
 
-    def spec(self) -> WorkbenchSpec:
-        """What a trial worker needs to rebuild this workbench."""
-        if self.cache is None:
+    def spec(self, portable: bool = False) -> WorkbenchSpec:
+        """What a trial worker needs to rebuild this workbench.
+
+        A portable spec leaves out the token cache's path; the tokens travel with it instead
+        (through Ray's object store, to machines that do not share this one's disk).
+        """
+        if self.cache is None and not portable:
             raise ValueError("trial workers need the token cache; tokenize with a cache folder first")
-        return WorkbenchSpec(self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, self.cache)
+        cache = None if portable else self.cache
+        return WorkbenchSpec(self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache)
 
 
 @dataclass(frozen=True)
@@ -127,18 +132,12 @@ class WorkbenchSpec:
     label_names: tuple[str, ...]
     ref: ModelRef
     pad_id: int
-    cache: Path
+    cache: Path | None
 
-    def build(self) -> Workbench:
+    def build(self, tokens: dict[str, Encoded] | None = None) -> Workbench:
+        """The workbench, with ``tokens`` or else the cache's tokens, and the base model loaded."""
         config, registry = parse_study(self.path, self.raw)
-        bench = Workbench(
-            config,
-            registry,
-            self.label_names,
-            self.ref,
-            self.pad_id,
-            encoded=load_encoded(self.cache),
-            cache=self.cache,
-        )
+        encoded = tokens if tokens is not None else load_encoded(self.cache)
+        bench = Workbench(config, registry, self.label_names, self.ref, self.pad_id, encoded=encoded, cache=self.cache)
         bench.base  # noqa: B018 - load the model once, before trials fork
         return bench

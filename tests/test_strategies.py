@@ -138,35 +138,44 @@ def test_two_stage_trains_the_head_first_then_everything(registry, tiny_bert):
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     hp = Hyperparams(learning_rate=1e-2, epochs=1, batch_size=16, weight_decay=0.0, warmup_ratio=0.0)
     phases = strategy.phases(model, opts, hp)
-    assert [p.name for p in phases] == ["head", "full"]
-    snapshots = []
+    assert [(p.name, p.reported) for p in phases] == [("head", False), ("full", True)]
+    snapshots, reported = [], []
 
     class Snap:
         def progress(self, *args):
             pass
 
         def evaluated(self, index, epoch, metrics):
-            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+            reported.append(index)
             return False
 
-    train(
-        model,
-        phases,
-        tr,
-        va,
-        hp=hp,
-        settings=TrainSettings(early_stopping_patience=0),
-        objective=METRIC_TABLE["accuracy"],
-        metrics=METRIC_TABLE,
-        device=torch.device("cpu"),
-        pad_id=tok.pad_token_id,
-        seed=0,
-        reporter=Snap(),
-    )
+    def run(phase_list, reporter=None):
+        train(
+            model,
+            phase_list,
+            tr,
+            va,
+            hp=hp,
+            settings=TrainSettings(early_stopping_patience=0),
+            objective=METRIC_TABLE["accuracy"],
+            metrics=METRIC_TABLE,
+            device=torch.device("cpu"),
+            pad_id=tok.pad_token_id,
+            seed=0,
+            reporter=reporter,
+        )
+        snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    run(phases[:1])
+    run(phases[1:])
     after_head = {n for n, t in snapshots[0].items() if not torch.equal(t, start[n])}
     after_all = {n for n, t in snapshots[1].items() if not torch.equal(t, start[n])}
     assert after_head == {"classifier.weight", "classifier.bias"}
     assert "bert.encoder.layer.0.attention.self.query.weight" in after_all and after_head < after_all
+    # both stages in one run: only the second stage's evaluation reaches the pruner
+    model = strategy.prepare(base.fresh(0), opts)
+    run(strategy.phases(model, opts, hp), Snap())
+    assert reported == [1]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,10 @@ def get_backend(name: str) -> Backend:
         from ._optuna import OptunaBackend
 
         return OptunaBackend()
+    if name == "ray":
+        from ._ray import RayBackend
+
+        return RayBackend()
     raise ValueError(f"unknown backend {name!r}")
 
 

@@ -18,6 +18,8 @@ class Backend:
     """
 
     name: ClassVar[str] = ""
+    #: whether trials run on autoft's own trial workers (Session.workers)
+    uses_workers: ClassVar[bool] = True
 
     def optimize(self, session: Session) -> None:
         raise NotImplementedError

@@ -3,7 +3,9 @@
 Training the new head alone before unfreezing the body keeps its random
 initial gradients from disturbing the pretrained weights (as in ULMFiT's
 gradual unfreezing, in two steps). Each stage has its own learning rate and
-epochs; the second stage uses the trial's ``learning_rate`` and ``epochs``.
+epochs; the second stage uses the trial's ``learning_rate`` and ``epochs``. Only the second
+stage's evaluations go to the pruner: a head trained alone would look poor next to
+whole models at the same epoch, and be pruned for it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class TwoStage(Strategy):
         names = [n for n, _ in model.named_parameters()]
         head = [n for n in names if is_head(model, n) or (options.include_pooler and n.startswith(pooler))]
         return [
-            Phase("head", head, options.head_learning_rate, options.head_epochs),
+            Phase("head", head, options.head_learning_rate, options.head_epochs, reported=False),
             Phase("full", names, hp.learning_rate, hp.epochs),
         ]
 

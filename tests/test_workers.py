@@ -1,0 +1,99 @@
+"""Several worker processes share one study through its storage: SQLite, or a real PostgreSQL server."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import optuna
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL server on loopback (Debian's postgresql package), stopped afterwards."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.skip("no PostgreSQL server installed (apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[postgres]')")
+    bin_dir = os.path.dirname(found[-1])
+    data = tempfile.mkdtemp(prefix="autoft-pg-")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)  # noqa: E731
+    run(f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    log = os.path.join(data, "server.log")  # the server keeps its output: not our pipes, or run() never returns
+    run(f"{bin_dir}/pg_ctl", "-D", data, "-l", log, "-o", f"-h 127.0.0.1 -p {port} -k {data}", "-w", "start")
+    try:
+        run(f"{bin_dir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "autoft")
+        yield f"postgresql://postgres@127.0.0.1:{port}/autoft"
+    finally:
+        run(f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def autoft(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "autoft", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_finish_one_study_and_the_study_run_exports_the_best(backend, study_file, tmp_path, request):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else request.getfixturevalue("postgres")
+    path = study_file(
+        study={"storage": storage},
+        search={"n_trials": 6},
+        space={"learning_rate": {"low": 5e-3, "high": 1.5e-2, "log": True}, "epochs": 2, "batch_size": 16},
+    )
+    workers = [autoft("study", "worker", path, "--storage", storage, "--no-progress") for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    trials = study.trials
+    assert len({t.number for t in trials}) == len(trials)  # none run twice
+    assert not [t for t in trials if not t.state.is_finished()]  # none lost or left running
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 6
+    pids = {t.user_attrs["pid"] for t in trials}
+    assert pids <= {w.pid for w in workers} and len(pids) == 2  # both workers took trials
+    assert "worker done" in outputs[0] and "worker done" in outputs[1]
+
+    # the study's own run has nothing left to train: it evaluates and saves the best of all workers' trials
+    main = autoft("study", "run", path, "--no-progress")
+    out = main.communicate(timeout=600)[0]
+    assert main.returncode == 0, out
+    metrics = json.loads((tmp_path / "runs" / "tiny" / "best" / "metrics.json").read_text())
+    assert metrics["trial"] == study.best_trial.number
+
+
+def test_a_worker_fails_stale_trials_of_a_worker_that_vanished(study_file, tmp_path, monkeypatch):
+    """A trial whose worker stopped sending heartbeats (another machine, gone) is failed, then re-run."""
+    from autoft import study as study_module
+
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setattr(study_module, "GRACE", 1)
+    from autoft.config import load_study
+
+    config, _ = load_study(study_file(study={"storage": storage}))
+    study = study_module.open_study(config)
+    trial = study.ask()
+    trial.set_user_attr("host", "some-other-machine")
+    study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)
+    assert study_module.fail_stale(study) == [trial.number]
+    frozen = study.trials[0]
+    assert frozen.state.name == "FAIL" and frozen.user_attrs["reason"] == "no heartbeat for 1 s (its worker stopped)"
