@@ -104,7 +104,13 @@ def check_model(ref: ModelRef) -> None:
 
 
 def _load_message(what: str, ref: ModelRef, exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc)
+    if "custom code" in text or "trust_remote_code" in text:
+        return (
+            f"model '{ref.name}' ships its own Python code; autoft runs it only if the study sets "
+            "[model] trust_remote_code = true (read that code first)"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     if ref.local:
         return f"cannot load {what} from '{ref.path}': {first}"
     return (

@@ -66,6 +66,7 @@ class OptunaBackend(Backend):
                     with warnings.catch_warnings():  # we record heartbeats ourselves (Session.heartbeat)
                         warnings.filterwarnings("ignore", message="Heartbeat of storage")
                         trial = study.ask()
+                    running[worker] = (trial, None)  # from here on, an interruption fails this trial
                     config = session.space.suggest(trial)
                     session.trial_started(trial, config)
                     bar = session.display.trial(trial.number, session.summary(config))
@@ -76,16 +77,21 @@ class OptunaBackend(Backend):
                     return
                 session.heartbeat([trial for trial, _ in running.values()])
                 for worker, outcome in wait_any(running):
-                    trial, bar = running.pop(worker)
+                    trial, bar = running[worker]
                     tell(study, trial, outcome)
+                    del running[worker]
                     bar.close(outcome.state)
                     session.trial_ended(trial.number, outcome)
         except KeyboardInterrupt as stop:
             reason = "terminated (SIGTERM)" if type(stop).__name__ == "Terminated" else "interrupted (Ctrl-C)"
             for trial, bar in running.values():
-                trial.set_user_attr("reason", reason)
-                study.tell(trial, state=TrialState.FAIL)
-                bar.close("interrupted")
+                try:
+                    trial.set_user_attr("reason", reason)
+                    study.tell(trial, state=TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # it was recorded just before the interruption
+                if bar is not None:
+                    bar.close("interrupted")
             session.write_leaderboard()
             raise
 
