@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from .fsutil import locked, write_json
+from .processes import pid_alive
 
 
 class CheckpointStore:
@@ -74,18 +75,8 @@ class CheckpointStore:
                     shutil.rmtree(child, ignore_errors=True)
             for child in self.root.glob(".trial-*.tmp"):
                 match = re.search(r"\.pid(\d+)\.", child.name)
-                if match is None or not _alive(int(match.group(1))):
+                if match is None or not pid_alive(int(match.group(1))):
                     shutil.rmtree(child, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class KeepStore:

@@ -30,6 +30,7 @@ from .leaderboard import fmt
 from .metrics import Metric
 from .options import is_searched
 from .plugins import Registry
+from .processes import pid_alive
 from .space import SearchSpace, TrialConfig
 from .trial import TrialOutcome
 from .workbench import Workbench
@@ -238,7 +239,7 @@ def mark_interrupted(study: optuna.Study) -> list[int]:
     marked = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.user_attrs.get("pid")
-        if t.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+        if t.user_attrs.get("host") != host or not isinstance(pid, int) or pid_alive(pid):
             continue
         optuna.trial.Trial(study, t._trial_id).set_user_attr("reason", "interrupted (its process ended)")
         study.tell(t.number, state=TrialState.FAIL)
@@ -262,16 +263,6 @@ def fail_stale(study: optuna.Study) -> list[int]:
             continue  # another worker failed it first
         failed.append(storage.get_trial_number_from_id(trial_id))
     return sorted(failed)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def quiet_logs() -> None:

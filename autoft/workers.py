@@ -17,11 +17,9 @@ trials in the study process itself (``isolation = "none"``).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Iterable
@@ -30,6 +28,7 @@ from typing import Any
 
 from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed
+from .processes import die_with_parent
 from .space import TrialConfig
 from .trial import TrialOutcome, run_trial
 
@@ -112,6 +111,7 @@ class ProcessWorker(Worker):
     def __init__(self, spec: Any, env: dict[str, str] | None = None, name: str = "worker"):
         super().__init__()
         self.name = name
+        self.info: dict = {}  # what the worker process reports when it is ready: pid, the GPU it sees
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
         env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(env or {})}
@@ -138,6 +138,7 @@ class ProcessWorker(Worker):
                 except EOFError:
                     break
                 if message[0] == "ready":
+                    self.info = message[1]
                     return
                 if message[0] == "error":
                     self.close()
@@ -221,20 +222,9 @@ class _PipeReporter:
         return bool(self.conn.recv())
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this process when its parent dies (kill -9 included)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # pragma: no cover - not glibc
-        pass
-
-
 def _worker_main(spec: Any, conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import warnings
 
@@ -245,7 +235,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
         conn.send(("error", str(exc) if str(exc) else failure_reason(exc)))
         return
     store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
-    conn.send(("ready",))
+    conn.send(("ready", {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}))
     while True:
         try:
             command = conn.recv()
@@ -259,7 +249,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
         if pid == 0:  # the trial's own process
             code = 0
             try:
-                _die_with_parent()
+                die_with_parent()
                 outcome = guarded_trial(bench, number, config, _PipeReporter(conn), KeepStore(store) if keep else store)
                 conn.send(("done", outcome))
             except BaseException:  # pragma: no cover - last resort

@@ -11,6 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from autoft.processes import pid_alive
+
 PLUGINS = '''
 import torch
 import autoft
@@ -140,7 +142,7 @@ def test_kill_9_loses_no_completed_trial_and_resume_reruns_the_interrupted_one(g
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # the worker and the trial's process die with the study process
-    assert wait_for(lambda: not any(os.path.exists(f"/proc/{c}") and _alive(c) for c in children), 20)
+    assert wait_for(lambda: not any(pid_alive(c) for c in children), 20)
     assert states(run_dir)[:2] == ["COMPLETE", "RUNNING"]
     board = json.loads((run_dir / "leaderboard.json").read_text())  # whole, not half-written
     assert [r["state"] for r in board["trials"]][:1] == ["complete"]
@@ -156,14 +158,6 @@ def test_kill_9_loses_no_completed_trial_and_resume_reruns_the_interrupted_one(g
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials) == 3
     metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
     assert metrics["trial"] == load(run_dir).best_trial.number
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def test_ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_resumes(gated_study, tmp_path):

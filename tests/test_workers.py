@@ -97,3 +97,25 @@ def test_a_worker_fails_stale_trials_of_a_worker_that_vanished(study_file, tmp_p
     assert study_module.fail_stale(study) == [trial.number]
     frozen = study.trials[0]
     assert frozen.state.name == "FAIL" and frozen.user_attrs["reason"] == "no heartbeat for 1 s (its worker stopped)"
+
+
+def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
+    """One worker process per GPU lane, pinned with CUDA_VISIBLE_DEVICES (GPUs faked: CI has none)."""
+    from autoft import study as study_module
+    from autoft.config import load_study
+    from autoft.display import StudyDisplay, make_console
+    from autoft.workbench import Workbench
+
+    monkeypatch.setattr(study_module, "gpu_ids", lambda setting: [0, 1])
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    config, registry = load_study(study_file(search={"trials_per_gpu": 2}))
+    bench = Workbench.load(config, registry)
+    bench.tokenize(config.run_dir / "cache")
+    workers = study_module.start_workers(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
+    try:
+        assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "0", "1", "1"]
+        assert len({w.info["pid"] for w in workers}) == 4
+    finally:
+        for worker in workers:
+            worker.close()
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
