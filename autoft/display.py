@@ -63,15 +63,18 @@ class StudyDisplay:
 
 
 class TrialBar(TrialEvents):
-    """A trial's bar; the backend passes evaluations on through ``on_eval``."""
+    """A trial's bar; the backend hears of progress through ``on_progress`` and evaluations through ``on_eval``."""
 
     def __init__(self, display: StudyDisplay, task: Any):
         self.display = display
         self.task = task
         self.on_eval = None
+        self.on_progress = None
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
         self.display.progress.update(self.task, completed=step, total=total)
+        if self.on_progress:
+            self.on_progress()
 
     def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
         value = metrics.get(self.display.objective)

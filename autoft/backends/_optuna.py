@@ -71,6 +71,7 @@ class OptunaBackend(Backend):
                     session.trial_started(trial, config)
                     bar = session.display.trial(trial.number, session.summary(config))
                     bar.on_eval = self._pruning(session, trial)
+                    bar.on_progress = lambda: session.heartbeat([t for t, _ in running.values()])
                     running[worker] = (trial, bar)
                     worker.start(trial.number, config, bar)
                 if not running:

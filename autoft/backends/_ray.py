@@ -105,6 +105,18 @@ def _searcher_class():
     return StudySearcher
 
 
+def _heartbeat_callback(searcher: Any):
+    from ray.tune import Callback
+
+    class Heartbeat(Callback):
+        """Keep the running trials' heartbeats fresh while Tune runs (between evaluations too)."""
+
+        def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+            searcher.session.heartbeat([t for t, _ in searcher.running.values()])
+
+    return Heartbeat()
+
+
 def ray_trial(config: dict, spec: Any, tokens: dict) -> None:
     """A Ray Tune trainable: one autoft trial, reporting each evaluation and then its outcome."""
     from ray import tune
@@ -171,18 +183,24 @@ class RayBackend(Backend):
                 else FIFOScheduler()
             )
             remaining = session.n_trials - session.finished_count()
+            searcher = _searcher_class()(session)
             ray_dir = session.config.run_dir.resolve() / "ray"
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
                     metric="objective",
                     mode="max" if session.config.maximize else "min",
-                    search_alg=_searcher_class()(session),
+                    search_alg=searcher,
                     scheduler=scheduler,
                     num_samples=remaining,
                     max_concurrent_trials=options.max_concurrent_trials or None,
                 ),
-                run_config=tune.RunConfig(name=session.config.name, storage_path=str(ray_dir), verbose=0),
+                run_config=tune.RunConfig(
+                    name=session.config.name,
+                    storage_path=str(ray_dir),
+                    verbose=0,
+                    callbacks=[_heartbeat_callback(searcher)],
+                ),
             )
             tuner.fit()
             shutil.rmtree(ray_dir, ignore_errors=True)
