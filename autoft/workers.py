@@ -235,6 +235,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
         conn.send(("error", str(exc) if str(exc) else failure_reason(exc)))
         return
     store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
+    _shared_locks()
     conn.send(("ready", {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}))
     while True:
         try:
@@ -259,6 +260,17 @@ def _worker_main(spec: Any, conn: Any) -> None:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
+
+
+def _shared_locks() -> None:
+    """Create, before forking, the locks libraries would otherwise create in each trial's process.
+
+    tqdm (peft and transformers use it) makes a multiprocessing lock on first use; made in a trial's
+    process, which ends with os._exit, it would be reported as leaked.
+    """
+    from tqdm import tqdm
+
+    tqdm.get_lock()
 
 
 def _death(code: int | None) -> str:
