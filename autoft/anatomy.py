@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import nn
 
 #: attention projections for LoRA's "attention" target set, by model type
@@ -87,16 +86,6 @@ def set_trainable(model: nn.Module, predicate) -> None:
         p.requires_grad_(bool(predicate(name)))
 
 
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = trainable = 0
-    for p in model.parameters():
-        total += p.numel()
-        if p.requires_grad:
-            trainable += p.numel()
-    return trainable, total
-
-
 def lora_targets(model: nn.Module, which: str | tuple[str, ...]) -> list[str] | str:
     """LoRA target modules: ``"auto"`` and ``"attention"`` (query/key/value), ``"all-linear"``, or names."""
     if isinstance(which, (tuple, list)):
@@ -111,14 +100,3 @@ def lora_targets(model: nn.Module, which: str | tuple[str, ...]) -> list[str] | 
         if set(candidates) <= names:
             return list(candidates)
     return "all-linear"
-
-
-def trainable_state(model: nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
-    """A CPU copy of the named parameters (and all buffers), to restore the best epoch later."""
-    state = {}
-    for name, p in model.named_parameters():
-        if name in names:
-            state[name] = p.detach().to("cpu", copy=True)
-    for name, b in model.named_buffers():
-        state[name] = b.detach().to("cpu", copy=True)
-    return state

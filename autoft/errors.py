@@ -31,7 +31,3 @@ class StudyError(AutoftError):
 
 class TrialFailed(Exception):
     """A trial could not finish; the study records the reason and goes on."""
-
-
-class TrialPruned(Exception):
-    """The search backend asked a trial to stop early."""

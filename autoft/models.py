@@ -148,10 +148,6 @@ class BaseModel:
         #: parameters the checkpoint did not have (the classifier head): initialised per trial
         self.new_parameters = sorted(set(info.get("missing_keys", ())) | set(info.get("mismatched_keys", ())))
 
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
     def fresh(self, seed: int) -> torch.nn.Module:
         """A copy of the pretrained model whose new (head) parameters are initialised from ``seed``."""
         model = copy.deepcopy(self.model)

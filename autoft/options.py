@@ -63,18 +63,8 @@ def _choice_key(value: Any) -> Any:
     return repr(value)
 
 
-Searchable = Range | Choice
-
-
 def is_searched(value: Any) -> bool:
     return isinstance(value, (Range, Choice))
-
-
-def field_help(cls: type, name: str) -> str:
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return f.metadata.get("help", "")
-    return ""
 
 
 def option(

@@ -10,7 +10,6 @@ in trials of that strategy.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,20 +78,8 @@ class SearchSpace:
                 out.append((f"{name}.{key}", describe(value)))
         return out
 
-    @property
-    def searched(self) -> bool:
-        return len(self.config.strategies) > 1 or any(
-            is_searched(v)
-            for v in [*self.config.space.values()]
-            + [x for s in self.config.strategies.values() for x in [*s.options.values(), *s.overrides.values()]]
-        )
-
 
 def _sample(trial: Any, name: str, value: Any) -> Any:
     if is_searched(value):
         return value.suggest(trial, name)
     return value
-
-
-def config_json(config: TrialConfig) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True, default=str)

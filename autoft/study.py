@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from rich.markup import escape
 
 from . import leaderboard
 from .backends import get_backend
@@ -354,6 +355,7 @@ def run_study(
     describe_data(bench, display)
     target = n_trials or config.search.n_trials
     session = Session(config, registry, bench, study, display, target)
+    display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in session.space.rows())))
     backend = get_backend(config.search.backend)
     if backend.uses_workers and not session.should_stop():
         session.workers  # noqa: B018 - start them now: a model that fails to load stops us before we write
