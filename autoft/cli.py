@@ -193,6 +193,7 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
     import optuna_dashboard
 
     storage = run_storage(args.run_dir)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a read-only server: nothing to clean up on SIGTERM
     console.print(f"optuna-dashboard for {storage} at http://{args.host}:{args.port}/ (Ctrl-C stops it)")
     optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0

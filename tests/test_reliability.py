@@ -238,3 +238,17 @@ def test_a_study_whose_every_trial_fails_stops_with_the_reason(tmp_path, study_f
     assert "3 trials failed in a row" in result.err and "this combination cannot train" in result.err
     assert len(load(tmp_path / "runs" / "tiny").trials) == 3
     assert (tmp_path / "runs" / "tiny" / "leaderboard.csv").is_file()
+
+
+def test_sigterm_stops_the_study_like_ctrl_c(gated_study, tmp_path):
+    study, gate = gated_study
+    run_dir = tmp_path / "runs" / "tiny"
+    proc = autoft("study", "run", study, "--no-progress")
+    assert wait_for(lambda: states(run_dir)[:2] == ["COMPLETE", "RUNNING"]), proc.communicate()[0]
+    proc.send_signal(signal.SIGTERM)  # what a scheduler or `kill` sends
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 143, out
+    assert "terminated; run the same command again to resume" in out
+    trial = load(run_dir).trials[1]
+    assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == "terminated (SIGTERM)"
+    assert json.loads((run_dir / "leaderboard.json").read_text())["trials"]

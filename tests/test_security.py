@@ -1,14 +1,7 @@
-"""No code from a model repository runs unless the study asks; weights are safetensors only;
-plugin files load only when a study names them; SIGTERM stops a study cleanly."""
+"""No code from a model repository runs unless the study asks (safetensors-only weights and local plugin
+files named by the study are tested in test_bad_input and test_plugins)."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-
-import optuna
 
 from autoft.config import load_study
 
@@ -39,31 +32,3 @@ def test_model_code_from_a_repository_does_not_run_unless_trusted(tmp_path, tiny
     assert result.code == 2 and result.err.startswith("error: ")
     assert "trust_remote_code" in result.err
     assert not (model / "CODE_RAN").exists()
-
-
-def test_sigterm_stops_the_study_like_ctrl_c(study_file, tmp_path):
-    path = study_file(search={"n_trials": 50, "isolation": "none"}, space={"epochs": 30, "batch_size": 8})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autoft", "study", "run", str(path), "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    db = tmp_path / "runs" / "tiny" / "study.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials
-            except Exception:
-                trials = []
-            if trials and trials[-1].state.name == "RUNNING":
-                break
-        time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 143, out
-    assert "terminated; run the same command again to resume" in out
-    trial = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials[-1]
-    assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == "terminated (SIGTERM)"
-    assert os.path.exists(tmp_path / "runs" / "tiny" / "leaderboard.json")
