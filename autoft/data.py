@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ class LoadContext:
     def path(self, value: str | Path) -> Path:
         """A path from the study file, relative to the study file's folder."""
         p = Path(value).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
+        return p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
 
 
 class Dataset:
