@@ -23,12 +23,17 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def die_with_parent() -> None:
-    """Linux: have the kernel kill this process when its parent dies (kill -9 included)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:  # pragma: no cover - not glibc
-        pass
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel kill this process when its parent ``parent`` dies (kill -9 included).
+
+    A parent that died between starting this process and this call is caught too: the process
+    has already been handed to another parent, so it ends at once.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:  # pragma: no cover - not glibc
+            pass
+    if os.getppid() != parent:
+        os._exit(1)

@@ -45,17 +45,35 @@ HEARTBEAT = 20
 GRACE = 120
 
 
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open (and on first use create) an Optuna RDB storage.
+
+    Processes that open a new storage at the same moment (workers joining a study, a dashboard)
+    race to create its tables; the loser sees "already exists" and simply opens it again.
+    """
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental; cross-machine studies need them
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE
+                )
+        except Exception as exc:
+            text = str(exc).lower()
+            raced = "already exists" in text or "unique" in text or "duplicate" in text
+            if not raced or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_study(config: StudyConfig, identity: dict | None = None, *, create: bool = True) -> optuna.Study:
     """Create or load the Optuna study; refuse one that was made for other data or another model."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = config.storage_url
     try:
-        engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-        with warnings.catch_warnings():  # heartbeats are marked experimental; they are what cross-machine studies need
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE
-            )
+        storage = _rdb_storage(url)
     except Exception as exc:
         raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {_first_line(exc)}") from exc
     sampler = make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials)

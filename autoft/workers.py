@@ -224,7 +224,7 @@ class _PipeReporter:
 
 def _worker_main(spec: Any, conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
+    die_with_parent(multiprocessing.parent_process().pid)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import warnings
 
@@ -246,11 +246,12 @@ def _worker_main(spec: Any, conn: Any) -> None:
             return
         _, number, config_dict, keep = command
         config = TrialConfig.from_dict(config_dict, bench.registry)
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the trial's own process
             code = 0
             try:
-                die_with_parent()
+                die_with_parent(worker)
                 outcome = guarded_trial(bench, number, config, _PipeReporter(conn), KeepStore(store) if keep else store)
                 conn.send(("done", outcome))
             except BaseException:  # pragma: no cover - last resort

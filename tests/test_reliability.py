@@ -81,6 +81,16 @@ def autoft(*args, **kw):
     )
 
 
+def finish(proc, timeout):
+    """The output of a study process started in its own session; on timeout, what was left running."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        left = subprocess.run(["ps", "-s", str(proc.pid), "-o", "pid,ppid,stat,cmd"], capture_output=True, text=True)
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"still running after {timeout}s (stdout held open):\n{left.stdout}") from None
+
+
 def load(run_dir: Path, name="tiny"):
     return optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
 
@@ -166,7 +176,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_resumes(gated_study
     proc = autoft("study", "run", study, "--no-progress", start_new_session=True)
     assert wait_for(lambda: states(run_dir)[:2] == ["COMPLETE", "RUNNING"]), proc.communicate()[0]
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
-    out = proc.communicate(timeout=60)[0]
+    out = finish(proc, 60)
     assert proc.returncode == 130, out
     trials = load(run_dir).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
@@ -178,6 +188,29 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_resumes(gated_study
     out = again.communicate(timeout=300)[0]
     assert again.returncode == 0, out
     assert sum(t.state.name == "COMPLETE" for t in load(run_dir).trials) == 3
+
+
+def test_a_trial_process_whose_worker_died_before_it_was_set_up_ends_too(tmp_path):
+    # the window between fork and PR_SET_PDEATHSIG: a worker killed right then must not leave an orphan
+    from autoft.processes import die_with_parent
+
+    orphaned, survived = tmp_path / "orphaned", tmp_path / "survived"
+    worker = os.fork()
+    if worker == 0:
+        try:
+            parent = os.getpid()
+            if os.fork() == 0:  # the trial process, set up only once its worker is gone
+                while os.getppid() == parent:
+                    time.sleep(0.01)
+                orphaned.touch()
+                die_with_parent(parent)
+                survived.touch()
+        finally:
+            os._exit(0)
+    os.waitpid(worker, 0)
+    assert wait_for(orphaned.exists, 20)
+    time.sleep(0.5)
+    assert not survived.exists()
 
 
 def test_out_of_memory_is_retried_with_half_the_micro_batch(tmp_path, study_file, cli):
@@ -243,10 +276,10 @@ def test_a_study_whose_every_trial_fails_stops_with_the_reason(tmp_path, study_f
 def test_sigterm_stops_the_study_like_ctrl_c(gated_study, tmp_path):
     study, gate = gated_study
     run_dir = tmp_path / "runs" / "tiny"
-    proc = autoft("study", "run", study, "--no-progress")
+    proc = autoft("study", "run", study, "--no-progress", start_new_session=True)
     assert wait_for(lambda: states(run_dir)[:2] == ["COMPLETE", "RUNNING"]), proc.communicate()[0]
     proc.send_signal(signal.SIGTERM)  # what a scheduler or `kill` sends
-    out = proc.communicate(timeout=60)[0]
+    out = finish(proc, 60)
     assert proc.returncode == 143, out
     assert "terminated; run the same command again to resume" in out
     trial = load(run_dir).trials[1]

@@ -119,3 +119,24 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
         for worker in workers:
             worker.close()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
+
+
+def _open_at_once(url, barrier):
+    from autoft.study import _rdb_storage
+
+    barrier.wait()
+    _rdb_storage(url)
+    return True
+
+
+def test_processes_that_open_a_new_storage_at_the_same_moment_all_get_it(tmp_path):
+    # workers started together (or a dashboard opened as a study starts) race to create the tables
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'race{attempt}.db'}"
+        with multiprocessing.Manager() as manager, ctx.Pool(4) as pool:
+            barrier = manager.Barrier(4)
+            assert pool.starmap(_open_at_once, [(url, barrier)] * 4) == [True] * 4
+        assert optuna.storages.RDBStorage(url).get_all_studies() == []
