@@ -149,10 +149,11 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
     best = result.best
     if best:
         test, base, name = best["test"], best["majority_baseline"], best["objective"]
+        accuracy = "" if name == "accuracy" else f", accuracy={fmt(test['accuracy'])}"
         console.print(
             f"best trial {best['trial']}: validation {name}={fmt(best['validation'].get(name))}"
-            f" · test {name}={fmt(test[name])}, accuracy={fmt(test['accuracy'])}"
-            f" (majority class '{base['label']}': {fmt(base['accuracy'])})"
+            f" · test {name}={fmt(test[name])}{accuracy}"
+            f" (always predicting the training majority '{base['label']}': accuracy {fmt(base['accuracy'])})"
         )
         console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")
     return 0
