@@ -56,6 +56,7 @@ def finalize(session: Any) -> dict | None:
         bar.close(outcome.state)
         if not session.store.has(best.number):
             raise ModelError(f"could not rebuild the model of trial {best.number}: {outcome.reason or outcome.state}")
+    session.stop_workers()  # no more training: they end while the best model is evaluated
     checkpoint = session.store.path(best.number)
     bench = session.bench
     session.display.print(f"evaluating trial {best.number} on the test split ({len(bench.data.test)} rows)")

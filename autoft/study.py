@@ -149,12 +149,25 @@ class Session:
     def objective(self) -> Metric:
         return self.bench.objective
 
-    @property
-    def workers(self) -> list[Worker]:
-        """The trial workers, started on first use (a study with nothing left to run starts none)."""
+    def start_workers(self) -> None:
+        """Start the trial workers; they load the model while this process goes on (tokenizing)."""
         if self._workers is None:
             self._workers = start_workers(self.bench, self.display)
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The trial workers, ready for trials; started on first use (a study with nothing left to run starts none)."""
+        self.start_workers()
+        for worker in self._workers:
+            if isinstance(worker, ProcessWorker):
+                worker.ready(self.bench.cache)
         return self._workers
+
+    def stop_workers(self) -> None:
+        """No more trials here: let idle worker processes end while this process finishes up."""
+        for worker in self._workers or []:
+            if isinstance(worker, ProcessWorker):
+                worker.stop()
 
     def close(self) -> None:
         for worker in self._workers or []:
@@ -369,21 +382,24 @@ def run_study(
     interrupted = mark_interrupted(study) + fail_stale(study)
     if interrupted:
         display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
-    bench.tokenize(run_dir / "cache")
-    describe_data(bench, display)
     target = n_trials or config.search.n_trials
     session = Session(config, registry, bench, study, display, target)
-    display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in session.space.rows())))
     backend = get_backend(config.search.backend)
-    if backend.uses_workers and not session.should_stop():
-        session.workers  # noqa: B018 - start them now: a model that fails to load stops us before we write
-    write_text(run_dir / "study.toml", dumps(config.raw))
-    done = session.finished_count()
-    display.print(
-        f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
-        f"{max(0, target - done)} to run · storage {config.storage_url}"
-    )
     try:
+        early = backend.uses_workers and not session.should_stop()
+        if early:
+            session.start_workers()  # they load the model while this process tokenizes
+        bench.tokenize(run_dir / "cache")
+        describe_data(bench, display)
+        display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in session.space.rows())))
+        if early:
+            session.workers  # noqa: B018 - ready now: a model that fails to load stops us before we write
+        write_text(run_dir / "study.toml", dumps(config.raw))
+        done = session.finished_count()
+        display.print(
+            f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
+            f"{max(0, target - done)} to run · storage {config.storage_url}"
+        )
         with display:
             backend.optimize(session)
             best = None

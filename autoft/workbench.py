@@ -92,6 +92,10 @@ class Workbench:
             self.tokenizer, self.data, self.config.model.max_length, cache_dir
         )
 
+    def use_cache(self, folder: Path) -> None:
+        """Take the tokens from a cache folder another process wrote (memory-mapped, pages shared)."""
+        self.encoded, self.cache, self.tokens_cached = load_encoded(folder), folder, True
+
     @property
     def base(self) -> BaseModel:
         """The pretrained model, loaded on first use."""
@@ -115,10 +119,9 @@ class Workbench:
         """What a trial worker needs to rebuild this workbench.
 
         A portable spec leaves out the token cache's path; the tokens travel with it instead
-        (through Ray's object store, to machines that do not share this one's disk).
+        (through Ray's object store, to machines that do not share this one's disk). A spec made
+        before tokenizing has no cache either: its workers are handed the cache once it is written.
         """
-        if self.cache is None and not portable:
-            raise ValueError("trial workers need the token cache; tokenize with a cache folder first")
         cache = None if portable else self.cache
         return WorkbenchSpec(self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache)
 
@@ -135,9 +138,13 @@ class WorkbenchSpec:
     cache: Path | None
 
     def build(self, tokens: dict[str, Encoded] | None = None) -> Workbench:
-        """The workbench, with ``tokens`` or else the cache's tokens, and the base model loaded."""
+        """The workbench with the base model loaded, and ``tokens`` or the cache's tokens.
+
+        Without either, ``encoded`` stays None until :meth:`Workbench.use_cache`.
+        """
         config, registry = parse_study(self.path, self.raw)
-        encoded = tokens if tokens is not None else load_encoded(self.cache)
-        bench = Workbench(config, registry, self.label_names, self.ref, self.pad_id, encoded=encoded, cache=self.cache)
+        bench = Workbench(config, registry, self.label_names, self.ref, self.pad_id, encoded=tokens)
+        if tokens is None and self.cache is not None:
+            bench.use_cache(self.cache)
         bench.base  # noqa: B018 - load the model once, before trials fork
         return bench

@@ -24,6 +24,7 @@ import time
 import traceback
 from collections.abc import Iterable
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any
 
 from .checkpoints import CheckpointStore, KeepStore
@@ -127,7 +128,20 @@ class ProcessWorker(Worker):
                 else:
                     os.environ[key] = value
         child_conn.close()
+        self._ready = self._stopping = False
+
+    def ready(self, tokens: Path | None = None) -> None:
+        """Wait until the worker has loaded everything, handing it the token cache first if its spec had none.
+
+        A worker starts loading the model as soon as it is made, so the study process can
+        tokenize meanwhile and hand over the tokens when they are written.
+        """
+        if self._ready:
+            return
+        if tokens is not None:
+            self.conn.send(("tokens", str(tokens)))
         self._wait_ready()
+        self._ready = True
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -173,11 +187,17 @@ class ProcessWorker(Worker):
             elif kind == "exit":
                 self.outcome = self._done or TrialOutcome(state="failed", reason=_death(message[2]))
 
-    def close(self) -> None:
-        """Stop the worker; a trial still running is killed with it."""
-        if not self.busy:
+    def stop(self) -> None:
+        """Ask an idle worker to end, without waiting (it exits while the study process goes on)."""
+        if not self.busy and not self._stopping:
+            self._stopping = True
             with contextlib.suppress(OSError, ValueError):
                 self.conn.send(("stop",))
+
+    def close(self) -> None:
+        """Stop the worker and wait for it; a trial still running is killed with it."""
+        if not self.busy:
+            self.stop()
             self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
@@ -231,6 +251,13 @@ def _worker_main(spec: Any, conn: Any) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         bench = spec.build()
+        if bench.encoded is None:  # started before the study process tokenized: wait for its cache
+            command = conn.recv()
+            if command[0] != "tokens":
+                return
+            bench.use_cache(Path(command[1]))
+    except EOFError:  # the study process is gone
+        return
     except Exception as exc:
         conn.send(("error", str(exc) if str(exc) else failure_reason(exc)))
         return

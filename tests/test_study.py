@@ -38,7 +38,7 @@ def test_a_study_runs_writes_its_leaderboard_and_saves_the_best_model(study_file
     assert not list(best.glob("*.bin"))
     model, tokenizer = load_trained(best)
     assert model.config.id2label == {0: "neg", 1: "pos"}
-    assert "best trial" in result.out and "majority class" in result.out
+    assert "best trial" in result.out and "always predicting the training majority" in result.out
     assert "search space: strategy full | lora · learning_rate 0.005..0.015, log" in result.out
     assert "lora.r 2 | 4" in result.out
 

@@ -110,9 +110,12 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     config, registry = load_study(study_file(search={"trials_per_gpu": 2}))
     bench = Workbench.load(config, registry)
-    bench.tokenize(config.run_dir / "cache")
+    # started before tokenizing, as a study does: they load the model meanwhile, then take the cache
     workers = study_module.start_workers(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
     try:
+        bench.tokenize(config.run_dir / "cache")
+        for worker in workers:
+            worker.ready(bench.cache)
         assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "0", "1", "1"]
         assert len({w.info["pid"] for w in workers}) == 4
     finally:
