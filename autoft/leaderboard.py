@@ -84,47 +84,33 @@ def read(run_dir: Path) -> tuple[str, list[dict]]:
     return data["objective"], data["trials"]
 
 
+#: the per-trial columns of leaderboard.csv after the parameters and validation metrics
+CSV_TAIL = (
+    "trainable_params",
+    "trainable_share",
+    "best_epoch",
+    "train_seconds",
+    "samples_per_second",
+    "peak_memory_mb",
+    "duration_seconds",
+    "reason",
+)
+
+
 def to_csv(rows: list[dict], objective: str) -> str:
     param_names = sorted({k for r in rows for k in r["params"]})
     metric_names = sorted({k for r in rows for k in r["validation"]})
-    header = [
-        "rank",
-        "trial",
-        "state",
-        objective,
-        "strategy",
-        *[f"param:{p}" for p in param_names],
-        *[f"val_{m}" for m in metric_names],
-        "trainable_params",
-        "trainable_share",
-        "best_epoch",
-        "train_seconds",
-        "samples_per_second",
-        "peak_memory_mb",
-        "duration_seconds",
-        "reason",
-    ]
+    head = ("rank", "trial", "state", objective, "strategy")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(header)
+    w.writerow([*head, *[f"param:{p}" for p in param_names], *[f"val_{m}" for m in metric_names], *CSV_TAIL])
     for r in rows:
         w.writerow(
             [
-                r["rank"],
-                r["trial"],
-                r["state"],
-                r[objective],
-                r["strategy"],
+                *[r[k] for k in head],
                 *[r["params"].get(p, "") for p in param_names],
                 *[r["validation"].get(m, "") for m in metric_names],
-                r["trainable_params"],
-                r["trainable_share"],
-                r["best_epoch"],
-                r["train_seconds"],
-                r["samples_per_second"],
-                r["peak_memory_mb"],
-                r["duration_seconds"],
-                r["reason"],
+                *[r[k] for k in CSV_TAIL],
             ]
         )
     return buf.getvalue()
