@@ -28,6 +28,24 @@ def setup_for(folder):
     return base, tok, encode(tok, texts[:48], y[:48], 32), encode(tok, texts[48:], y[48:], 32)
 
 
+def fit(model, phases, tr, va, hp, pad_id, settings=None, reporter=None):
+    """Train on the CPU (seed 0) with accuracy as the objective; no early stopping unless ``settings`` says."""
+    return train(
+        model,
+        phases,
+        tr,
+        va,
+        hp=hp,
+        settings=settings or TrainSettings(early_stopping_patience=0),
+        objective=METRIC_TABLE["accuracy"],
+        metrics=METRIC_TABLE,
+        device=torch.device("cpu"),
+        pad_id=pad_id,
+        seed=0,
+        reporter=reporter,
+    )
+
+
 def train_with(registry, folder, name, options=None, epochs=1):
     base, tok, tr, va = setup_for(folder)
     strategy = registry.strategy(name)()
@@ -36,19 +54,7 @@ def train_with(registry, folder, name, options=None, epochs=1):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     hp = Hyperparams(learning_rate=1e-2, epochs=epochs, batch_size=16, weight_decay=0.0, warmup_ratio=0.0)
     phases = strategy.phases(model, opts, hp)
-    train(
-        model,
-        phases,
-        tr,
-        va,
-        hp=hp,
-        settings=TrainSettings(early_stopping_patience=0),
-        objective=METRIC_TABLE["accuracy"],
-        metrics=METRIC_TABLE,
-        device=torch.device("cpu"),
-        pad_id=tok.pad_token_id,
-        seed=0,
-    )
+    fit(model, phases, tr, va, hp, tok.pad_token_id)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     return strategy, opts, model, changed, set(before)
 
@@ -150,20 +156,7 @@ def test_two_stage_trains_the_head_first_then_everything(registry, tiny_bert):
             return False
 
     def run(phase_list, reporter=None):
-        train(
-            model,
-            phase_list,
-            tr,
-            va,
-            hp=hp,
-            settings=TrainSettings(early_stopping_patience=0),
-            objective=METRIC_TABLE["accuracy"],
-            metrics=METRIC_TABLE,
-            device=torch.device("cpu"),
-            pad_id=tok.pad_token_id,
-            seed=0,
-            reporter=reporter,
-        )
+        fit(model, phase_list, tr, va, hp, tok.pad_token_id, reporter=reporter)
         snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
     run(phases[:1])
@@ -213,19 +206,7 @@ def test_an_mlp_head_trains_with_any_strategy_and_survives_saving(registry, tiny
     hp = Hyperparams(learning_rate=1e-2, epochs=1, batch_size=16, head="mlp", head_hidden_size=16)
     model = strategy.prepare(install_head(base.fresh(0), hp.head_spec(), seed=0), opts)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train(
-        model,
-        strategy.phases(model, opts, hp),
-        tr,
-        va,
-        hp=hp,
-        settings=TrainSettings(),
-        objective=METRIC_TABLE["accuracy"],
-        metrics=METRIC_TABLE,
-        device=torch.device("cpu"),
-        pad_id=tok.pad_token_id,
-        seed=0,
-    )
+    fit(model, strategy.phases(model, opts, hp), tr, va, hp, tok.pad_token_id, settings=TrainSettings())
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert any("classifier" in n and n.endswith("3.weight") for n in changed)  # the MLP's output layer
     model.eval()
