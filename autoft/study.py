@@ -159,15 +159,13 @@ class Session:
         """The trial workers, ready for trials; started on first use (a study with nothing left to run starts none)."""
         self.start_workers()
         for worker in self._workers:
-            if isinstance(worker, ProcessWorker):
-                worker.ready(self.bench.cache)
+            worker.ready(self.bench.cache)
         return self._workers
 
     def stop_workers(self) -> None:
         """No more trials here: let idle worker processes end while this process finishes up."""
         for worker in self._workers or []:
-            if isinstance(worker, ProcessWorker):
-                worker.stop()
+            worker.stop()
 
     def close(self) -> None:
         for worker in self._workers or []:

@@ -89,6 +89,12 @@ class Worker:
         outcome, self.outcome, self.number, self.events = self.outcome, None, None, None
         return outcome
 
+    def ready(self, tokens: Path | None = None) -> None:
+        """Wait until the worker can run trials (``tokens``: the token cache, if it was started without)."""
+
+    def stop(self) -> None:
+        """Ask the worker to end once idle, without waiting."""
+
     def close(self) -> None:
         pass
 
@@ -128,6 +134,7 @@ class ProcessWorker(Worker):
                 else:
                     os.environ[key] = value
         child_conn.close()
+        self._needs_tokens = spec.cache is None  # started before tokenizing: it waits for the cache
         self._ready = self._stopping = False
 
     def ready(self, tokens: Path | None = None) -> None:
@@ -138,7 +145,9 @@ class ProcessWorker(Worker):
         """
         if self._ready:
             return
-        if tokens is not None:
+        if self._needs_tokens:
+            if tokens is None:
+                raise ValueError("this worker was started before tokenizing: give it the token cache")
             self.conn.send(("tokens", str(tokens)))
         self._wait_ready()
         self._ready = True

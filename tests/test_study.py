@@ -68,6 +68,25 @@ def test_running_again_resumes_and_only_runs_the_missing_trials(study_file, cli,
     assert len(trials_of(run_dir)) == 4
 
 
+def test_a_best_model_missing_on_this_machine_is_retrained_and_saved(study_file, cli, tmp_path):
+    # what a study sees when its best trial ran on a worker elsewhere: the score, not the weights
+    import shutil
+
+    path = study_file(search={"n_trials": 2})
+    assert cli("study", "run", path, "--no-progress").code == 0
+    run_dir = tmp_path / "runs" / "tiny"
+    first = json.loads((run_dir / "best" / "metrics.json").read_text())
+    shutil.rmtree(run_dir / "checkpoints")
+    shutil.rmtree(run_dir / "best")
+
+    again = cli("study", "run", path, "--no-progress")
+    assert again.code == 0, again.err
+    assert f"retraining trial {first['trial']}" in again.out
+    metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
+    assert metrics["trial"] == first["trial"]
+    assert metrics["test"]["accuracy"] == pytest.approx(first["test"]["accuracy"])  # seeded: the same model
+
+
 def test_trials_in_the_study_process_give_the_same_results(study_file, cli, tmp_path):
     """isolation = "none" runs trials in the study process; seeds make both ways agree."""
     a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 1})
