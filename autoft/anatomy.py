@@ -92,6 +92,8 @@ def lora_targets(model: nn.Module, which: str | tuple[str, ...]) -> list[str] | 
         return list(which)
     if which == "all-linear":
         return "all-linear"
+    if which not in ("auto", "attention"):
+        return [which]  # one module name
     model_type = getattr(model.config, "model_type", "")
     if model_type in ATTENTION_MODULES:
         return ATTENTION_MODULES[model_type]

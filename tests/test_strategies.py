@@ -193,6 +193,13 @@ def test_an_mlp_head_replaces_the_final_classifier(request, arch, final):
     assert model(input_ids=ids).logits.shape == (1, 3)
 
 
+@pytest.mark.parametrize("which, targets", [("value", {"value"}), (["query", "value"], {"query", "value"})])
+def test_lora_adapts_the_modules_a_study_names(registry, tiny_bert, which, targets):
+    strategy = registry.strategy("lora")()
+    _, _, _, changed, _ = train_with(registry, tiny_bert, "lora", strategy.Options(target_modules=which))
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in changed if "lora_" in n} == targets
+
+
 @pytest.mark.parametrize("strategy_name", ["head", "lora", "full"])
 def test_an_mlp_head_trains_with_any_strategy_and_survives_saving(registry, tiny_bert, tmp_path, strategy_name):
     from autoft.export import load_trained

@@ -37,8 +37,7 @@ class Lora(Strategy):
     def prepare(self, model: nn.Module, options: LoraOptions) -> nn.Module:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        which = options.target_modules
-        targets = lora_targets(model, "auto" if which == "attention" else which)
+        targets = lora_targets(model, options.target_modules)
         config = LoraConfig(
             task_type=TaskType.SEQ_CLS,
             r=options.r,
