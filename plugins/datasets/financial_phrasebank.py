@@ -13,7 +13,7 @@ local files with ``path``: a folder holding ``<agreement>agree.parquet`` (or
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,8 +35,10 @@ class PhraseBankOptions:
 def deduplicate(texts: list[str], labels: list) -> tuple[list[str], list, list[str]]:
     """Keep the first copy of each sentence; drop sentences seen with more than one label."""
     seen: dict[str, set] = defaultdict(set)
+    copies: Counter[str] = Counter()
     for t, y in zip(texts, labels):
         seen[t].add(y)
+        copies[t] += 1
     conflicting = {t for t, ys in seen.items() if len(ys) > 1}
     out_t, out_y, kept = [], [], set()
     for t, y in zip(texts, labels):
@@ -46,7 +48,7 @@ def deduplicate(texts: list[str], labels: list) -> tuple[list[str], list, list[s
         out_t.append(t)
         out_y.append(y)
     notes = []
-    duplicates = len(texts) - len(out_t) - sum(sum(1 for x in texts if x == t) for t in conflicting)
+    duplicates = len(texts) - len(out_t) - sum(copies[t] for t in conflicting)
     if duplicates:
         notes.append(f"removed {duplicates} exact duplicate sentences")
     if conflicting:
