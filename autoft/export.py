@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .fsutil import write_folder, write_json, write_text
 from .heads import install_head, read_head
 from .metrics import compute
@@ -166,7 +166,8 @@ def write_study_report(session: Any, rows: list[dict], best: dict | None) -> tup
         path = evaluation_dir / name
         return path.read_text() if path.is_file() else ""
 
-    evaluation = json.loads(read("evaluation.json")) if read("evaluation.json") else None
+    text = read("evaluation.json")
+    evaluation = json.loads(text) if text else None
     return write_report(
         run_dir,
         study=session.study,
@@ -205,7 +206,7 @@ def load_trained(folder: Path, tokenizer: bool = True) -> tuple[Any, Any]:
     except ModelError:
         raise
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(f"cannot load the model in '{folder}': {first}") from exc
     model.eval()
     return model, tok

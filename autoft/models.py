@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _load_message(what: str, ref: ModelRef, exc: Exception) -> str:
             f"model '{ref.name}' ships its own Python code; autoft runs it only if the study sets "
             "[model] trust_remote_code = true (read that code first)"
         )
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = first_line(exc)
     if ref.local:
         return f"cannot load {what} from '{ref.path}': {first}"
     return (

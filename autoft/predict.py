@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import tomllib
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, first_line
 from .export import load_trained
 from .features import encode
 from .training import autocast_dtype, predict_proba, resolve_device
@@ -104,7 +104,7 @@ def read_table(path: Path, text_column: str) -> pd.DataFrame:
         else:
             frame = pd.read_json(path, lines=kind == "jsonl")
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as {kind}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+        raise DataError(f"{path}: cannot read as {kind}: {first_line(exc)}") from exc
     if text_column not in frame.columns:
         raise DataError(
             f"{path}: no column '{text_column}' (--text-column); columns present: {', '.join(map(str, frame.columns))}"

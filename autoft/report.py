@@ -20,6 +20,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from .errors import first_line
 from .fsutil import write_bytes, write_text
 from .leaderboard import fmt, table_rows, trainable
 
@@ -325,7 +326,7 @@ def _importances(study: Any) -> tuple[dict[str, float], str]:
     try:
         found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=varied)
     except Exception as exc:  # optuna refuses some studies: say so, not fail
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         return {}, f"Not enough trials to rank the hyperparameters ({first})."
     if not found:
         return {}, not_enough

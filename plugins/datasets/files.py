@@ -16,6 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
+from autoft.errors import first_line
 
 SUFFIXES = {
     ".csv": "csv",
@@ -147,12 +148,8 @@ def read_table(path: Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.Dat
         raise DataError(f"[dataset] encoding: {exc}") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: the file is empty") from exc
-    except (ValueError, pd.errors.ParserError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as {kind}: {first}") from exc
-    except Exception as exc:  # pyarrow raises its own types for broken Parquet
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as {kind}: {first}") from exc
+    except Exception as exc:  # parse errors, OSError, and pyarrow's own types for broken Parquet
+        raise DataError(f"{path}: cannot read as {kind}: {first_line(exc)}") from exc
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], path: Path | str, key: str) -> None:

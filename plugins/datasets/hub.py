@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
+from autoft.errors import first_line
 
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 
@@ -28,7 +29,7 @@ def load_hub(options: HubOptions) -> RawDataset:
     try:
         dd = datasets.load_dataset(options.id, options.config or None, revision=options.revision or None)
     except Exception as exc:  # the hub client raises many kinds of errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise DataError(
             f"cannot load dataset '{options.id}' from the Hugging Face Hub ({first}); "
             "check the id and your network, or point the files dataset at local files"
