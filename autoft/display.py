@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .leaderboard import compact_rows, fmt
-from .workers import TrialEvents
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -62,7 +61,7 @@ class StudyDisplay:
         self.print(text)
 
 
-class TrialBar(TrialEvents):
+class TrialBar:
     """A trial's bar; the backend hears of progress through ``on_progress`` and evaluations through ``on_eval``."""
 
     def __init__(self, display: StudyDisplay, task: Any):

@@ -38,8 +38,12 @@ class Encoded:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def lengths_of(self, rows: np.ndarray) -> np.ndarray:
+        """The lengths of some rows (without diffing the whole split, as ``lengths`` does)."""
+        return self.offsets[rows + 1] - self.offsets[rows]
+
     def subset(self, rows: np.ndarray) -> Encoded:
-        lengths = self.lengths[rows]
+        lengths = self.lengths_of(rows)
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         ids = (
@@ -51,7 +55,7 @@ class Encoded:
 
     def batch(self, rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
         """input_ids and attention_mask padded to the longest row, and labels."""
-        lengths = self.lengths[rows]
+        lengths = self.lengths_of(rows)
         width = int(lengths.max())
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         for i, r in enumerate(rows):

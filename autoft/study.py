@@ -6,7 +6,6 @@ data and the model are all loaded and checked before the run folder is touched.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
@@ -26,16 +25,17 @@ from .backends._optuna import make_pruner, make_sampler
 from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay
-from .errors import StudyError
+from .errors import StudyError, first_line
 from .leaderboard import fmt
 from .metrics import Metric
 from .options import is_searched
 from .plugins import Registry
 from .processes import pid_alive
 from .space import SearchSpace, TrialConfig
+from .training import Reporter
 from .trial import TrialOutcome
 from .workbench import Workbench
-from .workers import InlineWorker, ProcessWorker, TrialEvents, Worker, wait_any
+from .workers import InlineWorker, ProcessWorker, Worker, wait_any
 
 #: a study stops after this many failed trials in a row (something is wrong with every configuration)
 MAX_FAILURES_IN_A_ROW = 3
@@ -75,7 +75,7 @@ def open_study(config: StudyConfig, identity: dict | None = None, *, create: boo
     try:
         storage = _rdb_storage(url)
     except Exception as exc:
-        raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {_first_line(exc)}") from exc
+        raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {first_line(exc)}") from exc
     sampler = make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials)
     pruner = make_pruner(config.search.pruner, config.search.startup_trials)
     existing = {s.study_name: s for s in storage.get_all_studies()}
@@ -119,11 +119,6 @@ def identity(bench: Workbench) -> dict:
     }
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
 @dataclass
 class Session:
     """One run of a study in this process: what backends call while they search."""
@@ -142,7 +137,8 @@ class Session:
         self.started = time.monotonic()
         self.failures_in_a_row = 0
         self.last_failure = ""
-        self.ran = 0
+        self.ran = 0  # trials this process ran to an end
+        self.timed_out = False
         self.last_heartbeat = 0.0
 
     @property
@@ -180,7 +176,9 @@ class Session:
         if len(self.study.get_trials(deepcopy=False, states=states)) >= self.n_trials:
             return True
         if self.config.search.timeout and time.monotonic() - self.started > self.config.search.timeout:
-            self.display.print(f"timeout of {self.config.search.timeout:g} s reached; no new trials")
+            if not self.timed_out:
+                self.display.print(f"timeout of {self.config.search.timeout:g} s reached; no new trials")
+            self.timed_out = True
             return True
         return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
 
@@ -223,7 +221,7 @@ class Session:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
 
-    def run(self, number: int, config: TrialConfig, events: TrialEvents, *, keep: bool = False) -> TrialOutcome:
+    def run(self, number: int, config: TrialConfig, events: Reporter, *, keep: bool = False) -> TrialOutcome:
         """Train one trial and wait for it; ``keep`` saves its model whatever its score."""
         worker = self.workers[0]
         worker.start(number, config, events, keep=keep)
@@ -238,20 +236,22 @@ class Session:
             self.last_failure = outcome.reason
         else:
             self.failures_in_a_row = 0
+        self.ran += 1
         best = best_trial(self.study)
-        finished = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
+        trials = self.study.get_trials(deepcopy=False)
+        finished = {t.number for t in trials if t.state.is_finished()}
         self.store.settle(best.number if best else None, best.value if best else None, finished)
-        rows = self.write_leaderboard()
+        rows = self.write_leaderboard(trials)
         self.display.finished(
             number, outcome.state, outcome.value, outcome.reason, (best.number, best.value) if best else None
         )
         row = next((r for r in rows if r["trial"] == number), None)
         self.registry.hook.trial_finished(study_name=self.config.name, record=row)
 
-    def write_leaderboard(self) -> list[dict]:
-        rows = leaderboard.rows_from_trials(
-            self.study.get_trials(deepcopy=False), self.objective.name, self.config.maximize
-        )
+    def write_leaderboard(self, trials: list | None = None) -> list[dict]:
+        """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""
+        trials = self.study.get_trials(deepcopy=False) if trials is None else trials
+        rows = leaderboard.rows_from_trials(trials, self.objective.name, self.config.maximize)
         leaderboard.write(self.config.run_dir, rows, self.objective.name)
         return rows
 
@@ -293,11 +293,6 @@ def fail_stale(study: optuna.Study) -> list[int]:
             continue  # another worker failed it first
         failed.append(storage.get_trial_number_from_id(trial_id))
     return sorted(failed)
-
-
-def quiet_logs() -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 def gpu_ids(setting: str | tuple[int, ...]) -> list[int]:
@@ -366,7 +361,6 @@ def run_study(
     from .summary import describe_data
     from .tomlw import dumps
 
-    quiet_logs()
     bench = Workbench.load(config, registry)
     run_dir = config.run_dir
     created = not run_dir.exists()

@@ -31,21 +31,11 @@ from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed
 from .processes import die_with_parent
 from .space import TrialConfig
+from .training import Reporter
 from .trial import TrialOutcome, run_trial
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress messages
 START_TIMEOUT = 600  # seconds a worker may take to load the model
-
-
-class TrialEvents:
-    """What the study process does with a trial's progress and evaluations."""
-
-    def progress(self, step: int, total: int, loss: float | None) -> None:
-        pass
-
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-        """Return True to prune the trial."""
-        return False
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -71,14 +61,14 @@ class Worker:
 
     def __init__(self) -> None:
         self.number: int | None = None
-        self.events: TrialEvents | None = None
+        self.events: Reporter | None = None
         self.outcome: TrialOutcome | None = None
 
     @property
     def busy(self) -> bool:
         return self.number is not None
 
-    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+    def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         """Begin a trial; ``keep`` saves its model whatever its score."""
         raise NotImplementedError
 
@@ -107,7 +97,7 @@ class InlineWorker(Worker):
         self.bench = bench
         self.store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
 
-    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+    def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         self.number, self.events = number, events
         self.outcome = guarded_trial(self.bench, number, config, events, KeepStore(self.store) if keep else self.store)
 
@@ -171,7 +161,7 @@ class ProcessWorker(Worker):
         self.close()
         raise StudyError(f"the trial worker process could not start ({_death(self.process.exitcode)})")
 
-    def start(self, number: int, config: TrialConfig, events: TrialEvents, keep: bool = False) -> None:
+    def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         self.number, self.events, self.outcome = number, events, None
         self._done: TrialOutcome | None = None
         self.conn.send(("trial", number, config.to_dict(), keep))

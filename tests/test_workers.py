@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,8 @@ def test_two_workers_finish_one_study_and_the_study_run_exports_the_best(backend
     pids = {t.user_attrs["pid"] for t in trials}
     assert pids <= {w.pid for w in workers} and len(pids) == 2  # both workers took trials
     assert "worker done" in outputs[0] and "worker done" in outputs[1]
+    ran = [int(re.search(r"worker done: ran (\d+) trial", out).group(1)) for out in outputs]
+    assert sorted(ran) == sorted(sum(t.user_attrs["pid"] == w.pid for t in trials) for w in workers)
 
     # the study's own run has nothing left to train: it evaluates and saves the best of all workers' trials
     main = autoft("study", "run", path, "--no-progress")

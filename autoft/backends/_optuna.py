@@ -58,11 +58,13 @@ class OptunaBackend(Backend):
     def optimize(self, session: Session) -> None:
         study = session.study
         running: dict[Any, tuple[Any, Any]] = {}
+        if session.should_stop():  # nothing to run: start no workers
+            return
         try:
             while True:
-                for worker in session.workers if not session.should_stop() else []:
-                    if worker.busy or session.should_stop():
-                        continue
+                for worker in [w for w in session.workers if not w.busy]:
+                    if session.should_stop():  # asked only when a worker is free for another trial
+                        break
                     with warnings.catch_warnings():  # we record heartbeats ourselves (Session.heartbeat)
                         warnings.filterwarnings("ignore", message="Heartbeat of storage")
                         trial = study.ask()
