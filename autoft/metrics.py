@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -31,8 +32,45 @@ def compute(metrics: Mapping[str, Metric], y_true: np.ndarray, proba: np.ndarray
     return {name: m(y_true, y_pred, proba) for name, m in metrics.items()}
 
 
-def better(metric: Metric, a: float, b: float | None) -> bool:
-    """Whether score ``a`` beats ``b`` (None is beaten by anything)."""
-    if b is None or np.isnan(b):
-        return not np.isnan(a)
-    return a > b if metric.greater_is_better else a < b
+def better(metric: Metric, a: float, b: float | None) -> bool:  # to go: Objective.better replaces it
+    return Objective(metric.name, metric.greater_is_better).better(a, b)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a study optimises: a metric's name and the direction the study ranks it by.
+
+    The one place that decides which of two scores is better: the training loop (which
+    evaluation's weights to keep), the checkpoint store, the leaderboard, the report and
+    the search backends all ask it. A missing or NaN score is beaten by any number.
+    """
+
+    name: str
+    maximize: bool = True
+
+    @property
+    def direction(self) -> str:
+        """Optuna's word for it: ``maximize`` or ``minimize``."""
+        return "maximize" if self.maximize else "minimize"
+
+    def better(self, a: float | None, b: float | None) -> bool:
+        """Whether score ``a`` beats ``b`` (None and NaN beat nothing and are beaten by any number)."""
+        if a is None or math.isnan(a):
+            return False
+        if b is None or math.isnan(b):
+            return True
+        return a > b if self.maximize else a < b
+
+    def rank_key(self, value: float | None) -> tuple[bool, float]:
+        """A sort key that puts the best score first and missing scores last."""
+        if value is None or math.isnan(value):
+            return (True, 0.0)
+        return (False, -value if self.maximize else value)
+
+    def best(self, values):
+        """The best of ``values`` (numbers, None or NaN); None when none is a number."""
+        best = None
+        for value in values:
+            if self.better(value, best):
+                best = value
+        return best
