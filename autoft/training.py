@@ -5,7 +5,7 @@ with AdamW (linear warmup, then linear decay), clips gradients, uses bf16
 autocast on CUDA, evaluates on the validation split every epoch (or every N
 steps), reports each evaluation through a :class:`Reporter` (which may ask it to
 stop: pruning), stops early when the objective stalls, and finally restores the
-weights of the best evaluation, not the last.
+weights of the best evaluation by the study's objective and direction, not the last.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from . import anatomy
 from .errors import TrialFailed
 from .features import Encoded, eval_batches, to_device, train_batches
 from .heads import HeadSpec
-from .metrics import Metric, better, compute
+from .metrics import Metric, Objective, compute
 from .options import option
 from .strategies import Phase
 
@@ -166,6 +167,54 @@ def param_groups(model: nn.Module, names: list[str], hp: Hyperparams, learning_r
     return [{"params": ps, "weight_decay": d, "lr": lr} for (d, lr), ps in groups.items()]
 
 
+def evaluate(
+    model: nn.Module,
+    validation: Encoded,
+    metrics: dict[str, Metric],
+    *,
+    batch_size: int,
+    device: torch.device,
+    pad_id: int,
+    dtype: torch.dtype | None,
+) -> tuple[dict[str, float], float]:
+    """Every metric on the validation split, and the seconds it took."""
+    started = time.perf_counter()
+    proba = predict_proba(model, validation, batch_size=batch_size, device=device, pad_id=pad_id, dtype=dtype)
+    return compute(metrics, validation.labels, proba), time.perf_counter() - started
+
+
+class BestWeights:
+    """The weights of the best evaluation so far, by the study's objective."""
+
+    def __init__(self, model: nn.Module, names: set[str], objective: Objective):
+        self.params = {n: p for n, p in model.named_parameters() if n in names}
+        self.objective = objective
+        self.index, self.epoch, self.scores = -1, 0.0, {}
+        self.since_best = 0  # evaluations since the best: early stopping counts these
+        self._value: float | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def offer(self, index: int, epoch: float, scores: dict[str, float]) -> bool:
+        """Keep a copy of the weights when ``scores`` beat the best; True when they do."""
+        value = scores[self.objective.name]
+        if not self.objective.better(value, self._value):
+            self.since_best += 1
+            return False
+        self._value, self.since_best = value, 0
+        self.index, self.epoch, self.scores = index, epoch, scores
+        self._state = {n: p.detach().clone() for n, p in self.params.items()}
+        return True
+
+    def restore(self, model: nn.Module) -> None:
+        """Copy the best weights back into ``model`` (nothing when no evaluation was offered)."""
+        if self._state is None:
+            return
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in self._state.items():
+                params[name].copy_(tensor)
+
+
 def train(
     model: nn.Module,
     phases: list[Phase],
@@ -174,7 +223,7 @@ def train(
     *,
     hp: Hyperparams,
     settings: TrainSettings,
-    objective: Metric,
+    objective: Objective,
     metrics: dict[str, Metric],
     device: torch.device,
     pad_id: int,
@@ -195,118 +244,134 @@ def train(
     model.to(device)
     model.train()
 
-    params = dict(model.named_parameters())
     tracked = {n for phase in phases for n in phase.params}
+    best = BestWeights(model, tracked, objective)
     steps_per_epoch = math.ceil(len(data) / hp.batch_size)
     total_steps = sum(phase.epochs for phase in phases) * steps_per_epoch
     result = TrainResult(best_metrics={}, best_index=-1, best_epoch=0.0)
-    best_state: dict[str, torch.Tensor] | None = None
-    best_value: float | None = None
-    since_best = 0
+    running_loss, running_count = torch.zeros((), device=device), 0
     step = 0
-    evaluations = 0
-    running_loss = torch.zeros((), device=device)
-    running_count = 0
     segment_start = time.perf_counter()
+    for s in _steps(phases, data, hp, settings, rng):
+        if s.first:  # a new phase: only its parameters train, with an optimizer of its own
+            optimizer = None  # free the last phase's optimizer state before making the next
+            phase_params = set(s.phase.params)
+            for name, p in model.named_parameters():
+                p.requires_grad_(name in phase_params)
+            optimizer = _PhaseOptimizer(model, s.phase, hp, s.phase.epochs * steps_per_epoch, scaler, settings)
 
-    def evaluate(epoch: float, report: bool) -> bool:
-        """Evaluate, keep the best weights, report; True when training should stop."""
-        nonlocal best_state, best_value, since_best, evaluations, segment_start, running_count
-        loss = _check_loss(running_loss, running_count, step)
+        for part in np.array_split(s.rows, min(accum, len(s.rows))):
+            batch = to_device(data.batch(part, pad_id), device)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = F.cross_entropy(logits.float(), batch["labels"], weight=weights, label_smoothing=hp.label_smoothing)
+            optimizer.backward(loss * (len(part) / len(s.rows)))
+            running_loss += loss.detach() * len(part)
+            running_count += len(part)
+        optimizer.step()
+        step += 1
+        result.samples += len(s.rows)
+        reporter.progress(step, total_steps, None)
+
+        if settings.eval_every and step % settings.eval_every == 0:
+            epoch = s.epoch + s.batch / s.batches
+        elif s.batch == s.batches:  # the epoch's end, unless this step just evaluated
+            epoch = s.epoch + 1
+        else:
+            continue
+        train_loss = _check_loss(running_loss, running_count, step)
         running_loss.zero_()
         running_count = 0
         result.train_seconds += _elapsed(segment_start, device)
-        started = time.perf_counter()
-        proba = predict_proba(
-            model, validation, batch_size=settings.eval_batch_size, device=device, pad_id=pad_id, dtype=dtype
+        scores, seconds = evaluate(
+            model, validation, metrics, batch_size=settings.eval_batch_size, device=device, pad_id=pad_id, dtype=dtype
         )
-        scores = compute(metrics, validation.labels, proba)
-        result.eval_seconds += time.perf_counter() - started
-        index = evaluations
-        evaluations += 1
-        result.history.append({"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": loss, **scores})
-        value = scores[objective.name]
-        if better(objective, value, best_value):
-            best_value, since_best = value, 0
-            best_state = {n: params[n].detach().clone() for n in tracked}
-            result.best_metrics, result.best_index, result.best_epoch = scores, index, round(epoch, 4)
-        else:
-            since_best += 1
-        stop = False
-        if report and reporter.evaluated(index, epoch, scores):
-            result.pruned = stop = True
-        elif settings.early_stopping_patience and since_best >= settings.early_stopping_patience:
-            result.stopped_early = stop = True
+        result.eval_seconds += seconds
+        index = len(result.history)
+        result.history.append(
+            {"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": train_loss, **scores}
+        )
+        best.offer(index, round(epoch, 4), scores)
+        if s.phase.reported and reporter.evaluated(index, epoch, scores):
+            result.pruned = True
+        elif settings.early_stopping_patience and best.since_best >= settings.early_stopping_patience:
+            result.stopped_early = True
+        if result.pruned or result.stopped_early:
+            break
         segment_start = time.perf_counter()
-        return stop
 
-    stop = False
+    best.restore(model)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in tracked)
+    result.best_metrics, result.best_index, result.best_epoch = best.scores, best.index, best.epoch
+    result.peak_memory_mb = _peak_memory_mb(device)
+    return result
+
+
+class _Step(NamedTuple):
+    """One optimizer step: its phase, where it falls in the training, and the rows of its batch."""
+
+    phase: Phase
+    first: bool  # the phase's first step
+    epoch: int  # whole epochs trained before this step's, over all phases
+    batch: int  # this batch's number in its epoch, from 1
+    batches: int  # batches in the epoch
+    rows: np.ndarray
+
+
+def _steps(
+    phases: list[Phase], data: Encoded, hp: Hyperparams, settings: TrainSettings, rng: np.random.Generator
+) -> Iterator[_Step]:
+    """Every optimizer step, phase by phase and epoch by epoch; each epoch's batches are drawn as it starts."""
     epochs_done = 0
     for phase in phases:
-        phase_params = set(phase.params)
-        for name, p in params.items():
-            p.requires_grad_(name in phase_params)
-        optimizer = torch.optim.AdamW(
+        for epoch in range(epochs_done, epochs_done + phase.epochs):
+            batches = train_batches(data.lengths, hp.batch_size, rng, settings.group_by_length)
+            for i, rows in enumerate(batches):
+                yield _Step(phase, epoch == epochs_done and i == 0, epoch, i + 1, len(batches), rows)
+        epochs_done += phase.epochs
+
+
+class _PhaseOptimizer:
+    """One phase's fused AdamW with its linear schedule, fp16 gradient scaling and clipping."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        phase: Phase,
+        hp: Hyperparams,
+        steps: int,
+        scaler: torch.amp.GradScaler | None,
+        settings: TrainSettings,
+    ):
+        params = dict(model.named_parameters())
+        self.trainable = [params[n] for n in phase.params]
+        self.optimizer = torch.optim.AdamW(
             param_groups(model, phase.params, hp, phase.learning_rate),
             lr=phase.learning_rate,
             fused=True,  # one kernel for all parameters, on CUDA and on the CPU
         )
-        phase_steps = phase.epochs * steps_per_epoch
-        warmup = int(hp.warmup_ratio * phase_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup, phase_steps))
-        trainable = [params[n] for n in phase.params]
-        for epoch in range(phase.epochs):
-            batches = train_batches(data.lengths, hp.batch_size, rng, settings.group_by_length)
-            for i, rows in enumerate(batches):
-                micro = np.array_split(rows, min(accum, len(rows)))
-                for part in micro:
-                    batch = to_device(data.batch(part, pad_id), device)
-                    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                    loss = F.cross_entropy(
-                        logits.float(), batch["labels"], weight=weights, label_smoothing=hp.label_smoothing
-                    )
-                    scaled = loss * (len(part) / len(rows))
-                    (scaler.scale(scaled) if scaler else scaled).backward()
-                    running_loss += loss.detach() * len(part)
-                    running_count += len(part)
-                if scaler:
-                    scaler.unscale_(optimizer)
-                if settings.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                result.samples += len(rows)
-                reporter.progress(step, total_steps, None)
-                if settings.eval_every and step % settings.eval_every == 0:
-                    if evaluate(epochs_done + epoch + (i + 1) / len(batches), phase.reported):
-                        stop = True
-                        break
-            if stop:
-                break
-            if not settings.eval_every or step % settings.eval_every:
-                if evaluate(epochs_done + epoch + 1, phase.reported):
-                    stop = True
-                    break
-        epochs_done += phase.epochs
-        del optimizer, scheduler
-        if stop:
-            break
+        schedule = _linear_schedule(int(hp.warmup_ratio * steps), steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.scaler = scaler
+        self.max_grad_norm = settings.max_grad_norm
 
-    if best_state is not None:
-        with torch.no_grad():
-            for name, tensor in best_state.items():
-                params[name].copy_(tensor)
-    for name, p in params.items():
-        p.requires_grad_(name in tracked)
-    result.peak_memory_mb = _peak_memory_mb(device)
-    return result
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self) -> None:
+        """Clip, step the weights and the schedule, and clear the gradients."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.max_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
 
 def _linear_schedule(warmup: int, total: int):

@@ -4,14 +4,15 @@ import torch
 
 from autoft.errors import TrialFailed
 from autoft.features import encode
+from autoft.metrics import Objective
 from autoft.models import BaseModel, load_tokenizer, resolve
 from autoft.strategies import Phase
 from autoft.testing import sentiment_rows
-from autoft.training import Hyperparams, TrainSettings, class_weight_tensor, predict_proba, train
+from autoft.training import BestWeights, Hyperparams, TrainSettings, class_weight_tensor, predict_proba, train
 from autoft_plugins.metrics import METRICS
 
 METRIC_TABLE = {m.name: m for m in METRICS}
-ACCURACY = METRIC_TABLE["accuracy"]
+ACCURACY = Objective("accuracy", maximize=True)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ class Recorder:
         return self.prune_at is not None and index >= self.prune_at
 
 
-def run(setup, phases_fn=None, hp=None, settings=None, reporter=None, seed=0, dropout=True):
+def run(setup, phases_fn=None, hp=None, settings=None, reporter=None, seed=0, dropout=True, objective=ACCURACY):
     base, tok, train_enc, val_enc = setup
     model = base.fresh(seed)
     if not dropout:
@@ -55,7 +56,7 @@ def run(setup, phases_fn=None, hp=None, settings=None, reporter=None, seed=0, dr
         val_enc,
         hp=hp,
         settings=settings or TrainSettings(early_stopping_patience=0),
-        objective=ACCURACY,
+        objective=objective,
         metrics=METRIC_TABLE,
         device=torch.device("cpu"),
         pad_id=tok.pad_token_id,
@@ -95,6 +96,43 @@ def test_the_best_evaluation_is_kept_not_the_last(setup):
     assert accuracy(model, setup) == pytest.approx(result.best_metrics["accuracy"])
 
 
+def test_the_best_follows_the_study_direction_not_the_metric(setup):
+    """A study that minimises accuracy keeps the evaluation with the lowest accuracy."""
+    model, result = run(setup, objective=Objective("accuracy", maximize=False))
+    history = [h["accuracy"] for h in result.history]
+    assert history[-1] > min(history)  # the model learned: the lowest is not the last
+    assert result.best_index == int(np.argmin(history))
+    assert result.best_metrics["accuracy"] == min(history)
+    assert accuracy(model, setup) == pytest.approx(min(history))
+
+
+def test_best_weights_keep_the_best_by_the_objective_and_count_since():
+    model = torch.nn.Linear(2, 1)
+    best = BestWeights(model, {"weight"}, Objective("loss", maximize=False))
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    assert best.offer(0, 1.0, {"loss": 0.5})
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        model.bias.fill_(2.0)
+    assert not best.offer(1, 2.0, {"loss": 0.7}) and not best.offer(2, 3.0, {"loss": float("nan")})
+    assert (best.index, best.epoch, best.scores, best.since_best) == (0, 1.0, {"loss": 0.5}, 2)
+    best.restore(model)
+    assert model.weight.tolist() == [[1.0, 1.0]] and model.bias.tolist() == [2.0]  # only tracked weights go back
+    assert best.offer(3, 4.0, {"loss": 0.1}) and best.since_best == 0
+
+
+def test_an_unreported_phase_is_kept_in_history_but_not_reported(setup):
+    def phases(names):
+        return [Phase("warm", names, 3e-3, 1, reported=False), Phase("full", names, 3e-3, 1)]
+
+    rec = Recorder()
+    _, result = run(setup, phases_fn=phases, reporter=rec)
+    assert [h["index"] for h in result.history] == [0, 1]
+    assert [e[0] for e in rec.evals] == [1]
+    assert [h["epoch"] for h in result.history] == [1, 2]
+
+
 def test_the_reporter_can_prune(setup):
     rec = Recorder(prune_at=0)
     _, result = run(setup, reporter=rec)
@@ -107,10 +145,18 @@ def test_early_stopping_after_patience(setup):
     assert result.stopped_early and len(result.history) == 3
 
 
-def test_evaluation_every_n_steps(setup):
+@pytest.mark.parametrize(
+    ("every", "steps", "epochs"),
+    [
+        (5, [5, 10, 15], [0.3333, 0.6667, 1.0]),  # the epoch's end falls on a step evaluation: not evaluated twice
+        (4, [4, 8, 12, 15], [0.2667, 0.5333, 0.8, 1]),  # and also at the epoch's end
+    ],
+)
+def test_evaluation_every_n_steps(setup, every, steps, epochs):
     hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=16)
-    _, result = run(setup, hp=hp, settings=TrainSettings(eval_every=5, early_stopping_patience=0))
-    assert [h["step"] for h in result.history] == [5, 10, 15]
+    _, result = run(setup, hp=hp, settings=TrainSettings(eval_every=every, early_stopping_patience=0))
+    assert [h["step"] for h in result.history] == steps
+    assert [h["epoch"] for h in result.history] == epochs
 
 
 def test_gradient_accumulation_gives_the_same_training(setup):
