@@ -15,14 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import AutoftError
+from .errors import AutoftError, Terminated
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler or ``kill`` stopping the study): handled like Ctrl-C."""
 
 
 def _on_sigterm(signum, frame):
@@ -86,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", type=Path, help="write the predictions here (.csv, .jsonl, .json, .parquet)")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--batch-size", type=int, default=128)
+    predict.add_argument("--max-length", type=int, help="tokens per text (default: the model's study.toml)")
     predict.set_defaults(func=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
@@ -243,7 +240,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         texts = [str(t) for t in table[args.text_column].fillna("").tolist()]
     if not texts:
         raise ConfigError("no texts: give them as arguments, with --file, or with --input")
-    predictor = Predictor(args.model_dir, device=args.device, batch_size=args.batch_size)
+    predictor = Predictor(args.model_dir, device=args.device, batch_size=args.batch_size, max_length=args.max_length)
     result = predictor(texts)
     frame = result.frame()
     if args.output:

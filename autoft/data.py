@@ -174,10 +174,14 @@ def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
         raise DataError(f"{where}: the {name} split is empty")
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if bad:
-        raise DataError(f"{where}: {name} has {len(bad)} empty or missing texts (rows {_rows(bad)}); drop or fill them")
+        raise DataError(
+            f"{where}: {name} has {len(bad)} empty or missing texts (rows {shown_rows(bad)}); drop or fill them"
+        )
     missing = [i for i, y in enumerate(labels) if _is_missing(y)]
     if missing:
-        raise DataError(f"{where}: {name} has {len(missing)} missing labels (rows {_rows(missing)}); drop or fill them")
+        raise DataError(
+            f"{where}: {name} has {len(missing)} missing labels (rows {shown_rows(missing)}); drop or fill them"
+        )
     return texts, labels
 
 
@@ -189,7 +193,8 @@ def _is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _rows(rows: list[int]) -> str:
+def shown_rows(rows: Sequence[int] | np.ndarray) -> str:
+    """The first five row numbers, for messages: ``3, 8, 9, 12, 20, ...``."""
     shown = ", ".join(str(r) for r in rows[:5])
     return shown + (", ..." if len(rows) > 5 else "")
 

@@ -13,10 +13,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .anatomy import head_modules
+from .models import init_new_parameters
 
 HEAD_FILE = "autoft_head.json"
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -31,12 +31,13 @@ class HeadSpec:
     activation: str = "gelu"
 
 
-def mlp(in_features: int, out_features: int, spec: HeadSpec) -> nn.Sequential:
+def mlp(in_features: int, out_features: int, spec: HeadSpec, **factory) -> nn.Sequential:
+    """The MLP; ``factory`` (``device``, ``dtype``) goes to its linear layers."""
     return nn.Sequential(
-        nn.Linear(in_features, spec.hidden_size),
+        nn.Linear(in_features, spec.hidden_size, **factory),
         ACTIVATIONS[spec.activation](),
         nn.Dropout(spec.dropout),
-        nn.Linear(spec.hidden_size, out_features),
+        nn.Linear(spec.hidden_size, out_features, **factory),
     )
 
 
@@ -59,14 +60,10 @@ def install_head(model: nn.Module, spec: HeadSpec, seed: int) -> nn.Module:
     parent_name, _, attr = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     old: nn.Linear = getattr(parent, attr)
-    torch.manual_seed(seed)
-    head = mlp(old.in_features, old.out_features, spec)
-    std = getattr(model.config, "initializer_range", 0.02)
-    for layer in head:
-        if isinstance(layer, nn.Linear):
-            nn.init.normal_(layer.weight, std=std)
-            nn.init.zeros_(layer.bias)
-    setattr(parent, attr, head)
+    # built without initialising (nor drawing from the global random state), then initialised as new parameters are
+    head = mlp(old.in_features, old.out_features, spec, device="meta", dtype=old.weight.dtype)
+    setattr(parent, attr, head.to_empty(device=old.weight.device))
+    init_new_parameters(model, [f"{name}.{n}" for n, _ in head.named_parameters()], seed)
     return model
 
 

@@ -7,21 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomllib
 
-from .errors import ConfigError, DataError, first_line
-from .export import load_trained
+from . import tables
+from .errors import ConfigError, DataError
 from .features import encode
+from .saved import load_trained, trained_max_length
 from .training import autocast_dtype, predict_proba, resolve_device
 
-TABLE_SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-}
+__all__ = ["Predictions", "Predictor", "read_table", "read_texts", "trained_max_length", "write_table"]
 
 
 @dataclass
@@ -69,47 +62,35 @@ class Predictor:
         return Predictions(list(texts), self.label_names, self.proba(list(texts)))
 
 
-def trained_max_length(folder: Path, tokenizer) -> int:
-    """The max_length the model was trained with (from its study.toml), else the tokenizer's limit."""
-    try:
-        with open(folder / "study.toml", "rb") as f:
-            return int(tomllib.load(f).get("model", {}).get("max_length", 128))
-    except (OSError, tomllib.TOMLDecodeError, ValueError):
-        limit = tokenizer.model_max_length
-        return limit if limit and limit < 100_000 else 512
-
-
 def read_texts(path: Path) -> list[str]:
     """One text per line; blank lines are skipped."""
     return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def read_table(path: Path, text_column: str) -> pd.DataFrame:
+    """The ``--input`` table of texts (CSV, TSV, JSON Lines, JSON or Parquet); its text column must be there."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--input '{path}' does not exist")
+    if tables.format_of(path) is None:
+        raise ConfigError(f"--input '{path}': use a .csv, .tsv, .jsonl, .json or .parquet file")
+    try:
+        frame = tables.read_table(path)
+    except DataError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):  # predict has no encoding to set, unlike a study's [dataset]
+            raise DataError(f"--input '{path}': not UTF-8 text at byte {cause.start}; save it as UTF-8") from exc
+        raise
+    tables.require_columns(frame, [text_column], path, "--text-column")
+    return frame
+
+
 def _kind(path: Path) -> str:
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    """The format of an output file; compressed files are not written."""
+    kind = tables.SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ConfigError(f"'{path}': use a .csv, .tsv, .jsonl, .json or .parquet file")
     return kind
-
-
-def read_table(path: Path, text_column: str) -> pd.DataFrame:
-    """A CSV/TSV/JSON Lines/JSON/Parquet file of texts; the text column must be there."""
-    if not path.is_file():
-        raise ConfigError(f"--input '{path}' does not exist")
-    kind = _kind(path)
-    try:
-        if kind in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t")
-        elif kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_json(path, lines=kind == "jsonl")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as {kind}: {first_line(exc)}") from exc
-    if text_column not in frame.columns:
-        raise DataError(
-            f"{path}: no column '{text_column}' (--text-column); columns present: {', '.join(map(str, frame.columns))}"
-        )
-    return frame
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

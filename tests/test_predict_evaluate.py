@@ -58,6 +58,47 @@ def test_predict_refuses_a_missing_text_column(best_model, tmp_path, cli):
     assert result.code == 2 and "no column 'text' (--text-column); columns present: review" in result.err
 
 
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[model\nmax_length = 32\n", "cannot be read (invalid TOML: "),
+        ("[model]\nmax_length = 'long'\n", "[model] max_length = 'long' is not a positive integer"),
+        ("[model]\nmax_length = 0\n", "[model] max_length = 0 is not a positive integer"),
+        ("model = 'tiny'\n", "[model] is not a table"),
+    ],
+)
+def test_predict_refuses_a_saved_model_whose_study_toml_is_broken(best_model, tmp_path, cli, content, problem):
+    """A broken study.toml fails loudly, rather than predicting with a guessed max_length."""
+    import shutil
+
+    best, _, _ = best_model
+    copy = tmp_path / "best"
+    shutil.copytree(best, copy)
+    (copy / "study.toml").write_text(content)
+    result = cli("predict", copy, "superb wonderful seller")
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert f"'{copy / 'study.toml'}'" in result.err and problem in result.err
+    assert "restore it or pass --max-length" in result.err and "Traceback" not in result.err + result.out
+
+
+def test_predict_without_a_study_toml_uses_the_tokenizer_limit(best_model, tmp_path, cli):
+    import shutil
+
+    from autoft.saved import load_trained, trained_max_length
+
+    best, _, _ = best_model
+    copy = tmp_path / "best"
+    shutil.copytree(best, copy)
+    assert trained_max_length(copy, load_trained(copy)[1]) == 32
+    (copy / "study.toml").unlink()
+    _, tokenizer = load_trained(copy)
+    limit = tokenizer.model_max_length
+    assert trained_max_length(copy, tokenizer) == (limit if limit and limit < 100_000 else 512)
+    result = cli("predict", copy, "superb wonderful seller")
+    assert result.code == 0, result.err
+
+
 def test_predictions_match_the_study_test_evaluation(best_model, cli):
     """Batched, length-sorted inference gives the same probabilities as the study's own test evaluation."""
     import numpy as np

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from autoft.features import encode
+from autoft.metrics import Objective
 from autoft.models import BaseModel, load_tokenizer, resolve
 from autoft.plugins import load_plugins
 from autoft.testing import sentiment_rows
@@ -37,7 +38,7 @@ def fit(model, phases, tr, va, hp, pad_id, settings=None, reporter=None):
         va,
         hp=hp,
         settings=settings or TrainSettings(early_stopping_patience=0),
-        objective=METRIC_TABLE["accuracy"],
+        objective=Objective("accuracy"),
         metrics=METRIC_TABLE,
         device=torch.device("cpu"),
         pad_id=pad_id,
@@ -202,8 +203,8 @@ def test_lora_adapts_the_modules_a_study_names(registry, tiny_bert, which, targe
 
 @pytest.mark.parametrize("strategy_name", ["head", "lora", "full"])
 def test_an_mlp_head_trains_with_any_strategy_and_survives_saving(registry, tiny_bert, tmp_path, strategy_name):
-    from autoft.export import load_trained
     from autoft.heads import install_head
+    from autoft.saved import load_trained
     from autoft.space import TrialConfig
     from autoft.trial import save_trained
 

@@ -13,8 +13,8 @@ from autoft import LoadContext
 from autoft.config import load_study
 from autoft.errors import DataError
 from autoft.options import build
-from autoft_plugins.datasets.gov_records import PROGRAMS, STATES, generate_records
 from autoft_plugins.datasets.tabular import Tabular, TabularOptions
+from autoft_plugins.gov_records import PROGRAMS, STATES, generate_records
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS_FRAME = pd.DataFrame(

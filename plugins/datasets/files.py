@@ -16,28 +16,10 @@ from typing import Literal
 import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
-from autoft.errors import first_line
+from autoft.tables import SPLIT_ALIASES, folder_splits, read_table, require_columns, split_files
 
-SUFFIXES = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-    "test": "test",
-    "testing": "test",
-}
+# read_table, require_columns and folder_splits stay importable from here (docs/plugins.md); they live in autoft.tables
+__all__ = ["Files", "FilesOptions", "folder_splits", "read_table", "require_columns", "texts", "to_split"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +45,7 @@ class Files(Dataset):
     Options = FilesOptions
 
     def load(self, options: FilesOptions, ctx: LoadContext) -> RawDataset:
-        files = self._files(options, ctx)
+        files = split_files(options, ctx, folder=True)
         splits: dict[str, Split] = {}
         for split, path in files.items():
             frame = read_table(path, options.format, options.encoding)
@@ -73,28 +55,6 @@ class Files(Dataset):
                 splits[split] = to_split(frame, options, path)
         names = list(options.label_names) or None
         return RawDataset(splits, names, source=", ".join(str(p) for p in dict.fromkeys(files.values())))
-
-    def _files(self, options: FilesOptions, ctx: LoadContext) -> dict[str, Path]:
-        if options.path and options.train:
-            raise DataError("[dataset] give either path or train (with validation and test), not both")
-        if options.path:
-            path = ctx.path(options.path)
-            if path.is_dir():
-                return folder_splits(path)
-            if not path.is_file():
-                raise DataError(f"[dataset] path: '{path}' does not exist")
-            return {"train": path}
-        if not options.train:
-            raise DataError("[dataset] needs path (one file or folder) or train (and optionally validation, test)")
-        out = {}
-        for split in ("train", "validation", "test"):
-            value = getattr(options, split)
-            if value:
-                path = ctx.path(value)
-                if not path.is_file():
-                    raise DataError(f"[dataset] {split}: '{path}' does not exist")
-                out[split] = path
-        return out
 
     def _by_split_column(self, frame: pd.DataFrame, options: FilesOptions, path: Path) -> dict[str, Split]:
         require_columns(frame, [options.split_column], path, "split_column")
@@ -108,55 +68,6 @@ class Files(Dataset):
                 )
             out[split] = to_split(part, options, path)
         return out
-
-
-def folder_splits(folder: Path) -> dict[str, Path]:
-    """train.*, validation.* (or valid, val, dev) and test.* data files in a folder."""
-    out: dict[str, Path] = {}
-    for f in sorted(folder.iterdir()):
-        split = SPLIT_ALIASES.get(f.name.split(".")[0].lower())
-        if split and _format_of(f) and split not in out:
-            out[split] = f
-    if "train" not in out:
-        raise DataError(f"[dataset] path: folder '{folder}' has no train.csv/.tsv/.json/.jsonl/.parquet file")
-    return out
-
-
-def _format_of(path: Path) -> str | None:
-    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".zip", ".xz", ".zst")]
-    return SUFFIXES.get(suffixes[-1].lower()) if suffixes else None
-
-
-def read_table(path: Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
-    """A data file as a DataFrame, with one-line errors for unreadable files."""
-    kind = _format_of(path) if fmt == "auto" else fmt
-    if kind is None:
-        raise DataError(f"{path}: unknown file type; use .csv, .tsv, .json, .jsonl or .parquet, or set format")
-    try:
-        if kind in ("csv", "tsv"):
-            return pd.read_csv(path, sep="," if kind == "csv" else "\t", encoding=encoding, keep_default_na=True)
-        if kind == "json":
-            return pd.read_json(path, encoding=encoding)
-        if kind == "jsonl":
-            return pd.read_json(path, lines=True, encoding=encoding)
-        return pd.read_parquet(path)
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path}: cannot decode as {encoding} at byte {exc.start}; set encoding (for example 'latin-1')"
-        ) from exc
-    except LookupError as exc:
-        raise DataError(f"[dataset] encoding: {exc}") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty") from exc
-    except Exception as exc:  # parse errors, OSError, and pyarrow's own types for broken Parquet
-        raise DataError(f"{path}: cannot read as {kind}: {first_line(exc)}") from exc
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], path: Path | str, key: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        present = ", ".join(map(str, frame.columns)) or "none"
-        raise DataError(f"{path}: no column '{missing[0]}' ({key}); columns present: {present}")
 
 
 def to_split(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> Split:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
-from autoft_plugins.datasets.files import FilesOptions, read_table, to_split
+from autoft.tables import read_table
+from autoft_plugins.datasets.files import FilesOptions, to_split
 from autoft_plugins.datasets.hub import HubOptions, load_hub
 
 LABELS = ("negative", "neutral", "positive")

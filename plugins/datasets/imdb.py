@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, hookimpl, option
-from autoft_plugins.datasets.files import FilesOptions, folder_splits, read_table, to_split
+from autoft.tables import folder_splits, read_table
+from autoft_plugins.datasets.files import FilesOptions, to_split
 from autoft_plugins.datasets.hub import HubOptions, load_hub
 
 LABELS = ("negative", "positive")

@@ -6,7 +6,7 @@ classes) or at ascending ``thresholds`` (more). With ``group_by``, the value
 cut is the group's aggregate (a state's total, say), while each row keeps its
 own text. Missing fields are dropped, filled or reported, and the counts go to
 the study log. ``generate = N`` uses N seeded government-style records
-(:mod:`autoft_plugins.datasets.gov_records`) instead of files.
+(:mod:`autoft_plugins.gov_records`) instead of files.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
-from autoft_plugins.datasets.files import read_table, require_columns, texts
-from autoft_plugins.datasets.gov_records import MAX_RECORDS, generate_records
+from autoft.data import shown_rows
+from autoft.tables import read_table, require_columns, split_files
+from autoft_plugins.datasets.files import texts
+from autoft_plugins.gov_records import MAX_RECORDS, generate_records
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,8 @@ class Tabular(Dataset):
                 f"[dataset] give one of path, train (with validation, test) or generate, not {' and '.join(given)}"
             )
         extra = [k for k in ("validation", "test") if getattr(options, k)]
-        if extra and given and given[0] != "train":
-            raise DataError(
-                f"[dataset] {extra[0]} goes with train = <file>; {given[0]} is one table, carved into splits"
-            )
+        if extra and options.generate:
+            raise DataError(f"[dataset] {extra[0]} goes with train = <file>; generate is one table, carved into splits")
         if (options.generate_seed or options.generate_missing) and not options.generate:
             raise DataError("[dataset] generate_seed and generate_missing go with generate = <rows>")
         if options.generate:
@@ -128,16 +128,10 @@ class Tabular(Dataset):
             return {"train": Table(frame, "[dataset] generate")}, source
         if not given:
             raise DataError("[dataset] needs path (one file), train (and optionally validation, test) or generate = N")
-        if options.path:
-            files = {"train": ("path", options.path)}
-        else:
-            files = {s: (s, getattr(options, s)) for s in ("train", "validation", "test") if getattr(options, s)}
-        tables = {}
-        for split, (key, value) in files.items():
-            path = ctx.path(value)
-            if not path.is_file():
-                raise DataError(f"[dataset] {key}: '{path}' does not exist")
-            tables[split] = Table(read_table(path, options.format, options.encoding), str(path))
+        tables = {
+            split: Table(read_table(path, options.format, options.encoding), str(path))
+            for split, path in split_files(options, ctx).items()
+        }
         return tables, ", ".join(t.where for t in tables.values())
 
 
@@ -210,7 +204,7 @@ def parse_values(table: Table, column: str, missing: str) -> int:
         examples = sorted({_show(v) for v in raw[bad].tolist()})[:3]
         raise DataError(
             f"{table.where}: value_column '{column}' has {int(bad.sum())} missing or non-numeric values "
-            f"(rows {_rows(np.flatnonzero(bad))}; such as {', '.join(examples)}); "
+            f"(rows {shown_rows(np.flatnonzero(bad))}; such as {', '.join(examples)}); "
             "set missing = 'drop' to drop those rows"
         )
     if bad.all():
@@ -235,7 +229,7 @@ def fix_missing(table: Table, columns: list[str], options: TabularOptions) -> tu
         column = next(iter(counts))
         raise DataError(
             f"{table.where}: column '{column}' has {counts[column]} missing values "
-            f"(rows {_rows(np.flatnonzero(blank[column]))}); set missing = 'drop' or 'fill'"
+            f"(rows {shown_rows(np.flatnonzero(blank[column]))}); set missing = 'drop' or 'fill'"
         )
     if options.missing == "drop":
         table.frame = frame[~any_blank]
@@ -309,11 +303,6 @@ def _key(value):
 
 def _show(value) -> str:
     return "empty" if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else repr(value)
-
-
-def _rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(r) for r in rows[:5])
-    return shown + (", ..." if len(rows) > 5 else "")
 
 
 @hookimpl

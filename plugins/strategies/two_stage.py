@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from autoft import Phase, Strategy, hookimpl, option
-from autoft.anatomy import backbone_prefix, is_head, set_trainable
+from autoft.anatomy import backbone_prefix, is_head
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,6 @@ class TwoStage(Strategy):
 
     name = "two_stage"
     Options = TwoStageOptions
-
-    def prepare(self, model: nn.Module, options: TwoStageOptions) -> nn.Module:
-        set_trainable(model, lambda name: True)
-        return model
 
     def phases(self, model: nn.Module, options: TwoStageOptions, hp) -> list[Phase]:
         pooler = f"{backbone_prefix(model)}.pooler."

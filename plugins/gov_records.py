@@ -8,6 +8,9 @@ served) and ``funding`` (US dollars). Counts follow each state's population
 changes (food and energy aid rose in 2020-2021, in-person programs fell in
 2020) and noise. ``missing_share`` blanks some counties and suppresses some
 counts, as published tables do for small cells.
+
+This is not a plugin (nothing registers it): the ``tabular`` dataset uses it for
+``generate = N``, and tests and example studies use it for data without files.
 """
 
 from __future__ import annotations
