@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
@@ -28,11 +26,8 @@ from sklearn.metrics import (
 )
 
 from .fsutil import write_bytes, write_json, write_text
+from .plots import plt, png
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-DPI = 110
 FILES = {
     "classification_report_json": "classification_report.json",
     "classification_report_txt": "classification_report.txt",
@@ -171,13 +166,6 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(scored)) if scored else None
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def _legend(ax, k: int) -> None:
     """In the plot for a few classes; beside it, in columns, for many."""
     if k <= 8:
@@ -204,7 +192,7 @@ def _confusion_png(matrix: np.ndarray, names: list[str]) -> bytes:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test)")
-    return _png(fig)
+    return png(fig)
 
 
 def _pr_png(y_true: np.ndarray, proba: np.ndarray, names: list[str], ap: list[float | None]) -> bytes:
@@ -220,7 +208,7 @@ def _pr_png(y_true: np.ndarray, proba: np.ndarray, names: list[str], ap: list[fl
     ax.set_ylabel("precision")
     ax.set_title("Precision-recall per class (one-vs-rest)")
     _legend(ax, len(names))
-    return _png(fig)
+    return png(fig)
 
 
 def _roc_png(y_true: np.ndarray, proba: np.ndarray, names: list[str], auc: list[float | None]) -> bytes:
@@ -237,7 +225,7 @@ def _roc_png(y_true: np.ndarray, proba: np.ndarray, names: list[str], auc: list[
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC per class (one-vs-rest)")
     _legend(ax, len(names) + 1)
-    return _png(fig)
+    return png(fig)
 
 
 def _reliability_png(y_true: np.ndarray, proba: np.ndarray, ece: float, bins: int = 15) -> bytes:
@@ -273,4 +261,4 @@ def _reliability_png(y_true: np.ndarray, proba: np.ndarray, ece: float, bins: in
     hist.bar((edges[:-1] + edges[1:]) / 2, counts, width=width, color="grey", edgecolor="black")
     hist.set_xlabel("confidence of the predicted class")
     hist.set_ylabel("rows")
-    return _png(fig)
+    return png(fig)

@@ -3,33 +3,35 @@
 Both tell the same story: what was searched and what won, the leaderboard, how the
 search went (history, parameter importances, strategies side by side), and how the
 best model does on the test split (per-class report, confusion matrix, curves,
-calibration, its most confident mistakes and the tokens behind them).
+calibration, its most confident mistakes and the tokens behind them). The story is
+built once, as a document (a list of blocks), and rendered by :func:`to_html` and
+:func:`to_markdown`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 
 from .errors import first_line
 from .fsutil import write_bytes, write_text
 from .leaderboard import fmt, table_rows, trainable
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from .metrics import Objective
+from .plots import plt, png
 
 EVALUATION = "evaluation"
-DPI = 110
 MISCLASSIFIED_ROWS = 20
+HTML_CLIP, MD_CLIP = 500, 200  # characters of free text a table cell shows
+NO_TRIALS = "No trials yet."
 IMAGES = [
     ("confusion_matrix_png", "Confusion matrix"),
     ("pr_curves_png", "Precision-recall curves"),
@@ -49,165 +51,171 @@ figure{margin:0}figcaption{font-size:.85em;color:#555}img{max-width:100%;height:
 """
 
 
+@dataclass(frozen=True)
+class Title:
+    text: str
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Pairs:
+    pairs: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns in ``clip`` hold free text, which each renderer shortens to its own limit."""
+
+    header: Sequence[str]
+    cells: list[list[str]]
+    clip: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG saved at ``path`` (relative to the report); without one, the ``missing`` note."""
+
+    path: str
+    caption: str
+    png: bytes | None
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Figures side by side."""
+
+    figures: list[Figure]
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A ready-made fragment for each format; an empty one is left out."""
+
+    html: str = ""
+    md: str = ""
+
+
+Block = Title | Section | Paragraph | Pairs | Table | Figure | Gallery | Raw
+
+
 def write_report(
     run_dir: Path,
     *,
     study: Any,
     rows: list[dict],
-    objective: str,
-    maximize: bool,
+    objective: Objective,
     best: dict | None,
     evaluation: dict | None,
     attributions_html: str = "",
     attributions_md: str = "",
 ) -> tuple[Path, Path]:
-    """Write ``run_dir/report.html`` and ``run_dir/report.md``; return their paths.
+    """Write ``run_dir/report.html``, ``run_dir/report.md`` and its figures; return the two paths.
+
+    The arguments are :func:`build_report`'s.
+    """
+    run_dir = Path(run_dir)
+    doc = build_report(
+        run_dir,
+        study=study,
+        rows=rows,
+        objective=objective,
+        best=best,
+        evaluation=evaluation,
+        attributions_html=attributions_html,
+        attributions_md=attributions_md,
+    )
+    for figure in _figures(doc):  # the evaluation's own are on disk already
+        path = run_dir / figure.path
+        if figure.png is not None and not (path.is_file() and path.read_bytes() == figure.png):
+            write_bytes(path, figure.png)
+    html_path, md_path = run_dir / "report.html", run_dir / "report.md"
+    write_text(html_path, to_html(doc))
+    write_text(md_path, to_markdown(doc))
+    return html_path, md_path
+
+
+def build_report(
+    run_dir: Path,
+    *,
+    study: Any,
+    rows: list[dict],
+    objective: Objective,
+    best: dict | None,
+    evaluation: dict | None,
+    attributions_html: str = "",
+    attributions_md: str = "",
+) -> list[Block]:
+    """The report as a document.
 
     ``rows`` are leaderboard rows, ``best`` is ``best/metrics.json`` and ``evaluation`` what
     :func:`autoft.evaluation.evaluate_predictions` returned for ``run_dir/evaluation``; either may be None.
     """
     run_dir = Path(run_dir)
-    figures = run_dir / EVALUATION
-    html_doc = _Doc()
-    md = _Md()
     name = getattr(study, "study_name", None) or (best or {}).get("study") or run_dir.name
-    html_doc.title(f"autoft report: {name}")
-    md.title(f"autoft report: {name}")
+    doc: list[Block] = [
+        Title(f"autoft report: {name}"),
+        Section("Summary"),
+        Pairs(_summary(name, rows, objective, best)),
+    ]
+    header, cells = _scores_table(best) if best else ([], [])
+    if cells:
+        doc += [Paragraph("Best trial: validation and test scores"), Table(header, cells)]
+    doc += [Section("Leaderboard"), Table(*table_rows(rows, objective.name)) if rows else Paragraph(NO_TRIALS)]
+    doc += _search(study, rows, objective)
+    doc += _test(run_dir, evaluation)
+    if attributions_html or attributions_md:
+        doc += [Section("Token attributions"), Raw(attributions_html, attributions_md)]
+    return doc
 
-    summary = _summary(name, rows, objective, maximize, best)
-    html_doc.section("Summary")
-    md.section("Summary")
-    html_doc.pairs(summary)
-    md.pairs(summary)
-    if best:
-        header, cells = _scores_table(best)
-        if cells:
-            caption = "Best trial: validation and test scores"
-            html_doc.paragraph(caption)
-            html_doc.table(header, cells)
-            md.paragraph(caption)
-            md.table(header, cells)
 
-    html_doc.section("Leaderboard")
-    md.section("Leaderboard")
-    if rows:
-        header, cells = table_rows(rows, objective)
-        html_doc.table(header, cells)
-        md.table(header, cells)
-    else:
-        html_doc.paragraph("No trials yet.")
-        md.paragraph("No trials yet.")
-
-    html_doc.section("Optimisation history")
-    md.section("Optimisation history")
-    history = _history_png(rows, objective, maximize)
-    _figure(
-        html_doc,
-        md,
-        figures,
-        "history.png",
-        history,
-        "Objective per completed trial and best so far",
-        "No complete trial yet.",
+def to_html(doc: list[Block]) -> str:
+    """One self-contained page: every text escaped, every image inlined."""
+    title = next((block.text for block in doc if isinstance(block, Title)), "autoft report")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(part for part in map(_html, doc) if part)
+        + "\n</body>\n</html>\n"
     )
 
-    html_doc.section("Hyperparameter importances")
-    md.section("Hyperparameter importances")
-    importances, why = _importances(study)
-    if importances:
-        header = ["parameter", "importance"]
-        cells = [[k, f"{v:.3f}"] for k, v in importances.items()]
-        _figure(html_doc, md, figures, "importances.png", _importances_png(importances), "fANOVA importance", "")
-        html_doc.table(header, cells)
-        md.table(header, cells)
-    else:
-        html_doc.paragraph(why)
-        md.paragraph(why)
 
-    html_doc.section("Strategies")
-    md.section("Strategies")
-    header, cells = strategy_rows(rows, objective, maximize)
-    if cells:
-        html_doc.table(header, cells)
-        md.table(header, cells)
-    else:
-        html_doc.paragraph("No trials yet.")
-        md.paragraph("No trials yet.")
-
-    html_doc.section("Test set: best model")
-    md.section("Test set: best model")
-    if not evaluation:
-        note = "No test evaluation yet: it runs once the study has a complete trial."
-        html_doc.paragraph(note)
-        md.paragraph(note)
-    else:
-        facts = _evaluation_facts(evaluation)
-        html_doc.pairs(facts)
-        md.pairs(facts)
-        report = evaluation.get("classification_report")
-        if report:
-            header, cells = report_rows(report)
-            html_doc.table(header, cells)
-            md.table(header, cells)
-        files = evaluation.get("files", {})
-        html_doc.open_figures()
-        for key, caption in IMAGES:
-            file = files.get(key)
-            if file and (figures / file).is_file():
-                html_doc.image((figures / file).read_bytes(), caption)
-                md.image(f"{EVALUATION}/{file}", caption)
-        html_doc.close_figures()
-
-        html_doc.section("Most confident mistakes")
-        md.section("Most confident mistakes")
-        wrong = figures / files.get("misclassified_csv", "misclassified.csv")
-        header, cells = misclassified_rows(wrong)
-        total = evaluation.get("n_misclassified")
-        if cells:
-            note = f"The first {len(cells)} of {total} misclassified test rows, most confident first."
-            html_doc.paragraph(note)
-            html_doc.table(header, [[_clip(c, 500) if i == 0 else c for i, c in enumerate(row)] for row in cells])
-            md.paragraph(note)
-            md.table(header, [[_clip(c) if i == 0 else c for i, c in enumerate(row)] for row in cells])
-        else:
-            html_doc.paragraph("No misclassified test rows.")
-            md.paragraph("No misclassified test rows.")
-
-    if attributions_html or attributions_md:
-        html_doc.section("Token attributions")
-        md.section("Token attributions")
-        if attributions_html:
-            html_doc.raw(attributions_html)
-        if attributions_md:
-            md.raw(attributions_md)
-
-    html_path, md_path = run_dir / "report.html", run_dir / "report.md"
-    write_text(html_path, html_doc.render(f"autoft report: {name}"))
-    write_text(md_path, md.render())
-    return html_path, md_path
+def to_markdown(doc: list[Block]) -> str:
+    """Markdown: table cells escaped, images linked by their path relative to the report."""
+    return "\n\n".join(part for part in map(_md, doc) if part) + "\n"
 
 
-def strategy_rows(rows: list[dict], objective: str, maximize: bool) -> tuple[list[str], list[list[str]]]:
-    """Per strategy: best objective, trials (complete of all), trainable parameters, mean train s and samples/s."""
-    header = ["strategy", f"best {objective}", "trials (complete)", "trainable", "mean train s", "mean samples/s"]
+def strategy_rows(rows: list[dict], objective: Objective) -> tuple[list[str], list[list[str]]]:
+    """Per strategy, best first: best objective, trials (complete of all), trainable, mean train s and samples/s."""
+    name = objective.name
+    header = ["strategy", f"best {name}", "trials (complete)", "trainable", "mean train s", "mean samples/s"]
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(str(r.get("strategy") or "-"), []).append(r)
     ranked = []
     for order, (strategy, group) in enumerate(groups.items()):
-        top = _best(group, objective, maximize)
+        top = _best(group, objective)
         shown = top or next((r for r in group if r.get("trainable_params")), group[0])
         done = sum(1 for r in group if r["state"] == "complete")
         cell = [
             strategy,
-            fmt(top[objective]) if top else "-",
+            fmt(top[name]) if top else "-",
             f"{len(group)} ({done})",
             trainable(shown.get("trainable_params"), shown.get("trainable_share")),
             fmt(_mean(r.get("train_seconds") for r in group), 1),
             fmt(_mean(r.get("samples_per_second") for r in group), 1),
         ]
-        value = top[objective] if top else None
-        ranked.append(((value is None, (-value if maximize else value) if value is not None else 0.0, order), cell))
+        ranked.append(((objective.rank_key(top[name] if top else None), order), cell))
     return header, [cell for _, cell in sorted(ranked, key=lambda item: item[0])]
 
 
@@ -246,33 +254,76 @@ def misclassified_rows(path: Path, limit: int = MISCLASSIFIED_ROWS) -> tuple[lis
     return header, cells
 
 
-def _summary(name: str, rows: list[dict], objective: str, maximize: bool, best: dict | None) -> list[tuple[str, str]]:
+def _summary(name: str, rows: list[dict], objective: Objective, best: dict | None) -> list[tuple[str, str]]:
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"]] = states.get(r["state"], 0) + 1
     out = [
         ("study", name),
-        ("objective", f"{objective} ({'maximize' if maximize else 'minimize'})"),
+        ("objective", f"{objective.name} ({objective.direction})"),
         ("trials", ", ".join(f"{n} {s}" for s, n in states.items()) or "none"),
     ]
-    top = _best(rows, objective, maximize)
+    top = _best(rows, objective)
     if top:
-        out.append(("best trial", f"{top['trial']} ({top['strategy']}): validation {objective} {fmt(top[objective])}"))
+        value = fmt(top[objective.name])
+        out.append(("best trial", f"{top['trial']} ({top['strategy']}): validation {objective.name} {value}"))
     else:
         out.append(("best trial", "none: no trial has completed"))
     if best:
-        test = best.get("test") or {}
-        score = test.get(best.get("objective", objective))
-        if score is not None:
-            out.append(
-                (f"test {best.get('objective', objective)}", f"{fmt(score)} on {best.get('test_rows', '?')} rows")
-            )
-        if "accuracy" in test and best.get("objective", objective) != "accuracy":
+        test, metric = best.get("test") or {}, best.get("objective", objective.name)
+        if test.get(metric) is not None:
+            out.append((f"test {metric}", f"{fmt(test[metric])} on {best.get('test_rows', '?')} rows"))
+        if "accuracy" in test and metric != "accuracy":
             out.append(("test accuracy", fmt(test["accuracy"])))
         base = best.get("majority_baseline")
         if base:
             out.append(("majority baseline", f"always '{base['label']}': accuracy {fmt(base['accuracy'])}"))
     return out
+
+
+def _search(study: Any, rows: list[dict], objective: Objective) -> list[Block]:
+    """History, importances and strategies."""
+    history = _history_png(rows, objective)
+    doc: list[Block] = [
+        Section("Optimisation history"),
+        Figure(
+            f"{EVALUATION}/history.png",
+            "Objective per completed trial and best so far",
+            history,
+            "No complete trial yet.",
+        ),
+        Section("Hyperparameter importances"),
+    ]
+    importances, why = _importances(study)
+    if importances:
+        doc += [
+            Figure(f"{EVALUATION}/importances.png", "fANOVA importance", _importances_png(importances)),
+            Table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in importances.items()]),
+        ]
+    else:
+        doc.append(Paragraph(why))
+    header, cells = strategy_rows(rows, objective)
+    return doc + [Section("Strategies"), Table(header, cells) if cells else Paragraph(NO_TRIALS)]
+
+
+def _test(run_dir: Path, evaluation: dict | None) -> list[Block]:
+    """The best model on test: scores, per-class report, the evaluation's figures, its mistakes."""
+    doc: list[Block] = [Section("Test set: best model")]
+    if not evaluation:
+        return doc + [Paragraph("No test evaluation yet: it runs once the study has a complete trial.")]
+    doc.append(Pairs(_evaluation_facts(evaluation)))
+    if evaluation.get("classification_report"):
+        doc.append(Table(*report_rows(evaluation["classification_report"])))
+    files = evaluation.get("files", {})
+    paths = [(f"{EVALUATION}/{files[key]}", caption) for key, caption in IMAGES if files.get(key)]
+    doc.append(Gallery([Figure(p, c, (run_dir / p).read_bytes()) for p, c in paths if (run_dir / p).is_file()]))
+    doc.append(Section("Most confident mistakes"))
+    header, cells = misclassified_rows(run_dir / EVALUATION / files.get("misclassified_csv", "misclassified.csv"))
+    if not cells:
+        return doc + [Paragraph("No misclassified test rows.")]
+    total = evaluation.get("n_misclassified")
+    note = f"The first {len(cells)} of {total} misclassified test rows, most confident first."
+    return doc + [Paragraph(note), Table(header, cells, clip=(0,))]
 
 
 def _scores_table(best: dict) -> tuple[list[str], list[list[str]]]:
@@ -297,11 +348,13 @@ def _evaluation_facts(evaluation: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _best(rows: list[dict], objective: str, maximize: bool) -> dict | None:
-    done = [r for r in rows if r["state"] == "complete" and r.get(objective) is not None]
-    if not done:
-        return None
-    return (max if maximize else min)(done, key=lambda r: r[objective])
+def _best(rows: list[dict], objective: Objective) -> dict | None:
+    """The first complete row with the best objective; None when none has a score."""
+    top = None
+    for r in rows:
+        if r["state"] == "complete" and objective.better(r.get(objective.name), top[objective.name] if top else None):
+            top = r
+    return top
 
 
 def _mean(values) -> float | None:
@@ -333,24 +386,23 @@ def _importances(study: Any) -> tuple[dict[str, float], str]:
     return {k: float(v) for k, v in found.items()}, ""
 
 
-def _history_png(rows: list[dict], objective: str, maximize: bool) -> bytes | None:
-    done = sorted(
-        (r for r in rows if r["state"] == "complete" and r.get(objective) is not None), key=lambda r: r["trial"]
-    )
+def _history_png(rows: list[dict], objective: Objective) -> bytes | None:
+    name = objective.name
+    done = sorted((r for r in rows if r["state"] == "complete" and r.get(name) is not None), key=lambda r: r["trial"])
     if not done:
         return None
     x = [r["trial"] for r in done]
-    y = [r[objective] for r in done]
-    best = np.maximum.accumulate(y) if maximize else np.minimum.accumulate(y)
+    y = [r[name] for r in done]
+    best = list(accumulate(y, lambda top, v: v if objective.better(v, top) else top))
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.scatter(x, y, s=22, color="#4c72b0", zorder=3, label=f"{objective} (complete trial)")
+    ax.scatter(x, y, s=22, color="#4c72b0", zorder=3, label=f"{name} (complete trial)")
     ax.step(x, best, where="post", color="#dd8452", linewidth=2, label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel(f"validation {objective}")
+    ax.set_ylabel(f"validation {name}")
     ax.set_title("Optimisation history")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", frameon=False, loc="lower right" if maximize else "upper right")
-    return _png(fig)
+    ax.legend(fontsize="small", frameon=False, loc="lower right" if objective.maximize else "upper right")
+    return png(fig)
 
 
 def _importances_png(importances: dict[str, float]) -> bytes:
@@ -361,24 +413,81 @@ def _importances_png(importances: dict[str, float]) -> bytes:
     ax.set_xlabel("importance (fANOVA, sums to 1)")
     ax.set_title("Hyperparameter importances")
     ax.set_xlim(0, max(values + [0.01]) * 1.1)
-    return _png(fig)
+    return png(fig)
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+def _figures(doc: list[Block]):
+    for block in doc:
+        if isinstance(block, Figure):
+            yield block
+        elif isinstance(block, Gallery):
+            yield from block.figures
 
 
-def _figure(doc: _Doc, md: _Md, folder: Path, file: str, png: bytes | None, caption: str, missing: str) -> None:
-    if png is None:
-        doc.paragraph(missing)
-        md.paragraph(missing)
-        return
-    write_bytes(folder / file, png)
-    doc.image(png, caption)
-    md.image(f"{EVALUATION}/{file}", caption)
+def _html(block: Block) -> str:
+    e = html.escape
+    match block:
+        case Title(text):
+            return f"<h1>{e(text)}</h1>"
+        case Section(text):
+            return f"<h2>{e(text)}</h2>"
+        case Paragraph(text):
+            return f'<p class="muted">{e(text)}</p>'
+        case Pairs(pairs):
+            return "<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in pairs) + "</table>"
+        case Table(header, cells, clip):
+            head = "".join(f"<th>{e(h)}</th>" for h in header)
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f'<td class="num">{e(c)}</td>' if _numeric(c) else f"<td>{e(c)}</td>"
+                    for c in (_clip(c, HTML_CLIP) if i in clip else c for i, c in enumerate(row))
+                )
+                + "</tr>"
+                for row in cells
+            )
+            return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+        case Figure(_, _, None, missing):
+            return _html(Paragraph(missing))
+        case Figure(_, caption, data):
+            inline = base64.b64encode(data).decode("ascii")
+            return (
+                f'<figure><img src="data:image/png;base64,{inline}" alt="{e(caption)}">'
+                f"<figcaption>{e(caption)}</figcaption></figure>"
+            )
+        case Gallery(figures):
+            return "\n".join(['<div class="figures">', *map(_html, figures), "</div>"])
+        case Raw(fragment, _):
+            return fragment
+    raise TypeError(f"not a report block: {block!r}")
+
+
+def _md(block: Block) -> str:
+    match block:
+        case Title(text):
+            return f"# {_md_text(text)}"
+        case Section(text):
+            return f"## {_md_text(text)}"
+        case Paragraph(text):
+            return _md_text(text)
+        case Pairs(pairs):
+            return "\n".join(f"- **{_md_text(k)}**: {_md_text(v)}" for k, v in pairs)
+        case Table(header, cells, clip):
+            lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+            lines += [
+                "| " + " | ".join(_md_cell(_clip(c, MD_CLIP) if i in clip else c) for i, c in enumerate(row)) + " |"
+                for row in cells
+            ]
+            return "\n".join(lines)
+        case Figure(_, _, None, missing):
+            return _md_text(missing)
+        case Figure(path, caption):
+            return f"![{_md_text(caption)}]({path})"
+        case Gallery(figures):
+            return "\n\n".join(map(_md, figures))
+        case Raw(_, fragment):
+            return fragment.rstrip("\n")
+    raise TypeError(f"not a report block: {block!r}")
 
 
 def _clip(text: str, limit: int = 200) -> str:
@@ -392,98 +501,6 @@ def _numeric(cell: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-class _Doc:
-    """An HTML page built in order; every text is escaped, every image inlined."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def title(self, text: str) -> None:
-        self.parts.append(f"<h1>{html.escape(text)}</h1>")
-
-    def section(self, text: str) -> None:
-        self.parts.append(f"<h2>{html.escape(text)}</h2>")
-
-    def paragraph(self, text: str) -> None:
-        self.parts.append(f'<p class="muted">{html.escape(text)}</p>')
-
-    def pairs(self, pairs: list[tuple[str, str]]) -> None:
-        body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
-        self.parts.append(f"<table>{body}</table>")
-
-    def table(self, header: Sequence[str], cells: list[list[str]]) -> None:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="num">{html.escape(c)}</td>' if _numeric(c) else f"<td>{html.escape(c)}</td>" for c in row
-            )
-            + "</tr>"
-            for row in cells
-        )
-        self.parts.append(
-            f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-        )
-
-    def image(self, png: bytes, caption: str) -> None:
-        data = base64.b64encode(png).decode("ascii")
-        self.parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
-
-    def open_figures(self) -> None:
-        self.parts.append('<div class="figures">')
-
-    def close_figures(self) -> None:
-        self.parts.append("</div>")
-
-    def raw(self, fragment: str) -> None:
-        self.parts.append(fragment)
-
-    def render(self, title: str) -> str:
-        return (
-            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(self.parts)
-            + "\n</body>\n</html>\n"
-        )
-
-
-class _Md:
-    """A Markdown document built in order; table cells are escaped, images are relative links."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def title(self, text: str) -> None:
-        self.parts.append(f"# {_md_text(text)}")
-
-    def section(self, text: str) -> None:
-        self.parts.append(f"## {_md_text(text)}")
-
-    def paragraph(self, text: str) -> None:
-        self.parts.append(_md_text(text))
-
-    def pairs(self, pairs: list[tuple[str, str]]) -> None:
-        self.parts.append("\n".join(f"- **{_md_text(k)}**: {_md_text(v)}" for k, v in pairs))
-
-    def table(self, header: Sequence[str], cells: list[list[str]]) -> None:
-        lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in cells]
-        self.parts.append("\n".join(lines))
-
-    def image(self, path: str, caption: str) -> None:
-        self.parts.append(f"![{_md_text(caption)}]({path})")
-
-    def raw(self, fragment: str) -> None:
-        self.parts.append(fragment.rstrip("\n"))
-
-    def render(self) -> str:
-        return "\n\n".join(self.parts) + "\n"
 
 
 def _md_text(text: str) -> str:

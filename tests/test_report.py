@@ -1,4 +1,5 @@
 import base64
+import html
 import json
 import re
 import subprocess
@@ -13,11 +14,13 @@ from optuna.trial import TrialState, create_trial
 from autoft import leaderboard
 from autoft.attributions import attributions_html, attributions_markdown
 from autoft.evaluation import evaluate_predictions
-from autoft.report import strategy_rows, write_report
+from autoft.metrics import Objective
+from autoft.report import Section, build_report, strategy_rows, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 NAMES = ["negative", "neutral", "positive"]
 IMG = re.compile(r"<img\b[^>]*>")
+ACCURACY = Objective("accuracy", maximize=True)
 TRIALS = [  # strategy, learning rate, epochs, value, state, trainable params, train seconds
     ("full", 3e-5, 2, 0.71, TrialState.COMPLETE, 22_700_000, 40.0),
     ("lora", 1e-3, 3, 0.80, TrialState.COMPLETE, 150_000, 25.0),
@@ -60,7 +63,7 @@ def make_study(trials=TRIALS, name="reviews") -> optuna.Study:
 
 
 def rows_of(study):
-    return leaderboard.rows_from_trials(study.get_trials(), "accuracy", True)
+    return leaderboard.rows_from_trials(study.get_trials(), ACCURACY)
 
 
 def sample_predictions():
@@ -74,7 +77,8 @@ def sample_predictions():
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def inputs(tmp_path_factory):
+    """The run folder (its evaluation written) and write_report's keyword arguments."""
     run_dir = tmp_path_factory.mktemp("runs") / "reviews"
     texts, y, proba = sample_predictions()
     evaluation = evaluate_predictions(texts, y, proba, NAMES, run_dir / "evaluation")
@@ -91,17 +95,21 @@ def report(tmp_path_factory):
     pairs = [[("it", 0.2), ("was", -0.1), ("<fine>", 1.0)]]
     args = (["it was <fine>"], ["positive"], ["negative"], pairs)
     study = make_study()
-    html_path, md_path = write_report(
-        run_dir,
+    return run_dir, dict(
         study=study,
         rows=rows_of(study),
-        objective="accuracy",
-        maximize=True,
+        objective=ACCURACY,
         best=best,
         evaluation=evaluation,
         attributions_html=attributions_html(*args),
         attributions_md=attributions_markdown(*args),
     )
+
+
+@pytest.fixture(scope="module")
+def report(inputs):
+    run_dir, kwargs = inputs
+    html_path, md_path = write_report(run_dir, **kwargs)
     return run_dir, html_path, md_path
 
 
@@ -171,8 +179,17 @@ def test_markdown_shows_the_first_20_mistakes_most_confident_first(report):
     assert ": it was &lt;fine> & cheap \\| ok |" in rows[0]  # no tag, no broken table
 
 
+def test_html_and_markdown_carry_the_documents_sections_in_order(inputs, report):
+    run_dir, kwargs = inputs
+    _, html_path, md_path = report
+    sections = [block.text for block in build_report(run_dir, **kwargs) if isinstance(block, Section)]
+    assert len(sections) == 8 and sections[-1] == "Token attributions"
+    assert [html.unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html_path.read_text())] == sections
+    assert re.findall(r"^## (.*)$", md_path.read_text(), flags=re.MULTILINE) == sections
+
+
 def test_strategies_are_compared_best_first():
-    header, cells = strategy_rows(rows_of(make_study()), "accuracy", True)
+    header, cells = strategy_rows(rows_of(make_study()), ACCURACY)
     assert header[:3] == ["strategy", "best accuracy", "trials (complete)"]
     assert [c[0] for c in cells] == ["lora", "full"]
     lora, full = cells
@@ -188,8 +205,9 @@ def fmt_mean(values):
 
 def test_minimize_picks_the_lowest(tmp_path):
     study = make_study()
-    rows = leaderboard.rows_from_trials(study.get_trials(), "accuracy", False)
-    _, cells = strategy_rows(rows, "accuracy", False)
+    lowest = Objective("accuracy", maximize=False)
+    rows = leaderboard.rows_from_trials(study.get_trials(), lowest)
+    _, cells = strategy_rows(rows, lowest)
     assert [c[:2] for c in cells] == [["full", "0.71"], ["lora", "0.78"]]
 
 
@@ -198,7 +216,7 @@ def test_report_without_complete_trials_or_evaluation(tmp_path):
     for study in (optuna.create_study(study_name="empty"), make_study(failed, "failed")):
         run_dir = tmp_path / study.study_name
         html_path, md_path = write_report(
-            run_dir, study=study, rows=rows_of(study), objective="accuracy", maximize=True, best=None, evaluation=None
+            run_dir, study=study, rows=rows_of(study), objective=ACCURACY, best=None, evaluation=None
         )
         page, md = html_path.read_text(), md_path.read_text()
         assert "No complete trial yet." in page and "no trial has completed" in md
@@ -210,7 +228,7 @@ def test_importances_need_two_complete_trials(tmp_path):
     one = [TRIALS[0], TRIALS[3]]  # one complete, one pruned
     study = make_study(one, "one")
     _, md_path = write_report(
-        tmp_path, study=study, rows=rows_of(study), objective="accuracy", maximize=True, best=None, evaluation=None
+        tmp_path, study=study, rows=rows_of(study), objective=ACCURACY, best=None, evaluation=None
     )
     md = md_path.read_text()
     assert "Not enough trials" in md
@@ -222,7 +240,7 @@ def test_importances_need_a_parameter_that_varied(tmp_path):
     same = [("full", 3e-5, 2, 0.7, TrialState.COMPLETE, 10, 1.0), ("full", 3e-5, 2, 0.8, TrialState.COMPLETE, 10, 1.0)]
     study = make_study(same, "same")
     _, md_path = write_report(
-        tmp_path, study=study, rows=rows_of(study), objective="accuracy", maximize=True, best=None, evaluation=None
+        tmp_path, study=study, rows=rows_of(study), objective=ACCURACY, best=None, evaluation=None
     )
     assert "no parameter took two values" in md_path.read_text()
 
