@@ -1,13 +1,14 @@
 """autoft: find the best fine-tuned transformer classifier for your labelled text.
 
 The public surface for plugin authors: :class:`Dataset`, :class:`Strategy`,
-:class:`Metric`, :data:`hookimpl`, and the types they use.
+:class:`Metric`, :class:`Backend`, :data:`hookimpl`, and the types they use.
 """
 
+from .backends import Backend, RunningTrial, Search
 from .data import Dataset, LoadContext, NoOptions, RawDataset, Split
 from .errors import AutoftError, ConfigError, DataError, ModelError, PluginError, StudyError
 from .hookspecs import hookimpl
-from .metrics import Metric
+from .metrics import Metric, Objective
 from .options import option
 from .strategies import Phase, Strategy
 
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutoftError",
+    "Backend",
     "ConfigError",
     "DataError",
     "Dataset",
@@ -22,9 +24,12 @@ __all__ = [
     "Metric",
     "ModelError",
     "NoOptions",
+    "Objective",
     "Phase",
     "PluginError",
     "RawDataset",
+    "RunningTrial",
+    "Search",
     "Split",
     "Strategy",
     "StudyError",

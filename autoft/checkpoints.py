@@ -10,21 +10,24 @@ coordinate through a lock file.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .fsutil import locked, write_json
 from .processes import pid_alive
 
+if TYPE_CHECKING:
+    from .metrics import Objective
+
 
 class CheckpointStore:
-    def __init__(self, run_dir: Path, maximize: bool):
+    def __init__(self, run_dir: Path, objective: Objective):
         self.root = Path(run_dir) / "checkpoints"
-        self.maximize = maximize
+        self.objective = objective
 
     def path(self, number: int) -> Path:
         return self.root / f"trial-{number}"
@@ -38,15 +41,10 @@ class CheckpointStore:
         except (OSError, ValueError, KeyError):
             return None
 
-    def _beats(self, value: float, other: float | None) -> bool:
-        if other is None or (isinstance(other, float) and math.isnan(other)):
-            return True
-        return value > other if self.maximize else value < other
-
-    def claim(self, number: int, value: float) -> Path | None:
-        """A temporary folder to save trial ``number`` into if ``value`` beats the best so far, else None."""
+    def claim(self, number: int, value: float, *, always: bool = False) -> Path | None:
+        """A temporary folder to save trial ``number`` into if ``value`` beats the best so far (or ``always``)."""
         with locked(self.root / ".lock"):
-            if not self._beats(value, self._best_value()):
+            if not always and not self.objective.better(value, self._best_value()):
                 return None
         folder = Path(tempfile.mkdtemp(dir=self.root, prefix=f".trial-{number}.pid{os.getpid()}.", suffix=".tmp"))
         os.chmod(folder, 0o755)
@@ -86,9 +84,7 @@ class KeepStore:
         self.store = store
 
     def claim(self, number: int, value: float) -> Path:
-        folder = self.store.claim(number, math.inf if self.store.maximize else -math.inf)
-        assert folder is not None
-        return folder
+        return self.store.claim(number, value, always=True)
 
     def commit(self, number: int, folder: Path) -> None:
         self.store.commit(number, folder)

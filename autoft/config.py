@@ -7,6 +7,7 @@ A study file has these tables (all but ``[dataset]`` optional)::
     [dataset]    type = "<dataset plugin>", validation_size, test_size, and the plugin's options
     [train]      fixed loop settings (autoft.training.TrainSettings)
     [search]     backend, n_trials, timeout, objective, direction, sampler, pruner
+    [search.<backend>]    a search backend's own settings (the backend plugin's Options)
     [space]      searchable training settings (autoft.training.Hyperparams)
     [strategies.<name>]   one table per strategy to try: its options, and overrides of [space]
 
@@ -17,15 +18,14 @@ relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
-
 from . import options as opts
-from .backends._ray import RayOptions
 from .errors import ConfigError, PluginError
+from .metrics import Objective
 from .options import Choice, Range, option
 from .plugins import Registry, load_plugins
 from .training import Hyperparams, TrainSettings
@@ -62,7 +62,7 @@ class DatasetSection:
 
 @dataclass(frozen=True)
 class SearchSection:
-    backend: Literal["optuna", "ray"] = option("optuna", "search backend")
+    backend: str = option("optuna", "search backend plugin: optuna, ray, or a plugin's")
     n_trials: int = option(10, "trials to finish (complete or pruned), counting earlier runs", ge=1)
     timeout: float = option(0.0, "stop starting trials after this many seconds; 0 means no limit", ge=0)
     objective: str = option("accuracy", "metric to optimise on the validation split")
@@ -76,7 +76,6 @@ class SearchSection:
     gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
     trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)
     cpu_trials: int = option(1, "trials running at once when there is no GPU", ge=1)
-    ray: RayOptions = option(RayOptions(), 'Ray Tune settings, the [search.ray] table (backend = "ray")')
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,8 @@ class StudyConfig:
     search: SearchSection
     space: dict[str, Any]
     strategies: dict[str, StrategyConfig]
+    #: every ``[search.<backend>]`` table given, parsed by that backend's Options
+    backend_options: dict[str, Any]
     raw: dict
 
     @property
@@ -120,6 +121,15 @@ class StudyConfig:
     @property
     def maximize(self) -> bool:
         return self.search.direction == "maximize"
+
+    @property
+    def objective(self) -> Objective:
+        """The metric the study optimises and the direction it ranks it by."""
+        return Objective(self.search.objective, self.maximize)
+
+    def options_of(self, backend: type) -> Any:
+        """The ``[search.<name>]`` settings of a backend plugin (its defaults when the table is absent)."""
+        return self.backend_options.get(backend.name) or backend.Options()
 
 
 def read_toml(path: Path) -> dict:
@@ -176,7 +186,14 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     _check_study_name(study.name, where)
     model = opts.build(ModelSection, raw.get("model", {}), f"{where}: [model]")
     train = opts.build(TrainSettings, raw.get("train", {}), f"{where}: [train]")
-    search = opts.build(SearchSection, raw.get("search", {}), f"{where}: [search]")
+    search_raw = raw.get("search", {})
+    if not isinstance(search_raw, dict):
+        raise ConfigError(f"{where}: [search] must be a table")
+    search_keys = {f.name for f in dataclasses.fields(SearchSection)}
+    backend_tables = {k: v for k, v in search_raw.items() if k not in search_keys and isinstance(v, dict)}
+    search = opts.build(
+        SearchSection, {k: v for k, v in search_raw.items() if k not in backend_tables}, f"{where}: [search]"
+    )
 
     plugin_files = [path.parent / p for p in study.plugins]
     try:
@@ -185,6 +202,12 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         raise PluginError(f"{where}: [study] plugins: {exc}") from exc
 
     dataset, dataset_options = parse_dataset(raw["dataset"], where, registry)
+
+    _known(registry, "backend", search.backend, where, "[search] backend")
+    backend_options = {}
+    for name, table in backend_tables.items():
+        backend = _known(registry, "backend", name, where, f"[search.{name}]")
+        backend_options[name] = opts.build(backend.Options, table, f"{where}: [search.{name}]")
 
     metric = _known(registry, "metric", search.objective, where, "[search] objective")
     if search.direction == "auto":
@@ -217,6 +240,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         search=search,
         space=space,
         strategies=strategies,
+        backend_options=backend_options,
         raw=raw,
     )
     _check_storage(config, where)

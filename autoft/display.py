@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .leaderboard import compact_rows, fmt
+from .options import is_searched
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -62,23 +63,17 @@ class StudyDisplay:
 
 
 class TrialBar:
-    """A trial's bar; the backend hears of progress through ``on_progress`` and evaluations through ``on_eval``."""
+    """A trial's progress bar: steps done, the last evaluation, and a final note."""
 
     def __init__(self, display: StudyDisplay, task: Any):
         self.display = display
         self.task = task
-        self.on_eval = None
-        self.on_progress = None
 
-    def progress(self, step: int, total: int, loss: float | None) -> None:
+    def progress(self, step: int, total: int) -> None:
         self.display.progress.update(self.task, completed=step, total=total)
-        if self.on_progress:
-            self.on_progress()
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-        value = metrics.get(self.display.objective)
+    def evaluated(self, epoch: float, value: float | None) -> None:
         self.display.progress.update(self.task, note=f"epoch {epoch:g} {self.display.objective}={fmt(value)}")
-        return bool(self.on_eval and self.on_eval(index, epoch, metrics))
 
     def close(self, note: str) -> None:
         """Freeze the bar (and its clock) with a final note."""
@@ -87,6 +82,16 @@ class TrialBar:
         completed = total if note == "complete" else task.completed
         self.display.progress.update(self.task, total=total, completed=completed, note=note)
         self.display.progress.stop_task(self.task)
+
+
+def trial_summary(config: Any, searched_options: dict[str, Any]) -> str:
+    """A short label for a trial's bar: strategy, learning rate, epochs, batch size, the searched options."""
+    hp = config.hp
+    parts = [f"{config.strategy:<6}", f"lr={fmt(hp.learning_rate)}", f"ep={hp.epochs}", f"bs={hp.batch_size}"]
+    for key, value in searched_options.items():
+        if is_searched(value):
+            parts.append(f"{key}={fmt(getattr(config.options, key))}")
+    return " ".join(parts)
 
 
 def leaderboard_table(rows: list[dict], objective: str, limit: int | None = None) -> Table:

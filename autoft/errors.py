@@ -9,6 +9,12 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def type_and_first_line(exc: BaseException, limit: int = 300) -> str:
+    """``"ValueError: <first line>"`` (the line cut at ``limit``), or the type's name alone when it says nothing."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
 class AutoftError(Exception):
     """Base of every error autoft reports to the user as one line."""
 
@@ -33,6 +39,10 @@ class ModelError(AutoftError):
 
 class StudyError(AutoftError):
     """A study cannot run: storage, resume or run-folder problems."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill`` stopping the study): handled like Ctrl-C, reported as exit 143."""
 
 
 class TrialFailed(Exception):

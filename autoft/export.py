@@ -12,19 +12,26 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import tomli_w
 import torch
 
-from .errors import ModelError, first_line
+from .errors import ModelError
 from .fsutil import write_folder, write_json, write_text
-from .heads import install_head, read_head
 from .metrics import compute
-from .models import quiet_transformers
+from .saved import load_trained
 from .space import TrialConfig
-from .tomlw import dumps as toml_dumps
 from .training import autocast_dtype, predict_proba
+
+if TYPE_CHECKING:
+    from .checkpoints import CheckpointStore
+    from .display import StudyDisplay
+    from .ledger import Ledger
+    from .metrics import Objective
+    from .workbench import Workbench
+    from .workers import WorkerPool
 
 BEST = "best"
 EVALUATION = "evaluation"
@@ -37,53 +44,36 @@ def existing_best(run_dir: Path) -> dict | None:
         return None
 
 
-def finalize(session: Any) -> dict | None:
-    """Evaluate the study's best trial on test and save it to ``best/`` (with its evaluation), unless done."""
-    from .study import best_trial
+def finalize(
+    ledger: Ledger, bench: Workbench, store: CheckpointStore, display: StudyDisplay, workers: WorkerPool
+) -> dict | None:
+    """Evaluate the study's best trial on test and save it to ``best/`` (with its evaluation), unless done.
 
-    best = best_trial(session.study)
+    The best trial's checkpoint is used when this machine kept it; otherwise the trial is
+    trained again (seeded) on one of ``workers``, which are stopped once no training is left.
+    """
+    best = ledger.best()
     if best is None:
         return None
-    run_dir = session.config.run_dir
+    run_dir = bench.config.run_dir
     done = existing_best(run_dir)
     if done and done.get("trial") == best.number and (run_dir / EVALUATION / "evaluation.json").is_file():
         return done
-    config = TrialConfig.from_dict(best.user_attrs["config"], session.registry)
-    if not session.store.has(best.number):
-        session.display.print(f"retraining trial {best.number}: its model was not kept on this machine")
-        bar = session.display.trial(best.number, "retrain")
-        outcome = session.run(best.number, config, bar, keep=True)
-        bar.close(outcome.state)
-        if not session.store.has(best.number):
-            raise ModelError(f"could not rebuild the model of trial {best.number}: {outcome.reason or outcome.state}")
-    session.stop_workers()  # no more training: they end while the best model is evaluated
-    checkpoint = session.store.path(best.number)
-    bench = session.bench
-    session.display.print(f"evaluating trial {best.number} on the test split ({len(bench.data.test)} rows)")
+    checkpoint = _checkpoint(best, bench, store, display, workers)
+    workers.stop()  # no more training: they end while the best model is evaluated
+    display.print(f"evaluating trial {best.number} on the test split ({len(bench.data.test)} rows)")
     model, _ = load_trained(checkpoint, tokenizer=False)
-    device = bench.device
-    model.to(device)
+    model.to(bench.device)
     test = bench.encoded["test"]
     proba = predict_proba(
         model,
         test,
         batch_size=bench.config.train.eval_batch_size,
-        device=device,
+        device=bench.device,
         pad_id=bench.pad_id,
-        dtype=autocast_dtype(bench.config.train.precision, device),
+        dtype=autocast_dtype(bench.config.train.precision, bench.device),
     )
-    names = list(bench.label_names)
-    majority = int(np.bincount(bench.encoded["train"].labels, minlength=len(names)).argmax())
-    metrics = {
-        "study": session.config.name,
-        "trial": best.number,
-        "objective": session.objective.name,
-        "validation": best.user_attrs.get("metrics", {}),
-        "test": compute(bench.metrics, test.labels, proba),
-        "test_rows": len(test),
-        "majority_baseline": {"label": names[majority], "accuracy": float(np.mean(test.labels == majority))},
-        "label_names": names,
-    }
+    metrics = _test_metrics(best, bench, proba)
     write_evaluation(
         run_dir / EVALUATION,
         model,
@@ -91,35 +81,79 @@ def finalize(session: Any) -> dict | None:
         bench.data.test.texts,
         test.labels,
         proba,
-        names,
+        metrics["label_names"],
         max_length=bench.config.model.max_length,
-        device=device,
+        device=bench.device,
     )
-
-    def fill(folder: Path) -> None:
-        for item in checkpoint.iterdir():
-            target = folder / item.name
-            if item.is_dir():
-                shutil.copytree(item, target)
-            else:
-                shutil.copy2(item, target)
-        bench.tokenizer.save_pretrained(folder)
-        write_text(folder / "study.toml", toml_dumps(session.config.raw))
-        write_json(
-            folder / "trial.json",
-            {
-                "trial": best.number,
-                "params": best.params,
-                "config": best.user_attrs["config"],
-                "validation": best.user_attrs.get("metrics", {}),
-                "history": best.user_attrs.get("history", []),
-            },
-        )
-        write_json(folder / "metrics.json", metrics)
-
-    write_folder(run_dir / BEST, fill)
+    write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics))
     del model
     return metrics
+
+
+def _checkpoint(best: Any, bench: Workbench, store: CheckpointStore, display: StudyDisplay, workers: WorkerPool):
+    """The folder of the best trial's trained model, trained again if this machine did not keep it."""
+    if not store.has(best.number):
+        display.print(f"retraining trial {best.number}: its model was not kept on this machine")
+        config = TrialConfig.from_dict(best.user_attrs["config"], bench.registry)
+        bar = display.trial(best.number, "retrain")
+        outcome = workers.run(best.number, config, _BarReporter(bar), keep=True)
+        bar.close(outcome.state)
+        if not store.has(best.number):
+            raise ModelError(f"could not rebuild the model of trial {best.number}: {outcome.reason or outcome.state}")
+    return store.path(best.number)
+
+
+class _BarReporter:
+    """Progress of a retraining on its bar (nothing to prune)."""
+
+    def __init__(self, bar: Any):
+        self.bar = bar
+
+    def progress(self, step: int, total: int, loss: float | None) -> None:
+        self.bar.progress(step, total)
+
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+        return False
+
+
+def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
+    """``metrics.json``: validation and test scores of the best trial, and the majority-class baseline."""
+    test = bench.encoded["test"]
+    names = list(bench.label_names)
+    majority = int(np.bincount(bench.encoded["train"].labels, minlength=len(names)).argmax())
+    return {
+        "study": bench.config.name,
+        "trial": best.number,
+        "objective": bench.config.objective.name,
+        "validation": best.user_attrs.get("metrics", {}),
+        "test": compute(bench.metrics, test.labels, proba),
+        "test_rows": len(test),
+        "majority_baseline": {"label": names[majority], "accuracy": float(np.mean(test.labels == majority))},
+        "label_names": names,
+    }
+
+
+def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metrics: dict) -> None:
+    """``best/``: the checkpoint, the tokenizer, the resolved study file, the trial and its scores."""
+    for item in checkpoint.iterdir():
+        target = folder / item.name
+        if item.is_dir():
+            shutil.copytree(item, target)
+        else:
+            shutil.copy2(item, target)
+    bench.tokenizer.save_pretrained(folder)
+    write_text(folder / "study.toml", tomli_w.dumps(bench.config.raw))
+    write_json(
+        folder / "trial.json",
+        {
+            "trial": best.number,
+            "params": best.params,
+            "config": best.user_attrs["config"],
+            "validation": best.user_attrs.get("metrics", {}),
+            "history": best.user_attrs.get("history", []),
+        },
+    )
+    write_json(folder / "metrics.json", metrics)
 
 
 def write_evaluation(
@@ -155,11 +189,12 @@ def write_evaluation(
     return summary
 
 
-def write_study_report(session: Any, rows: list[dict], best: dict | None) -> tuple[Path, Path]:
+def write_study_report(
+    run_dir: Path, ledger: Ledger, objective: Objective, rows: list[dict], best: dict | None
+) -> tuple[Path, Path]:
     """report.html and report.md for the run folder, from the storage and the evaluation folder."""
     from .report import write_report
 
-    run_dir = session.config.run_dir
     evaluation_dir = run_dir / EVALUATION
 
     def read(name: str) -> str:
@@ -167,63 +202,13 @@ def write_study_report(session: Any, rows: list[dict], best: dict | None) -> tup
         return path.read_text() if path.is_file() else ""
 
     text = read("evaluation.json")
-    evaluation = json.loads(text) if text else None
     return write_report(
         run_dir,
-        study=session.study,
+        study=ledger.study,
         rows=rows,
-        objective=session.objective.name,
-        maximize=session.config.maximize,
+        objective=objective,
         best=best,
-        evaluation=evaluation,
+        evaluation=json.loads(text) if text else None,
         attributions_html=read("attributions.html"),
         attributions_md=read("attributions.md"),
     )
-
-
-def load_trained(folder: Path, tokenizer: bool = True) -> tuple[Any, Any]:
-    """A fine-tuned model (safetensors only) and, if asked, its tokenizer, from a saved folder.
-
-    A custom head (``autoft_head.json``) is rebuilt before the weights are loaded.
-    """
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-    quiet_transformers()
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ModelError(f"'{folder}' is not a saved model folder (no config.json)")
-    try:
-        head = read_head(folder)
-        if head is None:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder, use_safetensors=True, dtype=torch.float32
-            )
-        else:
-            model = AutoModelForSequenceClassification.from_config(AutoConfig.from_pretrained(folder))
-            install_head(model, head, seed=0)
-            load_safetensors(model, folder)
-        tok = AutoTokenizer.from_pretrained(folder) if tokenizer else None
-    except ModelError:
-        raise
-    except Exception as exc:
-        first = first_line(exc)
-        raise ModelError(f"cannot load the model in '{folder}': {first}") from exc
-    model.eval()
-    return model, tok
-
-
-def load_safetensors(model: torch.nn.Module, folder: Path) -> None:
-    """Load every weight of ``model`` from the folder's safetensors files; a missing weight is an error."""
-    from safetensors.torch import load_file
-
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ModelError(f"'{folder}' has no .safetensors weights")
-    state: dict[str, torch.Tensor] = {}
-    for f in files:
-        state.update(load_file(f))
-    missing, _ = model.load_state_dict(state, strict=False)
-    persistent = {n for n, _ in model.named_parameters()}
-    lost = sorted(set(missing) & persistent)
-    if lost:
-        raise ModelError(f"'{folder}' lacks weights for {', '.join(lost[:3])}")

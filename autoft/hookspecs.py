@@ -30,6 +30,11 @@ def register_metrics(register):
 
 
 @hookspec
+def register_backends(register):
+    """Register search backends: call ``register(cls)`` with each :class:`autoft.Backend` subclass."""
+
+
+@hookspec
 def trial_finished(study_name, record):
     """A trial ended (complete, pruned or failed); ``record`` is its leaderboard row as a dict."""
 

@@ -12,15 +12,19 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fsutil import write_json, write_text
+
+if TYPE_CHECKING:
+    from .metrics import Objective
 
 STATE_ORDER = {"complete": 0, "pruned": 1, "running": 2, "failed": 3, "waiting": 4}
 
 
-def rows_from_trials(trials: list[Any], objective: str, maximize: bool) -> list[dict]:
+def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
     """Leaderboard rows (dicts) from Optuna FrozenTrials, best first."""
+    name = objective.name
     rows = []
     for t in trials:
         attrs = t.user_attrs
@@ -38,7 +42,7 @@ def rows_from_trials(trials: list[Any], objective: str, maximize: bool) -> list[
             {
                 "trial": t.number,
                 "state": state,
-                objective: _num(value),
+                name: _num(value),
                 "strategy": attrs.get("strategy") or config.get("strategy") or t.params.get("strategy", ""),
                 "params": params,
                 "trainable_params": attrs.get("trainable_params"),
@@ -52,12 +56,9 @@ def rows_from_trials(trials: list[Any], objective: str, maximize: bool) -> list[
                 "reason": attrs.get("reason", ""),
             }
         )
-    sign = -1 if maximize else 1
 
     def key(row: dict) -> tuple:
-        v = row[objective]
-        missing = v is None
-        return (STATE_ORDER.get(row["state"], 9), missing, sign * v if not missing else 0, row["trial"])
+        return (STATE_ORDER.get(row["state"], 9), *objective.rank_key(row[name]), row["trial"])
 
     rows.sort(key=key)
     for rank, row in enumerate(rows, 1):

@@ -32,10 +32,6 @@ def compute(metrics: Mapping[str, Metric], y_true: np.ndarray, proba: np.ndarray
     return {name: m(y_true, y_pred, proba) for name, m in metrics.items()}
 
 
-def better(metric: Metric, a: float, b: float | None) -> bool:  # to go: Objective.better replaces it
-    return Objective(metric.name, metric.greater_is_better).better(a, b)
-
-
 @dataclass(frozen=True)
 class Objective:
     """What a study optimises: a metric's name and the direction the study ranks it by.

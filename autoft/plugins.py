@@ -3,7 +3,7 @@
 Plugins come from the entry-point group ``autoft`` (autoft's own built-ins are
 registered there exactly like a third party's) and from local Python files a
 study names. :func:`load_plugins` returns a :class:`Registry` of datasets,
-strategies and metrics that knows where each came from.
+strategies, metrics and search backends that knows where each came from.
 
 Set ``AUTOFT_PLUGINS`` to a comma-separated list of entry-point names to load
 only those third-party plugins (``AUTOFT_PLUGINS=`` loads none of them).
@@ -26,8 +26,9 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .backends import Backend
 from .data import Dataset
-from .errors import PluginError
+from .errors import PluginError, type_and_first_line
 from .metrics import Metric
 from .strategies import Strategy
 
@@ -61,6 +62,7 @@ class Registry:
     datasets: dict[str, Entry] = field(default_factory=dict)
     strategies: dict[str, Entry] = field(default_factory=dict)
     metrics: dict[str, Entry] = field(default_factory=dict)
+    backends: dict[str, Entry] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
 
     def dataset(self, name: str) -> type[Dataset]:
@@ -71,6 +73,9 @@ class Registry:
 
     def metric(self, name: str) -> Metric:
         return self._get(self.metrics, "metric", name).obj
+
+    def backend(self, name: str) -> type[Backend]:
+        return self._get(self.backends, "backend", name).obj
 
     def metric_table(self) -> dict[str, Metric]:
         return {name: e.obj for name, e in self.metrics.items()}
@@ -121,7 +126,9 @@ def _entry_point_plugins():
         try:
             module = ep.load()
         except Exception as exc:
-            raise PluginError(f"plugin '{ep.name}' from package '{dist}' failed to load: {_first_line(exc)}") from exc
+            raise PluginError(
+                f"plugin '{ep.name}' from package '{dist}' failed to load: {type_and_first_line(exc)}"
+            ) from exc
         version = ep.dist.version if ep.dist else "?"
         label = "built-in" if builtin else f"{dist} {version}"
         found.append((not builtin, ep.name, module, f"{label} (entry point {ep.value})"))
@@ -149,13 +156,8 @@ def load_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise PluginError(f"plugin file '{path}' failed to load: {_first_line(exc)}") from exc
+        raise PluginError(f"plugin file '{path}' failed to load: {type_and_first_line(exc)}") from exc
     return module
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _collect(registry: Registry, origins: dict[str, str]) -> None:
@@ -163,6 +165,7 @@ def _collect(registry: Registry, origins: dict[str, str]) -> None:
         "register_datasets": ("dataset", registry.datasets, _check_dataset),
         "register_strategies": ("strategy", registry.strategies, _check_strategy),
         "register_metrics": ("metric", registry.metrics, _check_metric),
+        "register_backends": ("backend", registry.backends, _check_backend),
     }
     infos = {info.name: info for info in registry.plugins}
     for hook_name, (kind, table, check) in kinds.items():
@@ -187,7 +190,7 @@ def _collect(registry: Registry, origins: dict[str, str]) -> None:
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin {plugin} failed in {hook_name}: {_first_line(exc)}") from exc
+                raise PluginError(f"plugin {plugin} failed in {hook_name}: {type_and_first_line(exc)}") from exc
 
 
 def _check_name(name: Any, what: str, plugin: str) -> str:
@@ -210,6 +213,13 @@ def _check_strategy(obj: Any, plugin: str) -> str:
         raise PluginError(f"plugin {plugin} registers {obj!r} as a strategy; expected an autoft.Strategy subclass")
     _check_options(obj, plugin)
     return _check_name(obj.name, "strategy", plugin)
+
+
+def _check_backend(obj: Any, plugin: str) -> str:
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        raise PluginError(f"plugin {plugin} registers {obj!r} as a backend; expected an autoft.Backend subclass")
+    _check_options(obj, plugin)
+    return _check_name(obj.name, "backend", plugin)
 
 
 def _check_metric(obj: Any, plugin: str) -> str:

@@ -10,11 +10,12 @@ in trials of that strategy.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from .config import StudyConfig, describe
-from .options import is_searched
+from .options import Choice, Range, is_searched
 from .plugins import Registry
 from .training import Hyperparams
 
@@ -66,6 +67,20 @@ class SearchSpace:
         options = self.registry.strategy(strategy).Options(**option_values)
         return TrialConfig(strategy, options, Hyperparams(**hp_values))
 
+    def most_evaluations(self, train_rows: int, eval_every: int) -> int:
+        """The most evaluations any trial of this space reports (each strategy at its largest settings)."""
+        most = 1
+        for name, chosen in self.config.strategies.items():
+            hp_values = {k: _largest(v) for k, v in {**self.config.space, **chosen.overrides}.items()}
+            smallest_batch = {**self.config.space, **chosen.overrides}.get("batch_size", Hyperparams().batch_size)
+            hp_values["batch_size"] = _largest(smallest_batch, pick=min)
+            option_values = {k: _largest(v) for k, v in chosen.options.items()}
+            strategy = self.registry.strategy(name)()
+            epochs = strategy.reported_epochs(strategy.Options(**option_values), Hyperparams(**hp_values))
+            per_epoch = math.ceil(math.ceil(train_rows / hp_values["batch_size"]) / eval_every) if eval_every else 1
+            most = max(most, epochs * per_epoch)
+        return most
+
     def rows(self) -> list[tuple[str, str]]:
         """(parameter, values) for display: what is searched and what is fixed."""
         out = []
@@ -77,6 +92,17 @@ class SearchSpace:
             for key, value in {**strategy.overrides, **strategy.options}.items():
                 out.append((f"{name}.{key}", describe(value)))
         return out
+
+
+def _largest(value: Any, pick=max) -> Any:
+    """A searched value at its largest (``pick=min``: smallest); non-numeric choices give their first."""
+    if isinstance(value, Range):
+        end = value.high if pick is max else value.low
+        return int(end) if value.integer else end
+    if isinstance(value, Choice):
+        numbers = [v for v in value.values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return pick(numbers) if len(numbers) == len(value.values) else value.values[0]
+    return value
 
 
 def _sample(trial: Any, name: str, value: Any) -> Any:

@@ -49,6 +49,14 @@ class Strategy:
         params = [n for n, p in model.named_parameters() if p.requires_grad]
         return [Phase(self.name, params, hp.learning_rate, hp.epochs)]
 
+    def reported_epochs(self, options: Any, hp: Any) -> int:
+        """Epochs whose evaluations a trial reports to the search backend (its pruner or scheduler).
+
+        The default: the trial's ``epochs``. A strategy with unreported warm-up phases
+        (``Phase.reported = False``) counts only the reported ones.
+        """
+        return int(hp.epochs)
+
     def export(self, model: nn.Module, options: Any) -> nn.Module:
         """The trained model as a plain Hugging Face model, ready for ``save_pretrained``."""
         return model

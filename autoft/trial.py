@@ -93,7 +93,7 @@ def run_trial(
             f"out of memory at micro-batch {micro}: retried with {accumulation} micro-batches "
             f"of {math.ceil(config.hp.batch_size / accumulation)}"
         )
-    value = result.best_metrics.get(bench.objective.name)
+    value = result.best_metrics.get(bench.config.objective.name)
     outcome = TrialOutcome(
         state="pruned" if result.pruned else "complete",
         value=value,
@@ -140,7 +140,7 @@ def _attempt(bench: Workbench, config: TrialConfig, seed: int, settings: Any, re
         bench.encoded["validation"],
         hp=config.hp,
         settings=settings,
-        objective=bench.objective,
+        objective=bench.config.objective,
         metrics=bench.metrics,
         device=bench.device,
         pad_id=bench.pad_id,

@@ -108,10 +108,6 @@ class Workbench:
         return self.registry.metric_table()
 
     @property
-    def objective(self) -> Metric:
-        return self.registry.metric(self.config.search.objective)
-
-    @property
     def device(self) -> torch.device:
         return resolve_device(self.config.train.device)
 

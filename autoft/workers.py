@@ -11,7 +11,9 @@ memory) fails its trial with that reason and the study goes on.
 
 Workers and their children die with the study process (kill -9 included) and
 ignore Ctrl-C, which the study process handles. An :class:`InlineWorker` runs
-trials in the study process itself (``isolation = "none"``).
+trials in the study process itself (``isolation = "none"``). A :class:`WorkerPool`
+is this machine's set of workers: placed on the GPUs (``trials_per_gpu`` each) or
+the CPU, started before tokenizing so they load the model meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Iterable
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import CheckpointStore, KeepStore
-from .errors import StudyError, TrialFailed
+from .errors import StudyError, TrialFailed, type_and_first_line
 from .processes import die_with_parent
 from .space import TrialConfig
 from .training import Reporter
@@ -39,11 +42,10 @@ START_TIMEOUT = 600  # seconds a worker may take to load the model
 
 
 def failure_reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if "out of memory" in first.lower():
-        return f"out of memory: {first[:200]}"
-    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+    text = type_and_first_line(exc)
+    if "out of memory" in text.lower():
+        return f"out of memory: {str(exc).strip().splitlines()[0][:200]}"
+    return text
 
 
 def guarded_trial(bench: Any, number: int, config: TrialConfig, reporter: Any, store: Any) -> TrialOutcome:
@@ -95,7 +97,7 @@ class InlineWorker(Worker):
     def __init__(self, bench: Any):
         super().__init__()
         self.bench = bench
-        self.store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
+        self.store = CheckpointStore(bench.config.run_dir, bench.config.objective)
 
     def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         self.number, self.events = number, events
@@ -148,7 +150,7 @@ class ProcessWorker(Worker):
             if self.conn.poll(0.2):
                 try:
                     message = self.conn.recv()
-                except EOFError:
+                except (EOFError, OSError):
                     break
                 if message[0] == "ready":
                     self.info = message[1]
@@ -222,6 +224,93 @@ def wait_any(workers: Iterable[Worker], timeout: float = 0.5) -> list[tuple[Work
     return [(w, o) for w in busy if (o := w.finished()) is not None]
 
 
+def gpu_ids(setting: str | tuple[int, ...]) -> list[int]:
+    """GPU indices to use: "auto" is every GPU torch sees, "none" is none, or a list of indices."""
+    if setting == "none":
+        return []
+    if setting == "auto":
+        import torch
+
+        return list(range(torch.cuda.device_count()))  # asks NVML; CUDA stays uninitialised here
+    return list(setting)
+
+
+def worker_lanes(bench: Any) -> list[dict[str, str]]:
+    """The environment of each trial worker: ``trials_per_gpu`` per GPU, or ``cpu_trials`` without one."""
+    search, device = bench.config.search, bench.config.train.device
+    gpus = gpu_ids(search.gpus) if device in ("auto", "cuda") else []
+    lanes = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus for _ in range(search.trials_per_gpu)]
+    hide = gpus == [] and device == "cpu"
+    return lanes or [{"CUDA_VISIBLE_DEVICES": ""} if hide else {} for _ in range(search.cpu_trials)]
+
+
+class WorkerPool:
+    """This machine's trial workers, started on first need and made ready on first use.
+
+    Each worker process sees only its GPU (CUDA_VISIBLE_DEVICES). ``isolation = "none"``
+    runs trials in the study process instead (one at a time).
+    """
+
+    def __init__(self, bench: Any, display: Any):
+        self.bench = bench
+        self.display = display
+        self._workers: list[Worker] | None = None
+
+    def start(self) -> None:
+        """Start the workers; they load the model while this process goes on (tokenizing)."""
+        if self._workers is not None:
+            return
+        if self.bench.config.search.isolation == "none" or not sys.platform.startswith("linux"):
+            self._workers = [InlineWorker(self.bench)]
+            return
+        lanes = worker_lanes(self.bench)
+        gpus = sorted({env["CUDA_VISIBLE_DEVICES"] for env in lanes if env.get("CUDA_VISIBLE_DEVICES")})
+        where = f"{len(gpus)} GPU(s)" if gpus else "the CPU"
+        self.display.print(f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]")
+        spec = self.bench.spec()
+        workers: list[Worker] = []
+        try:
+            for i, env in enumerate(lanes):
+                workers.append(ProcessWorker(spec, env, name=f"autoft-worker-{i}"))
+        except BaseException:
+            for worker in workers:
+                worker.close()
+            raise
+        self._workers = workers
+
+    @property
+    def workers(self) -> list[Worker]:
+        """Every worker, ready for trials (a model that fails to load stops the study here)."""
+        self.start()
+        for worker in self._workers:
+            worker.ready(self.bench.cache)
+        return self._workers
+
+    def idle(self) -> list[Worker]:
+        return [w for w in self.workers if not w.busy]
+
+    def wait(self, timeout: float = 0.5) -> list[tuple[Worker, TrialOutcome]]:
+        """The trials that ended (waiting up to ``timeout`` for one)."""
+        return wait_any(self._workers or [], timeout)
+
+    def run(self, number: int, config: TrialConfig, events: Reporter, *, keep: bool = False) -> TrialOutcome:
+        """Train one trial and wait for it; ``keep`` saves its model whatever its score."""
+        worker = self.workers[0]
+        worker.start(number, config, events, keep=keep)
+        while True:
+            for _, outcome in wait_any([worker]):
+                return outcome
+
+    def stop(self) -> None:
+        """No more trials here: idle worker processes end while this process finishes up."""
+        for worker in self._workers or []:
+            worker.stop()
+
+    def close(self) -> None:
+        for worker in self._workers or []:
+            worker.close()
+
+
 # --- inside the worker process -------------------------------------------------------------------
 
 
@@ -260,7 +349,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
     except Exception as exc:
         conn.send(("error", str(exc) if str(exc) else failure_reason(exc)))
         return
-    store = CheckpointStore(bench.config.run_dir, bench.config.maximize)
+    store = CheckpointStore(bench.config.run_dir, bench.config.objective)
     _shared_locks()
     conn.send(("ready", {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}))
     while True:

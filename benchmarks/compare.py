@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import report
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --data {args.data} has no train.parquet", file=sys.stderr)
         return 2
     results: dict = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": cfg,
         "environment": environment(),

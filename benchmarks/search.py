@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from autoft.tomlw import dumps
+from tomli_w import dumps
 
 from .common import run_timed
 

@@ -20,9 +20,9 @@ from datetime import date
 from pathlib import Path
 
 import optuna
+from tomli_w import dumps
 
 from autoft.config import apply_overrides, read_toml
-from autoft.tomlw import dumps
 
 
 def best_per_strategy(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from autoft.metrics import Objective
+
 from .common import sync
 
 
@@ -142,7 +144,7 @@ def autoft_run(model: torch.nn.Module, train: Any, val: Any, s: LoopSettings, de
         val,
         hp=hp,
         settings=settings,
-        objective=registry.metric("accuracy"),
+        objective=Objective("accuracy"),
         metrics={"accuracy": registry.metric("accuracy")},
         device=torch.device(device),
         pad_id=pad_id,

@@ -85,53 +85,51 @@ def test_two_workers_finish_one_study_and_the_study_run_exports_the_best(backend
 
 def test_a_worker_fails_stale_trials_of_a_worker_that_vanished(study_file, tmp_path, monkeypatch):
     """A trial whose worker stopped sending heartbeats (another machine, gone) is failed, then re-run."""
-    from autoft import study as study_module
-
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    monkeypatch.setattr(study_module, "GRACE", 1)
+    from autoft import ledger as ledger_module
     from autoft.config import load_study
 
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setattr(ledger_module, "GRACE", 1)
     config, _ = load_study(study_file(study={"storage": storage}))
-    study = study_module.open_study(config)
-    trial = study.ask()
-    trial.set_user_attr("host", "some-other-machine")
-    study._storage.record_heartbeat(trial._trial_id)
+    ledger = ledger_module.Ledger.open(config)
+    trial = ledger.ask()
+    ledger.started(trial, {"host": "some-other-machine"})
+    ledger.heartbeat([trial])
     time.sleep(2.5)
-    assert study_module.fail_stale(study) == [trial.number]
-    frozen = study.trials[0]
+    assert ledger.fail_stale() == [trial.number]
+    frozen = ledger.trials()[0]
     assert frozen.state.name == "FAIL" and frozen.user_attrs["reason"] == "no heartbeat for 1 s (its worker stopped)"
 
 
 def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
     """One worker process per GPU lane, pinned with CUDA_VISIBLE_DEVICES (GPUs faked: CI has none)."""
-    from autoft import study as study_module
+    from autoft import workers as workers_module
     from autoft.config import load_study
     from autoft.display import StudyDisplay, make_console
     from autoft.workbench import Workbench
 
-    monkeypatch.setattr(study_module, "gpu_ids", lambda setting: [0, 1])
+    monkeypatch.setattr(workers_module, "gpu_ids", lambda setting: [0, 1])
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     config, registry = load_study(study_file(search={"trials_per_gpu": 2}))
     bench = Workbench.load(config, registry)
     # started before tokenizing, as a study does: they load the model meanwhile, then take the cache
-    workers = study_module.start_workers(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
+    pool = workers_module.WorkerPool(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
+    pool.start()
     try:
         bench.tokenize(config.run_dir / "cache")
-        for worker in workers:
-            worker.ready(bench.cache)
+        workers = pool.workers
         assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "0", "1", "1"]
         assert len({w.info["pid"] for w in workers}) == 4
     finally:
-        for worker in workers:
-            worker.close()
+        pool.close()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
 
 
 def _open_at_once(url, barrier):
-    from autoft.study import _rdb_storage
+    from autoft.ledger import rdb_storage
 
     barrier.wait()
-    _rdb_storage(url)
+    rdb_storage(url)
     return True
 
 

@@ -1,20 +1,7 @@
-"""Search backends: Optuna (default) and Ray Tune, behind one small interface."""
+"""Search backends: the interface a backend plugin implements (Optuna and Ray Tune are built-in plugins)."""
 
 from __future__ import annotations
 
-from ._base import Backend
+from ._base import Backend, NoBackendOptions, Pruning, RunningTrial, Search
 
-
-def get_backend(name: str) -> Backend:
-    if name == "optuna":
-        from ._optuna import OptunaBackend
-
-        return OptunaBackend()
-    if name == "ray":
-        from ._ray import RayBackend
-
-        return RayBackend()
-    raise ValueError(f"unknown backend {name!r}")
-
-
-__all__ = ["Backend", "get_backend"]
+__all__ = ["Backend", "NoBackendOptions", "Pruning", "RunningTrial", "Search"]

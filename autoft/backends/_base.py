@@ -1,25 +1,129 @@
-"""The one small interface every search backend implements."""
+"""The one interface between a search backend and the study it searches.
+
+A backend only schedules: it decides when to start a trial, where it runs and
+when to stop it early. Everything else about a trial's life is the study's and
+happens in one place, behind :class:`Search`: asking the storage for a trial and
+sampling its configuration (:meth:`Search.begin`), recording its outcome, the
+checkpoints, the leaderboard and the observer hooks (:meth:`Search.end`), and
+failing it when the study is interrupted (:meth:`Search.interrupt`).
+
+A backend is a plugin (``register_backends``) with an ``Options`` dataclass, the
+``[search.<name>]`` table of a study file.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ..study import Session
+    from ..config import StudyConfig
+    from ..metrics import Objective
+    from ..space import TrialConfig
+    from ..trial import TrialOutcome
+    from ..workbench import Workbench
+    from ..workers import WorkerPool
+
+#: a backend's pruning rule: called after each reported evaluation of a trial; True stops it (pruned)
+Pruning = Callable[["RunningTrial"], bool]
+
+
+@dataclass(frozen=True)
+class NoBackendOptions:
+    """A backend without settings of its own."""
+
+
+@dataclass
+class RunningTrial:
+    """A trial between :meth:`Search.begin` and :meth:`Search.end`, and the reporter its training loop talks to.
+
+    Each event fans out: progress to the bar and the heartbeat; each evaluation to the bar, the
+    heartbeat, the storage (the intermediate score a pruner reads) and the backend's ``prune`` rule.
+    """
+
+    number: int
+    config: TrialConfig
+    handle: Any  # the storage's trial (an optuna.Trial)
+    objective: str
+    bar: Any
+    heartbeat: Callable[[], None]
+    prune: Pruning | None = None
+    evaluations: int = 0
+
+    def progress(self, step: int, total: int, loss: float | None) -> None:
+        self.bar.progress(step, total)
+        self.heartbeat()
+
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+        """Show and record the evaluation; return the backend's pruning decision."""
+        self.evaluations += 1
+        value = metrics.get(self.objective, math.nan)
+        self.bar.evaluated(epoch, value)
+        self.heartbeat()
+        if not math.isfinite(value):
+            return False
+        self.handle.report(value, index)
+        return bool(self.prune and self.prune(self))
+
+    def should_prune(self) -> bool:
+        """The study pruner's decision on the scores reported so far (a ready-made ``prune`` rule)."""
+        return bool(self.handle.should_prune())
+
+
+class Search:
+    """What a backend is handed: the study's side of every trial's life."""
+
+    config: StudyConfig
+    objective: Objective
+    #: the trial workers of this machine (only for backends with ``uses_workers``)
+    workers: WorkerPool
+    #: the study's data, tokens and model reference, for backends that start their own trial
+    #: processes (``bench.spec(portable=True)`` and ``bench.encoded`` travel to them)
+    bench: Workbench
+
+    def remaining(self) -> int:
+        """Trials still to finish (counting every worker's)."""
+        raise NotImplementedError
+
+    def should_stop(self) -> bool:
+        """Whether to start no more trials (n_trials reached, timeout, or too many failures in a row)."""
+        raise NotImplementedError
+
+    def begin(self, prune: Pruning | None = None) -> RunningTrial:
+        """Ask the storage for a trial, sample its configuration, record it, and show it.
+
+        ``prune(trial)`` is asked after each reported evaluation; ``RunningTrial.should_prune`` is the
+        study's pruner. Without a rule the trial is never stopped by autoft (a scheduler may stop it).
+        """
+        raise NotImplementedError
+
+    def end(self, trial: RunningTrial, outcome: TrialOutcome) -> None:
+        """Record a trial's outcome: storage, checkpoints, leaderboard, display and observer hooks."""
+        raise NotImplementedError
+
+    def interrupt(self, stop: BaseException) -> None:
+        """Fail every begun trial not yet ended (Ctrl-C or SIGTERM: ``stop``), then rewrite the leaderboard."""
+        raise NotImplementedError
+
+    def max_evaluations(self) -> int:
+        """The most evaluations a trial of this study reports to the backend (a scheduler's horizon)."""
+        raise NotImplementedError
+
+    def heartbeat(self) -> None:
+        """Tell the storage the running trials are alive (rate-limited; call it as often as you like)."""
+        raise NotImplementedError
 
 
 class Backend:
-    """Runs the trials of a study until ``session.should_stop()``.
-
-    The backend samples each trial's configuration with ``session.space``, runs
-    it (``session.run`` or its own workers), records the outcome in the study
-    storage, and calls ``session.trial_ended`` so the leaderboard and the best
-    model stay current.
-    """
+    """Base class of search backend plugins: set ``name`` (and ``Options``); implement :meth:`optimize`."""
 
     name: ClassVar[str] = ""
-    #: whether trials run on autoft's own trial workers (Session.workers)
+    Options: ClassVar[type] = NoBackendOptions
+    #: whether trials run on autoft's own trial workers (``search.workers``), started early for it
     uses_workers: ClassVar[bool] = True
 
-    def optimize(self, session: Session) -> None:
+    def optimize(self, search: Search, options: Any) -> None:
+        """Run trials until ``search.should_stop()``; ``options`` is the ``[search.<name>]`` table."""
         raise NotImplementedError

@@ -1,0 +1,230 @@
+"""The ledger: everything a study's Optuna storage holds, and the only module that touches Optuna's private API.
+
+It opens (and on first use creates) the storage and the study, refuses to resume a
+study made for other data, another model or another objective, asks for trials and
+records their outcomes, keeps running trials' heartbeats, and fails trials whose
+process ended (this machine) or whose worker went silent (any machine).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from .errors import StudyError, first_line
+from .processes import pid_alive
+
+if TYPE_CHECKING:
+    from .config import StudyConfig
+    from .trial import TrialOutcome
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: running trials record a heartbeat this often (seconds); a trial silent for GRACE seconds is failed
+HEARTBEAT = 20
+GRACE = 120
+#: what must stay the same for a stored study to be resumed (the keys of :func:`Ledger.open`'s identity)
+IDENTITY = ("dataset", "labels", "model", "max_length", "objective")
+
+
+def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open (and on first use create) an Optuna RDB storage.
+
+    Processes that open a new storage at the same moment (workers joining a study, a dashboard)
+    race to create its tables; the loser sees "already exists" and simply opens it again.
+    """
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental; cross-machine studies need them
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT, grace_period=GRACE
+                )
+        except Exception as exc:
+            text = str(exc).lower()
+            raced = "already exists" in text or "unique" in text or "duplicate" in text
+            if not raced or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def make_sampler(sampler: str, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
+    if sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():  # multivariate and group are marked experimental, and are what we want:
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the strategy decides the space
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True)
+
+
+def make_pruner(pruner: str, startup_trials: int) -> optuna.pruners.BasePruner:
+    if pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
+    if pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+class Ledger:
+    """One study in its storage."""
+
+    def __init__(self, study: optuna.Study, url: str):
+        self.study = study
+        self.url = url
+
+    @classmethod
+    def open(cls, config: StudyConfig, identity: dict | None = None) -> Ledger:
+        """Create or load the study; refuse one that was made for other data, model, objective or direction."""
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        url = config.storage_url
+        try:
+            storage = rdb_storage(url)
+        except Exception as exc:
+            raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {first_line(exc)}") from exc
+        existing = {s.study_name: s for s in storage.get_all_studies()}
+        if config.name in existing:
+            _check_identity(config, url, existing[config.name], identity)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=config.name,
+            sampler=make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials),
+            pruner=make_pruner(config.search.pruner, config.search.startup_trials),
+            direction=config.search.direction,
+            load_if_exists=True,
+        )
+        kept = study.user_attrs.get("autoft")
+        if identity and (not kept or any(k not in kept for k in identity)):
+            study.set_user_attr("autoft", {**identity, **(kept or {})})
+        return cls(study, url)
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def finished_count(self) -> int:
+        return len(self.trials(FINISHED))
+
+    def started_count(self) -> int:
+        """Trials finished or running (on any worker)."""
+        return len(self.trials((*FINISHED, TrialState.RUNNING)))
+
+    def best(self) -> FrozenTrial | None:
+        """The best completed trial, or None."""
+        try:
+            return self.study.best_trial
+        except ValueError:
+            return None
+
+    # --- a trial's life ------------------------------------------------------------------------
+
+    def ask(self) -> optuna.Trial:
+        with warnings.catch_warnings():  # heartbeats are recorded by the search (Ledger.heartbeat)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            return self.study.ask()
+
+    @staticmethod
+    def started(handle: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Record who runs a trial and with what (host and pid let a later run spot it orphaned)."""
+        attrs = {**attrs, "host": socket.gethostname(), "pid": os.getpid()}
+        for key, value in attrs.items():
+            handle.set_user_attr(key, value)
+
+    def tell(self, handle: optuna.Trial, outcome: TrialOutcome) -> None:
+        """Record a trial's outcome: its attributes, then its state and value."""
+        for key, value in outcome.attrs().items():
+            handle.set_user_attr(key, value)
+        if outcome.state == "complete" and outcome.value is not None and math.isfinite(outcome.value):
+            self.study.tell(handle, outcome.value)
+        elif outcome.state == "pruned":
+            self.study.tell(handle, state=TrialState.PRUNED)
+        else:
+            if outcome.state == "complete":
+                handle.set_user_attr("reason", "the objective is not a finite number")
+            self.study.tell(handle, state=TrialState.FAIL)
+
+    def fail(self, handle: optuna.Trial, reason: str) -> None:
+        """Fail a running trial with a reason (a no-op if it was recorded meanwhile)."""
+        try:
+            handle.set_user_attr("reason", reason)
+            self.study.tell(handle, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def heartbeat(self, handles: list[optuna.Trial]) -> None:
+        """Tell the storage these trials are alive (so other machines do not fail them as stale)."""
+        for handle in handles:
+            self.study._storage.record_heartbeat(handle._trial_id)
+
+    # --- trials nobody runs any more ---------------------------------------------------------------
+
+    def mark_interrupted(self) -> list[int]:
+        """Fail the trials left RUNNING by a process of this machine that no longer exists."""
+        host = socket.gethostname()
+        marked = []
+        for t in self.trials((TrialState.RUNNING,)):
+            pid = t.user_attrs.get("pid")
+            if t.user_attrs.get("host") != host or not isinstance(pid, int) or pid_alive(pid):
+                continue
+            self.fail(optuna.trial.Trial(self.study, t._trial_id), "interrupted (its process ended)")
+            marked.append(t.number)
+        return marked
+
+    def fail_stale(self) -> list[int]:
+        """Fail running trials whose worker stopped sending heartbeats (on any machine); return their numbers."""
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        storage = self.study._storage
+        if not is_heartbeat_enabled(storage):
+            return []
+        failed = []
+        for trial_id in storage._get_stale_trial_ids(self.study._study_id):
+            try:
+                storage.set_trial_user_attr(trial_id, "reason", f"no heartbeat for {GRACE} s (its worker stopped)")
+                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker failed it first
+            failed.append(storage.get_trial_number_from_id(trial_id))
+        return sorted(failed)
+
+    def wait_for_running(self, announce) -> None:
+        """Wait until no trial runs anywhere (so the best model is chosen among all); ``announce`` them once."""
+        announced = False
+        while True:
+            self.fail_stale()
+            running = self.trials((TrialState.RUNNING,))
+            if not running:
+                return
+            if not announced:
+                announce([t.number for t in running])
+                announced = True
+            time.sleep(2)
+
+
+def _check_identity(config: StudyConfig, url: str, stored: Any, identity: dict | None) -> None:
+    direction = stored.direction.name.lower()
+    if direction != config.search.direction:
+        raise StudyError(
+            f"{config.path}: study '{config.name}' in {url} was created to {direction} and this file asks "
+            f"to {config.search.direction}; use another [study] name"
+        )
+    kept = stored.user_attrs.get("autoft")
+    if not (identity and kept):
+        return
+    for key in IDENTITY:
+        if key in kept and key in identity and kept[key] != identity[key]:
+            raise StudyError(
+                f"{config.path}: study '{config.name}' in {url} was created with {key} {kept[key]!r}, "
+                f"this file gives {identity[key]!r}; use another [study] name to start a new study"
+            )

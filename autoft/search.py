@@ -1,0 +1,134 @@
+"""The study's side of every trial's life, whatever backend schedules it: :class:`StudySearch`.
+
+A backend calls :meth:`~StudySearch.begin` to start a trial (ask the ledger, sample
+the configuration, record who runs it, show its bar, wire its reporter),
+:meth:`~StudySearch.end` when it is over (record the outcome, keep the best
+checkpoint, rewrite the leaderboard, tell the observer plugins) and
+:meth:`~StudySearch.interrupt` on Ctrl-C or SIGTERM. It also decides when to
+start no more trials.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .backends import Pruning, RunningTrial, Search
+from .checkpoints import CheckpointStore
+from .config import StudyConfig
+from .display import StudyDisplay, trial_summary
+from .errors import Terminated
+from .leaderboard import rows_from_trials, write
+from .ledger import HEARTBEAT, Ledger
+from .plugins import Registry
+from .space import SearchSpace
+from .trial import TrialOutcome
+from .workbench import Workbench
+from .workers import WorkerPool
+
+#: a study stops after this many failed trials in a row (something is wrong with every configuration)
+MAX_FAILURES_IN_A_ROW = 3
+
+
+class StudySearch(Search):
+    """One run of a study's search in this process."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        registry: Registry,
+        bench: Workbench,
+        ledger: Ledger,
+        display: StudyDisplay,
+        workers: WorkerPool,
+        n_trials: int,
+    ):
+        self.config = config
+        self.registry = registry
+        self.bench = bench
+        self.ledger = ledger
+        self.display = display
+        self.workers = workers
+        self.n_trials = n_trials
+        self.objective = config.objective
+        self.space = SearchSpace(config, registry)
+        self.store = CheckpointStore(config.run_dir, self.objective)
+        self.started = time.monotonic()
+        self.failures_in_a_row = 0
+        self.last_failure = ""
+        self.ran = 0  # trials this process ran to an end
+        self.timed_out = False
+        self._last_heartbeat = 0.0
+        self._running: dict[int, tuple[Any, Any]] = {}  # number -> (storage handle, bar or None)
+
+    def remaining(self) -> int:
+        return max(0, self.n_trials - self.ledger.finished_count())
+
+    def should_stop(self) -> bool:
+        if self.ledger.started_count() >= self.n_trials:
+            return True
+        timeout = self.config.search.timeout
+        if timeout and time.monotonic() - self.started > timeout:
+            if not self.timed_out:
+                self.display.print(f"timeout of {timeout:g} s reached; no new trials")
+            self.timed_out = True
+            return True
+        return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def begin(self, prune: Pruning | None = None) -> RunningTrial:
+        handle = self.ledger.ask()
+        self._running[handle.number] = (handle, None)  # from here on, an interruption fails this trial
+        config = self.space.suggest(handle)
+        self.ledger.started(
+            handle, {"config": config.to_dict(), "strategy": config.strategy, "model": self.config.model.name}
+        )
+        options = self.config.strategies[config.strategy].options
+        bar = self.display.trial(handle.number, trial_summary(config, options))
+        self._running[handle.number] = (handle, bar)
+        return RunningTrial(handle.number, config, handle, self.objective.name, bar, self.heartbeat, prune)
+
+    def end(self, trial: RunningTrial, outcome: TrialOutcome) -> None:
+        self.ledger.tell(trial.handle, outcome)
+        self._running.pop(trial.number, None)
+        trial.bar.close(outcome.state)
+        if outcome.state == "failed":
+            self.failures_in_a_row += 1
+            self.last_failure = outcome.reason
+        else:
+            self.failures_in_a_row = 0
+        self.ran += 1
+        best = self.ledger.best()
+        trials = self.ledger.trials()
+        finished = {t.number for t in trials if t.state.is_finished()}
+        self.store.settle(best.number if best else None, best.value if best else None, finished)
+        rows = self.write_leaderboard(trials)
+        self.display.finished(
+            trial.number, outcome.state, outcome.value, outcome.reason, (best.number, best.value) if best else None
+        )
+        row = next((r for r in rows if r["trial"] == trial.number), None)
+        self.registry.hook.trial_finished(study_name=self.config.name, record=row)
+
+    def interrupt(self, stop: BaseException) -> None:
+        reason = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
+        for handle, bar in self._running.values():
+            self.ledger.fail(handle, reason)
+            if bar is not None:
+                bar.close("interrupted")
+        self._running.clear()
+        self.write_leaderboard()
+
+    def heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < HEARTBEAT:
+            return
+        self._last_heartbeat = now
+        self.ledger.heartbeat([handle for handle, _ in self._running.values()])
+
+    def max_evaluations(self) -> int:
+        return self.space.most_evaluations(len(self.bench.encoded["train"]), self.config.train.eval_every)
+
+    def write_leaderboard(self, trials: list | None = None) -> list[dict]:
+        """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""
+        rows = rows_from_trials(self.ledger.trials() if trials is None else trials, self.objective)
+        write(self.config.run_dir, rows, self.objective.name)
+        return rows

@@ -1,0 +1,1 @@
+"""Built-in search backends: Optuna (default) and Ray Tune."""
