@@ -102,3 +102,28 @@ def test_the_local_plugin_file_runs_a_study_and_its_event_hook_writes_a_summary(
     assert summary.startswith("tiny: best trial 0, test accuracy ")
     assert f"accuracy {metrics['test']['accuracy']:.3f} on {metrics['test_rows']} rows" in summary
     assert "label_lines" in cli("plugins", "list", "--study", path).out
+
+
+def test_the_example_backend_runs_a_study_and_stops_when_the_best_stalls(tmp_path, study_file, cli):
+    """A backend plugin in one file, end to end: its [search.<name>] table, its stopping rule, the usual outputs."""
+    shutil.copy(EXAMPLES / "patience_backend.py", tmp_path / "patience_backend.py")
+    path = study_file(
+        study={"plugins": ["patience_backend.py"]},
+        search={"backend": "patience", "patience": {"patience": 1}, "n_trials": 6, "pruner": "none"},
+        space={"epochs": 1, "learning_rate": {"low": 1e-5, "high": 1e-2, "log": True}},
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    run = tmp_path / "runs" / "tiny"
+    trials = sorted(json.loads((run / "leaderboard.json").read_text())["trials"], key=lambda r: r["trial"])
+    values = [r["accuracy"] for r in trials]
+    # patience 1: every trial but the last beat all before it; the last did not (or the budget ran out)
+    assert all(v > max(values[:i], default=-1) for i, v in enumerate(values[:-1]))
+    assert len(values) == 6 or values[-1] <= max(values[:-1])
+    assert json.loads((run / "best" / "metrics.json").read_text())["trial"] == values.index(max(values))
+
+    bad = study_file(
+        study={"plugins": ["patience_backend.py"]}, search={"backend": "patience", "patience": {"patience": 0}}
+    )
+    result = cli("study", "run", bad, "--no-progress")
+    assert result.code == 2 and "[search.patience]" in result.err and "patience" in result.err
