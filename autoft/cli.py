@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,54 +27,70 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autoft", description="Find the best fine-tuned transformer classifier.")
-    parser.add_argument("--version", action="version", version=f"autoft {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class Parser(argparse.ArgumentParser):
+    """argparse with autoft's error shape: one line naming the flag and what is valid, exit code 2."""
 
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def count(minimum: int = 1, maximum: int | None = None):
+    """An argparse type: an integer in [minimum, maximum]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{upper}, got {value}")
+        return value
+
+    return parse
+
+
+def device(text: str) -> str:
+    """An argparse type: auto, cpu, cuda, cuda:N or mps (whether it exists is checked when it is used)."""
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+
+
+def _study_commands(commands: Any) -> None:
     study = commands.add_parser("study", help="run a study, show its leaderboard").add_subparsers(
         dest="study_command", required=True, metavar="ACTION"
     )
     run = study.add_parser("run", help="run (or resume) the study in a study file")
-    run.add_argument("study_file", type=Path)
-    run.add_argument("--n-trials", type=int, help="finish this many trials (overrides [search] n_trials)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help='override a study-file value, such as --set search.pruner="none" (repeatable)',
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.set_defaults(func=cmd_study_run)
-
+    check = study.add_parser("check", help="check a study file, its data and model as a run would, writing nothing")
+    check.add_argument("study_file", type=Path)
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    check.set_defaults(func=cmd_study_check)
     worker = study.add_parser("worker", help="join a running study: run its trials from another process or machine")
-    worker.add_argument("study_file", type=Path)
     worker.add_argument("--storage", help="the study's storage URL (a server database to join from elsewhere)")
-    worker.add_argument("--n-trials", type=int, help="stop when the study has this many finished trials")
-    worker.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    worker.add_argument("--no-progress", action="store_true", help="no progress bars")
-    worker.set_defaults(func=cmd_study_worker)
-
+    for command, func, n_help in (
+        (run, cmd_study_run, "finish this many trials (overrides [search] n_trials)"),
+        (worker, cmd_study_worker, "stop when the study has this many finished trials"),
+    ):
+        command.add_argument("study_file", type=Path)
+        command.add_argument("--n-trials", type=count(), help=n_help)
+        command.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help='override a study-file value, such as --set search.pruner="none" (repeatable)',
+        )
+        command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        command.set_defaults(func=func)
     board = study.add_parser("leaderboard", help="print the leaderboard of a run folder")
     board.add_argument("run_dir", type=Path)
-    board.add_argument("--limit", type=int, default=None, help="show only the first N rows")
+    board.add_argument("--limit", type=count(), default=None, help="show only the first N rows")
     board.set_defaults(func=cmd_leaderboard)
 
-    plugins = commands.add_parser("plugins", help="list plugins").add_subparsers(
-        dest="plugins_command", required=True, metavar="ACTION"
-    )
-    listing = plugins.add_parser("list", help="every plugin, what it registers and where it came from")
-    listing.add_argument("--study", type=Path, help="also load the local plugin files this study names")
-    listing.set_defaults(func=cmd_plugins_list)
 
-    dash = commands.add_parser("dashboard", help="open a study in optuna-dashboard (on this machine only)")
-    dash.add_argument("run_dir", type=Path, help="a run folder, runs/<study>")
-    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    dash.add_argument("--port", type=int, default=8080)
-    dash.set_defaults(func=cmd_dashboard)
-
+def _model_commands(commands: Any) -> None:
     predict = commands.add_parser("predict", help="label texts with a saved model")
     predict.add_argument("model_dir", type=Path)
     predict.add_argument("texts", nargs="*", help="texts to label")
@@ -80,9 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
     predict.add_argument("--text-column", default="text", help="the text column of --input (default: text)")
     predict.add_argument("--output", type=Path, help="write the predictions here (.csv, .jsonl, .json, .parquet)")
-    predict.add_argument("--device", default="auto")
-    predict.add_argument("--batch-size", type=int, default=128)
-    predict.add_argument("--max-length", type=int, help="tokens per text (default: the model's study.toml)")
+    predict.add_argument("--batch-size", type=count(), default=128)
+    predict.add_argument("--max-length", type=count(8), help="tokens per text (default: the model's study.toml)")
     predict.set_defaults(func=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
@@ -97,15 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--split", choices=["train", "validation", "test"], default="test")
     evaluate.add_argument("--out", type=Path, help="the evaluation folder (default: MODEL_DIR/evaluation-SPLIT)")
-    evaluate.add_argument("--explain", type=int, default=5, help="token attributions for the N surest mistakes")
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--explain", type=count(0), default=5, help="token attributions for the N surest mistakes")
     evaluate.set_defaults(func=cmd_evaluate)
+    for command in (predict, evaluate):
+        command.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="autoft", description="Find the best fine-tuned transformer classifier.")
+    parser.add_argument("--version", action="version", version=f"autoft {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _study_commands(commands)
+
+    plugins = commands.add_parser("plugins", help="list plugins").add_subparsers(
+        dest="plugins_command", required=True, metavar="ACTION"
+    )
+    listing = plugins.add_parser("list", help="every plugin, what it registers and where it came from")
+    listing.add_argument("--study", type=Path, help="also load the local plugin files this study names")
+    listing.set_defaults(func=cmd_plugins_list)
+
+    dash = commands.add_parser("dashboard", help="open a study in optuna-dashboard (on this machine only)")
+    dash.add_argument("run_dir", type=Path, help="a run folder, runs/<study>")
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    dash.add_argument("--port", type=count(1, 65535), default=8080)
+    dash.set_defaults(func=cmd_dashboard)
+
+    _model_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (one line, exit 2)
+        return exc.code if isinstance(exc.code, int) else 2
     console = make_console()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -132,11 +175,8 @@ def make_console() -> Console:
 def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
     from .config import load_study
     from .display import StudyDisplay, leaderboard_table
-    from .errors import ConfigError
     from .leaderboard import fmt
 
-    if args.n_trials is not None and args.n_trials < 1:
-        raise ConfigError(f"--n-trials must be at least 1, got {args.n_trials}")
     config, registry = load_study(args.study_file, args.overrides)
     display = StudyDisplay(console, config.search.objective, enabled=not args.no_progress)
     from .study import run_study
@@ -156,6 +196,21 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
+    from .config import load_study
+    from .study import check_study
+
+    config, registry = load_study(args.study_file, args.overrides)
+    bench = check_study(config, registry)
+    data = bench.data
+    console.print(
+        f"{args.study_file}: ok · study {config.name} · {config.search.n_trials} trials of "
+        f"{', '.join(config.strategies)} · model {config.model.name} · {data.source}: "
+        f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows, {len(data.label_names)} labels"
+    )
+    return 0
+
+
 def cmd_study_worker(args: argparse.Namespace, console: Console) -> int:
     from .config import load_study
     from .display import StudyDisplay
@@ -169,32 +224,38 @@ def cmd_study_worker(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def run_storage(run_dir: Path) -> str:
-    """The storage URL of a run folder: its study.toml's [study] storage, else its study.db."""
-    import tomllib
+def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
+    import optuna_dashboard
+
+    from .errors import StudyError
+    from .ledger import storage_of_run
+
+    storage = storage_of_run(args.run_dir)
+    check_listen(args.host, args.port)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a read-only server: nothing to clean up on SIGTERM
+    console.print(f"optuna-dashboard for {storage} at http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    try:
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    except OSError as exc:  # taken between the check and the start
+        raise StudyError(f"--host {args.host} --port {args.port}: cannot listen ({exc.strerror or exc})") from exc
+    return 0
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail in one line if nothing can listen on host:port (a taken port, an unknown host)."""
+    import errno
+    import socket
 
     from .errors import StudyError
 
     try:
-        with open(run_dir / "study.toml", "rb") as f:
-            storage = tomllib.load(f).get("study", {}).get("storage", "")
-    except (OSError, tomllib.TOMLDecodeError):
-        storage = ""
-    if storage:
-        return storage
-    if not (run_dir / "study.db").is_file():
-        raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
-    return f"sqlite:///{run_dir / 'study.db'}"
-
-
-def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
-    import optuna_dashboard
-
-    storage = run_storage(args.run_dir)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a read-only server: nothing to clean up on SIGTERM
-    console.print(f"optuna-dashboard for {storage} at http://{args.host}:{args.port}/ (Ctrl-C stops it)")
-    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
-    return 0
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        taken = exc.errno == errno.EADDRINUSE
+        hint = "choose another --port" if taken else "use an address of this machine, such as 127.0.0.1"
+        raise StudyError(f"--host {host} --port {port}: cannot listen ({reason}); {hint}") from exc
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
@@ -202,9 +263,13 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     from .errors import StudyError
     from .leaderboard import read
 
-    path = args.run_dir / "leaderboard.json"
-    if not path.is_file():
-        raise StudyError(f"'{args.run_dir}' has no leaderboard.json; is it a run folder (runs/<study>)?")
+    run_dir = args.run_dir
+    if not run_dir.exists():
+        raise StudyError(f"'{run_dir}' does not exist; give a run folder (runs/<study>)")
+    if not run_dir.is_dir():
+        raise StudyError(f"'{run_dir}' is a file, not a folder; give a run folder (runs/<study>)")
+    if not (run_dir / "leaderboard.json").exists():
+        raise StudyError(f"'{run_dir}' has no leaderboard.json; is it a run folder (runs/<study>)?")
     objective, rows = read(args.run_dir)
     console.print(leaderboard_table(rows, objective, limit=args.limit))
     return 0
@@ -226,21 +291,33 @@ def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from .errors import ConfigError
-    from .predict import Predictor, read_table, read_texts, write_table
+    from .predict import Predictor, check_output, check_texts, read_table, read_texts, table_texts, write_table
+    from .saved import check_model_folder
 
+    check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
     texts = list(args.texts)
+    check_texts(texts)
     if args.file:
-        if not args.file.is_file():
-            raise ConfigError(f"--file '{args.file}' does not exist")
         texts += read_texts(args.file)
-    table = read_table(args.input, args.text_column) if args.input else None
-    if table is not None:
+    table = None
+    if args.input:
         if texts:
             raise ConfigError("give texts either as arguments/--file or with --input, not both")
-        texts = [str(t) for t in table[args.text_column].fillna("").tolist()]
+        table = read_table(args.input, args.text_column)
+        texts = table_texts(table, args.text_column, args.input)
     if not texts:
         raise ConfigError("no texts: give them as arguments, with --file, or with --input")
+    if args.output:
+        check_output(args.output, args.model_dir, [p for p in (args.file, args.input) if p])
     predictor = Predictor(args.model_dir, device=args.device, batch_size=args.batch_size, max_length=args.max_length)
+    if table is not None and args.output:
+        ours = ["label", "probability", *[f"p({name})" for name in predictor.label_names]]
+        clash = [c for c in ours if c in table.columns]
+        if clash:
+            raise ConfigError(
+                f"--input '{args.input}' already has column(s) {', '.join(map(repr, clash))}, which the predictions "
+                f"are written to ({', '.join(ours)}); rename or drop them"
+            )
     result = predictor(texts)
     frame = result.frame()
     if args.output:

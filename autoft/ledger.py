@@ -12,7 +12,9 @@ import math
 import os
 import socket
 import time
+import tomllib
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -210,6 +212,35 @@ class Ledger:
                 announce([t.number for t in running])
                 announced = True
             time.sleep(2)
+
+
+def storage_of_run(run_dir: Path) -> str:
+    """The storage URL of a run folder: its study.toml's ``[study] storage``, else its study.db.
+
+    A study.toml that cannot be read is an error, not a reason to guess: a PostgreSQL study's
+    folder may hold an unrelated study.db.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StudyError(f"'{run_dir}' is not a folder; give a run folder (runs/<study>)")
+    path = run_dir / "study.toml"
+    storage = ""
+    if path.exists():
+        try:
+            with open(path, "rb") as f:
+                study = tomllib.load(f).get("study", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise StudyError(
+                f"'{path}' cannot be read ({first_line(exc)}); restore it from the study file you ran"
+            ) from exc
+        storage = study.get("storage", "") if isinstance(study, dict) else ""
+        if not isinstance(storage, str):
+            raise StudyError(f"'{path}': [study] storage must be a URL string, got {storage!r}")
+    if storage:
+        return storage
+    if not (run_dir / "study.db").is_file():
+        raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
+    return f"sqlite:///{run_dir / 'study.db'}"
 
 
 def _check_identity(config: StudyConfig, url: str, stored: Any, identity: dict | None) -> None:

@@ -72,10 +72,27 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+#: files that carry a tokenizer's vocabulary; a local model folder needs at least one
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "sentencepiece.model",
+)
+
+
 def load_tokenizer(ref: ModelRef) -> Any:
     from transformers import AutoTokenizer
 
     quiet_transformers()
+    if ref.local and not any((Path(ref.path) / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(
+            f"model folder '{ref.path}' has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
+            "save them beside the model with tokenizer.save_pretrained(folder)"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(ref.path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
     except Exception as exc:  # hub or file errors come in many types

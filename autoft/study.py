@@ -15,17 +15,52 @@ from pathlib import Path
 import tomli_w
 from rich.markup import escape
 
+from . import preflight
 from .config import StudyConfig
 from .display import StudyDisplay
 from .errors import StudyError
 from .export import finalize, write_study_report
 from .fsutil import write_text
-from .ledger import Ledger
+from .ledger import Ledger, storage_of_run
 from .plugins import Registry
 from .search import MAX_FAILURES_IN_A_ROW, StudySearch
 from .summary import describe_data
 from .workbench import Workbench
 from .workers import WorkerPool
+
+
+def check_study(config: StudyConfig, registry: Registry) -> Workbench:
+    """Every check a run makes before the first trial (data, model, settings against both, the run folder).
+
+    Writes nothing; returns the loaded workbench.
+    """
+    check_run_folder(config)
+    bench = Workbench.load(config, registry)
+    preflight.check_study(bench)
+    return bench
+
+
+def check_run_folder(config: StudyConfig) -> None:
+    """A run folder that holds another storage's study is not written over (its leaderboard, its study.toml)."""
+    run_dir = config.run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise StudyError(f"{config.path}: the run folder '{run_dir}' is a file; move it, or set [study] output_dir")
+    if not ((run_dir / "study.toml").exists() or (run_dir / "study.db").exists()):
+        return
+    stored = storage_of_run(run_dir)
+    if not same_storage(stored, config.storage_url):
+        raise StudyError(
+            f"{config.path}: run folder '{run_dir}' belongs to the study in {stored}, not {config.storage_url}; "
+            "point [study] storage (or --storage) at it, or use another [study] name or output_dir"
+        )
+
+
+def same_storage(a: str, b: str) -> bool:
+    """Whether two storage URLs name one storage (SQLite files compared by their resolved paths)."""
+    prefix = "sqlite:///"
+    if a.startswith(prefix) and b.startswith(prefix):
+        return Path(a[len(prefix) :]).resolve() == Path(b[len(prefix) :]).resolve()
+    return a == b
 
 
 def identity(bench: Workbench) -> dict:
@@ -60,7 +95,7 @@ def run_study(
     ``finalize_best=False`` is a worker joining a study: it runs trials and leaves the
     test evaluation and the best model to the study's own run.
     """
-    bench = Workbench.load(config, registry)
+    bench = check_study(config, registry)
     backend = registry.backend(config.search.backend)()
     run_dir = config.run_dir
     created = not run_dir.exists()
@@ -86,8 +121,9 @@ def run_study(
         display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in search.space.rows())))
         if early:
             workers.workers  # noqa: B018 - ready now: a model that fails to load stops us before we write
-        write_text(run_dir / "study.toml", tomli_w.dumps(config.raw))
         done = ledger.finished_count()
+        if not (run_dir / "study.toml").exists() or not search.should_stop():
+            write_text(run_dir / "study.toml", tomli_w.dumps(config.raw))  # the settings the next trials use
         display.print(
             f"study [bold]{config.name}[/]: {done} of {target} trials finished; "
             f"{max(0, target - done)} to run · storage {config.storage_url}"

@@ -16,7 +16,7 @@ import torch
 
 from .config import DatasetSection, StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
-from .errors import DataError
+from .errors import DataError, type_and_first_line
 from .features import Encoded, encode_splits, load_encoded
 from .metrics import Metric
 from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
@@ -42,7 +42,7 @@ def load_dataset(
     except DataError:
         raise
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
-        raise DataError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        raise DataError(f"{where}: {type_and_first_line(exc)}") from exc
     return prepare(
         raw,
         seed=seed,

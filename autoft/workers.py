@@ -116,10 +116,16 @@ class ProcessWorker(Worker):
         env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(env or {})}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        # The worker ignores Ctrl-C from its first instruction (an ignored signal stays ignored across exec,
+        # and Python then installs no KeyboardInterrupt handler): a Ctrl-C while it starts or unpickles its
+        # data must not print its traceback; the study process handles the interruption.
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:
             self.process = ctx.Process(target=_worker_main, args=(spec, child_conn), name=name, daemon=True)
             self.process.start()
         finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -387,6 +393,12 @@ def _shared_locks() -> None:
     from tqdm import tqdm
 
     tqdm.get_lock()
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _death(code: int | None) -> str:

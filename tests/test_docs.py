@@ -31,3 +31,11 @@ def test_every_study_file_parses():
     for path in sorted((ROOT / "studies").glob("*.toml")):
         config, _ = load_study(path)
         assert config.name
+
+
+def test_ci_runs_the_lowest_python_the_package_claims():
+    import tomllib
+
+    claimed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    low = re.search(r">=\s*3\.(\d+)", claimed).group(1)
+    assert f"sys.version_info[:2] == (3, {low})" in (ROOT / ".ci" / "run").read_text()

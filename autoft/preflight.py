@@ -1,0 +1,164 @@
+"""What can be checked before the first trial beyond the study file: its settings against the model and the data.
+
+Each check fails with one line naming the study file, the key and what would be valid,
+before anything is written: the model's limits (positions, depth, what each strategy
+needs of it, tried on a weightless copy), the labels class weights name, the devices
+and GPUs asked for, and a tokenizer that does not fit the texts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .errors import ConfigError, ModelError, type_and_first_line
+from .options import Choice, Range
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
+
+#: model types whose position ids start after the padding index (usable positions = max_position_embeddings - pad - 1)
+OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "data2vec-text", "xmod", "ernie_m"}
+#: share of unknown tokens in a sample of training texts above which the tokenizer does not fit the data
+MAX_UNKNOWN_SHARE = 0.5
+
+
+def check_study(bench: Workbench) -> None:
+    """Every check; raises an AutoftError (one line) on the first problem."""
+    config = model_config(bench)
+    check_positions(bench, config)
+    check_class_weights(bench)
+    check_devices(bench)
+    check_tokenizer_fits(bench)
+    check_strategies(bench, config)
+
+
+def model_config(bench: Workbench) -> Any:
+    from transformers import AutoConfig
+
+    ref = bench.ref
+    return AutoConfig.from_pretrained(ref.path, revision=ref.revision, trust_remote_code=ref.trust_remote_code)
+
+
+def position_limit(config: Any) -> int | None:
+    """The most tokens the model can take, from its position embeddings (None: no fixed limit)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    if config.model_type in OFFSET_POSITIONS:
+        limit -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return limit
+
+
+def check_positions(bench: Workbench, config: Any) -> None:
+    limit = position_limit(config)
+    asked = bench.config.model.max_length
+    if limit is not None and asked > limit:
+        raise ConfigError(
+            f"{bench.config.path}: [model] max_length {asked} is more than model '{bench.ref.name}' can take "
+            f"({limit} positions); use at most {limit}"
+        )
+
+
+def _values(value: Any) -> list[Any]:
+    """Every value a fixed setting, a choice or a range can take at its ends."""
+    if isinstance(value, Choice):
+        return list(value.values)
+    if isinstance(value, Range):
+        return [value.low, value.high]
+    return [value]
+
+
+def _space_tables(bench: Workbench) -> list[tuple[str, dict]]:
+    config = bench.config
+    return [("[space]", config.space)] + [(f"[strategies.{n}]", s.overrides) for n, s in config.strategies.items()]
+
+
+def check_class_weights(bench: Workbench) -> None:
+    labels = list(bench.label_names)
+    for table, values in _space_tables(bench):
+        for weights in _values(values.get("class_weights", "none")):
+            if not isinstance(weights, dict):
+                continue
+            unknown = [k for k in weights if k not in labels]
+            if unknown:
+                raise ConfigError(
+                    f"{bench.config.path}: {table} class_weights names {', '.join(map(repr, unknown))}, "
+                    f"not a label of the data; labels: {', '.join(labels)}"
+                )
+
+
+def check_devices(bench: Workbench) -> None:
+    config = bench.config
+    count = torch.cuda.device_count()  # asks NVML; CUDA stays uninitialised here
+    device = config.train.device
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            seen = f"GPUs 0-{count - 1}" if count else "no CUDA GPU"
+            raise ConfigError(f"{config.path}: [train] device {device!r}: torch sees {seen}; use auto or cpu")
+    gpus = config.search.gpus
+    if isinstance(gpus, (list, tuple)) and device != "cpu":
+        missing = [g for g in gpus if not 0 <= g < count]
+        if missing:
+            seen = f"GPUs 0-{count - 1}" if count else "no CUDA GPU"
+            raise ConfigError(
+                f"{config.path}: [search] gpus names GPU(s) {', '.join(map(str, missing))}, but torch sees {seen}; "
+                'use "auto", "none" or indices that exist'
+            )
+
+
+def check_tokenizer_fits(bench: Workbench, sample: int = 200) -> None:
+    """A tokenizer that turns most words of the training texts into its unknown token is the wrong one."""
+    tokenizer = bench.tokenizer
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return
+    texts = [t for t in bench.data.train.texts[:sample] if t.strip()]
+    ids = [i for row in tokenizer(texts, add_special_tokens=False, truncation=True)["input_ids"] for i in row]
+    if ids and sum(i == unk for i in ids) / len(ids) > MAX_UNKNOWN_SHARE:
+        share = sum(i == unk for i in ids) / len(ids)
+        raise ModelError(
+            f"the tokenizer of model '{bench.ref.name}' turns {share:.0%} of the training texts' tokens into its "
+            f"unknown token {tokenizer.unk_token!r}; is it the model's own tokenizer (tokenizer files in the folder)?"
+        )
+
+
+def _option_sets(options: dict[str, Any]):
+    """The strategy's options with each searched value at its ends (every choice), one key varied at a time."""
+    base = {k: _values(v)[0] for k, v in options.items()}
+    yield base, None
+    for key, value in options.items():
+        for candidate in _values(value)[1:]:
+            yield {**base, key: candidate}, key
+
+
+def check_strategies(bench: Workbench, config: Any) -> None:
+    """Prepare every strategy, at the ends of its options, on a weightless (meta-device) copy of the model."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .training import Hyperparams
+
+    config = copy.deepcopy(config)
+    config.num_labels = len(bench.label_names)
+    with torch.device("meta"):
+        skeleton = AutoModelForSequenceClassification.from_config(config, trust_remote_code=bench.ref.trust_remote_code)
+    for name, chosen in bench.config.strategies.items():
+        cls = bench.registry.strategy(name)
+        fields = {f.name for f in dataclasses.fields(cls.Options)}
+        for values, key in itertools.islice(_option_sets(chosen.options), 64):
+            options = cls.Options(**{k: v for k, v in values.items() if k in fields})
+            strategy = cls()
+            try:
+                model = strategy.prepare(copy.deepcopy(skeleton), options)
+                strategy.phases(model, options, Hyperparams())
+            except Exception as exc:
+                what = f" {key} = {values[key]!r}" if key else ""
+                raise ConfigError(
+                    f"{bench.config.path}: [strategies.{name}]{what} does not fit model '{bench.ref.name}': "
+                    f"{type_and_first_line(exc)}"
+                ) from exc
