@@ -166,7 +166,7 @@ CASES = [
         [],
         "has no .safetensors weights; autoft loads safetensors only",
     ),
-    ("zero trials", lambda s, t, m, d: s, ["--n-trials", "0"], "--n-trials must be at least 1"),
+    ("zero trials", lambda s, t, m, d: s, ["--n-trials", "0"], "argument --n-trials: must be at least 1, got 0"),
     ("malformed --set", lambda s, t, m, d: s, ["--set", "search"], "expected key=value"),
     (
         "other data, same study",
