@@ -10,6 +10,7 @@ A study file has these tables (all but ``[dataset]`` optional)::
     [search.<backend>]    a search backend's own settings (the backend plugin's Options)
     [space]      searchable training settings (autoft.training.Hyperparams)
     [strategies.<name>]   one table per strategy to try: its options, and overrides of [space]
+    [tracking]   mlflow, tensorboard and where they write (the built-in tracking plugins)
 
 Paths in a study file are relative to the file's folder; ``output_dir`` is
 relative to the working directory.
@@ -18,25 +19,28 @@ relative to the working directory.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from . import options as opts
-from .errors import ConfigError, PluginError
+from .data import one_line_errors
+from .errors import ConfigError, PluginError, one_line
 from .metrics import Objective
 from .options import Choice, Range, option
 from .plugins import Registry, load_plugins
 from .training import Hyperparams, TrainSettings
 
-SECTIONS = ("study", "model", "dataset", "train", "search", "space", "strategies")
+SECTIONS = ("study", "model", "dataset", "train", "search", "space", "strategies", "tracking")
 
 
 @dataclass(frozen=True)
 class StudySection:
     name: str = option("", "study name; defaults to the study file's name")
-    seed: int = option(0, "seed for splits, sampler and every trial", ge=0)
+    seed: int = option(0, "seed for splits, sampler and every trial", ge=0, le=2**32 - 1)
     output_dir: str = option("runs", "where run folders go (relative to the working directory)")
     storage: str = option("", "Optuna storage URL; empty means sqlite in the run folder")
     plugins: list[str] = option([], "local plugin files to load (relative to the study file)")
@@ -79,6 +83,23 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class TrackingSection:
+    """The ``[tracking]`` table: experiment trackers the built-in tracking plugins feed (all off by default)."""
+
+    mlflow: bool = option(False, "log each trial as an MLflow run, and the best model and report (autoft[mlflow])")
+    tensorboard: bool = option(False, "write each trial's evaluations as TensorBoard events (autoft[tensorboard])")
+    mlflow_tracking_uri: str = option("", "MLflow tracking URI; empty means sqlite:///<run folder>/mlflow.db")
+    mlflow_experiment: str = option("", "MLflow experiment; empty means the study name")
+    tensorboard_dir: str = option(
+        "", "TensorBoard folder (relative to the study file); empty: <run folder>/tensorboard"
+    )
+
+
+#: [tracking] key -> the package it needs (an extra of autoft of the same name)
+TRACKERS = {"mlflow": "mlflow", "tensorboard": "tensorboard"}
+
+
+@dataclass(frozen=True)
 class StrategyConfig:
     """One ``[strategies.<name>]`` table: option values and [space] overrides (each may be searched)."""
 
@@ -101,6 +122,7 @@ class StudyConfig:
     #: every ``[search.<backend>]`` table given, parsed by that backend's Options
     backend_options: dict[str, Any]
     raw: dict
+    tracking: TrackingSection = dataclasses.field(default_factory=TrackingSection)
 
     @property
     def name(self) -> str:
@@ -165,12 +187,14 @@ def apply_overrides(raw: dict, overrides: list[str], path: Path) -> dict:
     return raw
 
 
+@one_line_errors
 def load_study(path: str | Path, overrides: list[str] = ()) -> tuple[StudyConfig, Registry]:
     """Read, override and check a study file; load the plugins it needs. Nothing is written."""
     path = Path(path)
     return parse_study(path, apply_overrides(read_toml(path), list(overrides), path))
 
 
+@one_line_errors
 def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tuple[StudyConfig, Registry]:
     """Check a study's tables (``raw``, as read from ``path``); load the plugins it names."""
     where = str(path)
@@ -184,22 +208,37 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     if not study.name:
         study = dataclasses.replace(study, name=path.stem)
     _check_study_name(study.name, where)
+    _check_output_dir(study.output_dir, study.name, where)
+    _check_plugin_files(study.plugins, path.parent, where)
     model = opts.build(ModelSection, raw.get("model", {}), f"{where}: [model]")
+    _check_model_name(model.name, path.parent, where)
     train = opts.build(TrainSettings, raw.get("train", {}), f"{where}: [train]")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", train.device):
+        raise ConfigError(
+            f"{where}: [train] device: {opts._show(train.device)} is not a device; use auto, cpu, cuda, cuda:N or mps"
+        )
+    plugin_files = [_relative(p, path.parent) for p in study.plugins]
+    try:
+        registry = registry or load_plugins(plugin_files)
+    except PluginError as exc:
+        raise PluginError(f"{where}: [study] plugins: {exc}") from exc
     search_raw = raw.get("search", {})
     if not isinstance(search_raw, dict):
         raise ConfigError(f"{where}: [search] must be a table")
     search_keys = {f.name for f in dataclasses.fields(SearchSection)}
     backend_tables = {k: v for k, v in search_raw.items() if k not in search_keys and isinstance(v, dict)}
+    for name, table in search_raw.items():
+        if name not in search_keys and not isinstance(table, dict) and name in registry.backends:
+            raise ConfigError(
+                f"{where}: [search] {name}: expected a table of the {name} backend's settings "
+                f"([search.{name}]), got {opts._show(table)}"
+            )
     search = opts.build(
         SearchSection, {k: v for k, v in search_raw.items() if k not in backend_tables}, f"{where}: [search]"
     )
-
-    plugin_files = [path.parent / p for p in study.plugins]
-    try:
-        registry = registry or load_plugins(plugin_files)
-    except PluginError as exc:
-        raise PluginError(f"{where}: [study] plugins: {exc}") from exc
+    tracking = opts.build(TrackingSection, raw.get("tracking", {}), f"{where}: [tracking]")
+    _check_tracking(tracking, where)
+    _check_gpus(search.gpus, where)
 
     dataset, dataset_options = parse_dataset(raw["dataset"], where, registry)
 
@@ -214,6 +253,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         search = dataclasses.replace(search, direction="maximize" if metric.greater_is_better else "minimize")
 
     space = opts.parse(Hyperparams, raw.get("space", {}), f"{where}: [space]", searchable=True)
+    _check_class_weights(space, f"{where}: [space]")
     strategies_raw = raw.get("strategies", {"full": {}})
     if not isinstance(strategies_raw, dict) or not strategies_raw:
         raise ConfigError(
@@ -225,6 +265,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         cls = _known(registry, "strategy", name, where, "[strategies]")
         values = opts.parse(cls.Options, table, f"{where}: [strategies.{name}]", searchable=True, extra=Hyperparams)
         own = {f.name for f in dataclasses.fields(cls.Options)}
+        _check_class_weights(values, f"{where}: [strategies.{name}]")
         strategies[name] = StrategyConfig(
             name,
             {k: v for k, v in values.items() if k in own},
@@ -242,6 +283,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         strategies=strategies,
         backend_options=backend_options,
         raw=raw,
+        tracking=tracking,
     )
     _check_storage(config, where)
     return config, registry
@@ -266,19 +308,136 @@ def _known(registry: Registry, kind: str, name: str, where: str, key: str):
     try:
         return getattr(registry, kind)(name)
     except PluginError as exc:
-        raise ConfigError(f"{where}: {key}: {exc}") from exc
+        raise ConfigError(f"{where}: {key}: {one_line(str(exc))}") from exc
+
+
+def _relative(value: str, base_dir: Path) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def _plain(value: str, where: str, key: str, what: str) -> None:
+    """A name or path with no line breaks or other control characters."""
+    if not value.isprintable():
+        raise ConfigError(f"{where}: {key} {value!r} has a line break or control character; {what}")
 
 
 def _check_study_name(name: str, where: str) -> None:
-    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name.strip() != name:
-        raise ConfigError(f"{where}: [study] name {name!r} must be a plain folder name (no slashes)")
+    if (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\0")
+        or name.strip() != name
+        or not name.isprintable()
+    ):
+        raise ConfigError(
+            f"{where}: [study] name {name!r} must be a plain folder name (no slashes, spaces at the ends "
+            "or control characters)"
+        )
+    if len(name.encode()) > 200:
+        raise ConfigError(f"{where}: [study] name is {len(name.encode())} bytes long; a folder name takes at most 200")
+
+
+def _check_output_dir(output_dir: str, name: str, where: str) -> None:
+    """``output_dir`` is a folder, or can become one: nothing on the way to the run folder is a file."""
+    if not output_dir.strip():
+        raise ConfigError(f"{where}: [study] output_dir is empty; give a folder for run folders, such as 'runs'")
+    _plain(output_dir, where, "[study] output_dir", "give a plain folder path, such as 'runs'")
+    run_dir = Path(output_dir).expanduser() / name
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                what = "the run folder" if folder == run_dir else "a folder on its way"
+                if folder == Path(output_dir).expanduser():
+                    what = "output_dir"
+                raise ConfigError(
+                    f"{where}: [study] output_dir {output_dir!r}: '{folder}' ({what}) is a file, not a folder; "
+                    "set output_dir to a folder, or move the file"
+                )
+            return
+
+
+def _check_plugin_files(plugins: tuple | list, base_dir: Path, where: str) -> None:
+    seen: set[Path] = set()
+    for entry in plugins:
+        if not entry.strip():
+            raise ConfigError(f"{where}: [study] plugins: an empty entry; list Python files, such as 'my_plugin.py'")
+        _plain(entry, where, "[study] plugins entry", "list Python files, such as 'my_plugin.py'")
+        path = _relative(entry, base_dir)
+        if path.is_dir():
+            raise ConfigError(
+                f"{where}: [study] plugins: '{path}' is a folder; list Python files (.py), such as 'my_plugin.py'"
+            )
+        if path.is_file() and path.suffix != ".py":
+            raise ConfigError(f"{where}: [study] plugins: '{path}' is not a .py file; list Python files (.py)")
+        key = path.resolve()
+        if key in seen:
+            raise ConfigError(f"{where}: [study] plugins lists '{entry}' twice; list each file once")
+        seen.add(key)
+
+
+def _check_model_name(name: str, base_dir: Path, where: str) -> None:
+    what = "give a local model folder, a Hugging Face Hub id (such as 'roberta-base') or 'minilm'"
+    if not name.strip():
+        raise ConfigError(f"{where}: [model] name is empty; {what}")
+    _plain(name, where, "[model] name", what)
+    from .models import PACKAGED
+
+    candidate = _relative(name, base_dir)
+    if name.lower() not in PACKAGED and candidate.exists() and not candidate.is_dir():
+        raise ConfigError(f"{where}: [model] name: '{candidate}' is a file, not a model folder; {what}")
+
+
+def _check_class_weights(values: dict, where: str) -> None:
+    """A class_weights table (fixed or among choices) weighs at least one label, each above 0."""
+    value = values.get("class_weights")
+    for weights in value.values if isinstance(value, Choice) else [value]:
+        if not isinstance(weights, dict):
+            continue
+        if not weights:
+            raise ConfigError(
+                f"{where} class_weights: an empty table; give a weight per label ({{ pos = 2.0 }}), "
+                "'none' or 'balanced'"
+            )
+        for label, weight in weights.items():
+            if not weight > 0:
+                raise ConfigError(f"{where} class_weights.{label}: {weight} is out of range; a weight must be above 0")
+
+
+def _check_gpus(gpus: Any, where: str) -> None:
+    if isinstance(gpus, str):
+        return
+    if not gpus:
+        raise ConfigError(f"{where}: [search] gpus: an empty list; give GPU indices (such as [0, 1]), 'auto' or 'none'")
+    negative = [g for g in gpus if g < 0]
+    if negative:
+        raise ConfigError(f"{where}: [search] gpus: {negative[0]} is not a GPU index; indices start at 0")
+    repeated = sorted({g for g in gpus if list(gpus).count(g) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: [search] gpus lists GPU {repeated[0]} twice; list each GPU once")
+
+
+def _check_tracking(tracking: TrackingSection, where: str) -> None:
+    """A tracker switched on needs its package: one line naming the key and the extra to install."""
+    for key, package in TRACKERS.items():
+        if getattr(tracking, key) and importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"{where}: [tracking] {key} = true needs the {package} package, which is not installed; "
+                f"pip install 'autoft[{key}]'"
+            )
 
 
 def _check_storage(config: StudyConfig, where: str) -> None:
     url = config.study.storage
     if not url:
         return
+    _plain(url, where, "[study] storage", "give a storage URL, such as sqlite:///path.db")
     schemes = ("sqlite://", "postgresql", "mysql", "oracle", "mssql", "journal:")
+    if url.rstrip("/") in ("sqlite:", "sqlite:/") or url in ("sqlite:///:memory:", "sqlite://:memory:"):
+        raise ConfigError(
+            f"{where}: [study] storage {url!r} is an in-memory database: the study would be lost when it ends; "
+            "use sqlite:///path.db, or leave it empty for study.db in the run folder"
+        )
     if not url.startswith(schemes):
         raise ConfigError(
             f"{where}: [study] storage {url!r} is not a storage URL; use sqlite:///path.db, "

@@ -8,9 +8,11 @@ relies on, failing with a message that names the split, the rows and the fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,9 +21,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import DataError
+from .errors import AutoftError, DataError, one_line
 
 SPLITS = ("train", "validation", "test")
+
+
+def one_line_errors(func):
+    """Re-raise an AutoftError whose message would take more than one line with its control characters escaped."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AutoftError as exc:
+            text = str(exc)
+            if text.isprintable():
+                raise
+            raise type(exc)(one_line(text)) from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -103,6 +121,7 @@ class PreparedData:
         return getattr(self, name)
 
 
+@one_line_errors
 def prepare(
     raw: RawDataset,
     *,
@@ -129,6 +148,11 @@ def prepare(
     if len(set(labels.tolist())) < 2:
         only = names[int(labels[0])] if len(labels) else "none"
         raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
+    _check_unseen_labels({k: ids[k] for k in ("validation", "test") if k in ids}, labels, names, where)
+    carves = [
+        (name, size) for name, size in (("test", test_size), ("validation", validation_size)) if name not in cleaned
+    ]
+    _check_carving(labels, carves, names, where)
     rng_seed = seed
     if "test" not in cleaned:
         (texts, labels), test = _carve(texts, labels, test_size, rng_seed, where, "test")
@@ -146,13 +170,9 @@ def prepare(
     splits = {"train": (texts, labels), "validation": val, "test": test}
     for name, cap in (max_rows or {}).items():
         if cap and len(splits[name][0]) > cap:
-            _, splits[name] = _carve(*splits[name], cap / len(splits[name][0]), seed + 2, where, name)
+            splits[name] = _sample(*splits[name], cap, seed + 2)
             notes.append(f"{name}: a stratified sample of {len(splits[name][0])} rows (max_{name}_rows)")
-    for name in ("validation", "test"):
-        missing = sorted(set(splits[name][1].tolist()) - set(splits["train"][1].tolist()))
-        if missing:
-            shown = ", ".join(f"'{names[i]}'" for i in missing)
-            raise DataError(f"{where}: {name} has labels that train lacks: {shown}")
+    _check_unseen_labels({k: splits[k][1] for k in ("validation", "test")}, splits["train"][1], names, where)
     notes.extend(_overlap_notes(splits))
     prepared = {k: LabelledTexts(list(t), np.asarray(y, dtype=np.int64)) for k, (t, y) in splits.items()}
     return PreparedData(
@@ -172,10 +192,22 @@ def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
         raise DataError(f"{where}: {name} has {len(texts)} texts but {len(labels)} labels")
     if not texts:
         raise DataError(f"{where}: the {name} split is empty")
+    not_text = [i for i, t in enumerate(texts) if not isinstance(t, str) and not _is_missing(t)]
+    if not_text:
+        kind = kind_of(texts[not_text[0]])
+        raise DataError(
+            f"{where}: {name} has {len(not_text)} texts that are not text ({kind}, rows {shown_rows(not_text)}); "
+            "texts are strings: is the text column the right one?"
+        )
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if bad:
         raise DataError(
             f"{where}: {name} has {len(bad)} empty or missing texts (rows {shown_rows(bad)}); drop or fill them"
+        )
+    if name == "train" and all(_NUMBER.fullmatch(t) for t in texts):
+        raise DataError(
+            f"{where}: every train text is a number (such as '{texts[0].strip()}'); the model reads texts: "
+            "is the text column the right one?"
         )
     missing = [i for i, y in enumerate(labels) if _is_missing(y)]
     if missing:
@@ -185,10 +217,29 @@ def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
     return texts, labels
 
 
+#: a text that is only a number (the text column is probably an id or a count)
+_NUMBER = re.compile(r"\s*[-+]?(\d[\d,_]*\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def kind_of(value: Any) -> str:
+    """What a value that is not text is, for messages: ``lists``, ``tables (objects)``, ``numbers``, ..."""
+    if isinstance(value, bool):
+        return "true/false values"
+    if isinstance(value, (int, float, np.number)):
+        return "numbers"
+    if isinstance(value, dict):
+        return "tables (objects)"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, (list, tuple, set, np.ndarray)) or hasattr(value, "__array__"):
+        return "lists"
+    return f"{type(value).__name__} values"
+
+
 def _is_missing(value: Any) -> bool:
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
         return True
     return isinstance(value, str) and not value.strip()
 
@@ -207,6 +258,9 @@ def _label_ids(
     normal = [_normal(y, where) for y in all_labels]
     if label_names is not None:
         names = [str(n) for n in label_names]
+        blank = [i for i, n in enumerate(names) if not n.strip()]
+        if blank:
+            raise DataError(f"{where}: label name {blank[0]} is empty; every label needs a name")
         if len(set(names)) != len(names):
             raise DataError(f"{where}: label names repeat: {names}")
         index = {n: i for i, n in enumerate(names)}
@@ -218,6 +272,8 @@ def _label_ids(
                 raise DataError(f"{where}: label {y} is outside 0..{len(names) - 1} ({', '.join(names)})")
             if y in index:
                 return index[y]
+            if _WHOLE.fullmatch(y):  # an integer label read as text ("2", "2.0")
+                return to_id(int(float(y)))
             raise DataError(f"{where}: unknown label '{y}'; valid labels: {', '.join(names)}")
 
     else:
@@ -256,22 +312,78 @@ def _normal(label: Any, where: str) -> int | str:
     raise DataError(f"{where}: label {label!r} is not a class; labels are strings or integers")
 
 
+#: a whole number written as text, as a label id
+_WHOLE = re.compile(r"-?\d+(\.0*)?")
+
+
+def _check_unseen_labels(splits: dict[str, np.ndarray], train: np.ndarray, names: list[str], where: str) -> None:
+    seen = set(train.tolist())
+    for name in ("validation", "test"):
+        if name in splits:
+            missing = sorted(set(splits[name].tolist()) - seen)
+            if missing:
+                shown = ", ".join(f"'{names[i]}'" for i in missing)
+                raise DataError(f"{where}: {name} has labels that train lacks: {shown}")
+
+
+def _check_carving(labels: np.ndarray, carves: list[tuple[str, float]], names: list[str], where: str) -> None:
+    """Fail, saying it is autoft's carving and what to do, where train cannot give each carved split
+    (test, then validation) a row of every class and keep one of each itself."""
+    if not carves:
+        return
+    counts = Counter(labels.tolist())
+    classes, rows = len(counts), len(labels)
+    which = " and ".join(name for name, _ in carves)
+    keys = ", ".join(f"{name}_size = {size:g}" for name, size in carves)
+    head = (
+        f"{where}: autoft carves the {which} split{'s' if len(carves) > 1 else ''} from train "
+        f"([dataset] {keys}, stratified by label)"
+    )
+    files = " and ".join(f"{name} = <file>" for name in ("validation", "test") if name in dict(carves))
+    provide = f"or give the split{'s' if len(carves) > 1 else ''} yourself ([dataset] train = <file>, {files})"
+    label, smallest = min(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    need = 1 + len(carves)
+    if smallest < need:
+        raise DataError(
+            f"{head}, but class '{names[label]}' has only {smallest} row{'s' if smallest != 1 else ''} "
+            f"(it needs {need}: one for train, one for each carved split); give more rows of it, drop it, {provide}"
+        )
+    left = rows
+    for name, size in carves:
+        n_out = max(1, round(left * size))
+        if n_out < classes:
+            wanted = math.ceil(classes / left * 100) / 100
+            raise DataError(
+                f"{head}, but {name}_size = {size:g} of {left} rows is {n_out} row{'s' if n_out != 1 else ''}, "
+                f"fewer than the {classes} classes; give more rows, "
+                + (f"set [dataset] {name}_size to at least {wanted:g}, " if wanted < 0.5 else "")
+                + provide
+            )
+        left -= n_out
+        if left < classes:
+            sizes = " and ".join(f"{n}_size" for n, _ in carves)
+            raise DataError(
+                f"{head}, but [dataset] {sizes} leave {left} rows for train, fewer than the {classes} classes; "
+                f"lower {sizes}, give more rows, {provide}"
+            )
+
+
 def _carve(texts: list[str], labels: np.ndarray, size: float, seed: int, where: str, name: str):
-    """Split ``size`` (a fraction) off train, stratified by label where every class has two rows."""
+    """Split ``size`` (a fraction) off train, stratified by label; every class keeps a row in train."""
     n_out = max(1, round(len(texts) * size))
     if n_out >= len(texts):
-        raise DataError(f"{where}: train has {len(texts)} rows, too few to carve a {name} split from")
+        raise DataError(
+            f"{where}: train has {len(texts)} rows, too few for autoft to carve a {name} split from; "
+            f"give more rows, or provide a {name} file"
+        )
     rng = np.random.default_rng(seed)
     counts = Counter(labels.tolist())
     out_idx: list[int] = []
-    if min(counts.values()) >= 2:
-        for label in sorted(counts):
-            rows = np.flatnonzero(labels == label)
-            rng.shuffle(rows)
-            take = max(1, round(len(rows) * n_out / len(texts)))
-            out_idx.extend(rows[: min(take, len(rows) - 1)].tolist())
-    else:
-        out_idx = rng.permutation(len(texts))[:n_out].tolist()
+    for label in sorted(counts):
+        rows = np.flatnonzero(labels == label)
+        rng.shuffle(rows)
+        take = max(1, round(len(rows) * n_out / len(texts)))
+        out_idx.extend(rows[: min(take, len(rows) - 1)].tolist())
     mask = np.zeros(len(texts), dtype=bool)
     mask[out_idx] = True
     keep = np.flatnonzero(~mask)
@@ -280,6 +392,21 @@ def _carve(texts: list[str], labels: np.ndarray, size: float, seed: int, where: 
         ([texts[i] for i in keep], labels[keep]),
         ([texts[i] for i in out], labels[out]),
     )
+
+
+def _sample(texts: list[str], labels: np.ndarray, cap: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """About ``cap`` rows, stratified by label, with at least one row of every class (seeded)."""
+    rng = np.random.default_rng(seed)
+    counts = Counter(labels.tolist())
+    picked: list[int] = []
+    for label in sorted(counts):
+        rows = np.flatnonzero(labels == label)
+        rng.shuffle(rows)
+        take = max(1, round(len(rows) * cap / len(texts)))
+        # as carving does (a row of each class stays out), so samples keep their rows; a lone row is taken
+        picked.extend(rows[: min(take, len(rows) - 1) or 1].tolist())
+    keep = np.sort(np.asarray(picked, dtype=np.int64))
+    return [texts[i] for i in keep], labels[keep]
 
 
 def _overlap_notes(splits: dict[str, tuple[list[str], np.ndarray]]) -> list[str]:

@@ -9,6 +9,13 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), for one-line messages."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def type_and_first_line(exc: BaseException, limit: int = 300) -> str:
     """``"ValueError: <first line>"`` (the line cut at ``limit``), or the type's name alone when it says nothing."""
     lines = str(exc).strip().splitlines()

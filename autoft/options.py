@@ -19,6 +19,9 @@ from typing import Any, Literal, Union
 
 from .errors import ConfigError
 
+#: the largest integer an option takes (TOML's own limit: 64-bit signed)
+MAX_INT = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Range:
@@ -155,15 +158,26 @@ def _value(tp: Any, value: Any, where: str, searchable: bool) -> Any:
         if isinstance(value, list):
             if not value:
                 raise ConfigError(f"{where}: a list of choices must not be empty")
-            return Choice(tuple(check(tp, v, where) for v in value))
+            return _choice(tp, value, where)
         if isinstance(value, dict) and {"low", "high"} & set(value) and not _accepts_dict(tp):
             return _range(tp, value, where)
     elif searchable and isinstance(value, dict) and "choices" in value:
         choices = value["choices"]
         if set(value) != {"choices"} or not isinstance(choices, list) or not choices:
             raise ConfigError(f"{where}: a choice table has only the key 'choices', a non-empty list")
-        return Choice(tuple(check(tp, v, where) for v in choices))
+        return _choice(tp, choices, where)
     return check(tp, value, where)
+
+
+def _choice(tp: Any, values: list, where: str) -> Choice:
+    """A choice from a non-empty list: every value checked, none twice."""
+    checked = tuple(check(tp, v, where) for v in values)
+    seen: list = []
+    for v in checked:
+        if any(type(v) is type(s) and v == s for s in seen):
+            raise ConfigError(f"{where}: choice {_show(v)} is listed twice; list each choice once")
+        seen.append(v)
+    return Choice(checked)
 
 
 def _range(tp: Any, value: dict, where: str) -> Range:
@@ -188,6 +202,8 @@ def _range(tp: Any, value: dict, where: str) -> Range:
             raise ConfigError(f"{where}: a range cannot have both 'log' and 'step'")
     if not low < high:
         raise ConfigError(f"{where}: low ({low}) must be below high ({high})")
+    if step is not None and step > high - low:
+        raise ConfigError(f"{where}.step: {step} is more than high - low ({high - low:g}); use a smaller step")
     if log and low <= 0:
         raise ConfigError(f"{where}: a log range needs low > 0, got {low}")
     return Range(low, high, log, step, integer=base is int)
@@ -247,9 +263,13 @@ def check(tp: Any, value: Any, where: str) -> Any:
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise ConfigError(f"{where}: {_short(value)} is too large; integers go up to {MAX_INT}")
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > MAX_INT:
+                raise ConfigError(f"{where}: {_short(value)} is too large for a number here")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{where}: expected a finite number, got {value}")
             return float(value)
@@ -286,15 +306,21 @@ def _type_name(tp: Any) -> str:
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
+def _short(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:12]}...({len(text)} digits)"
+
+
 def _kind(value: Any) -> str:
     return {dict: "a table", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return repr(value)
+        return repr(value) if len(value) <= 60 else f"{value[:40]!r}... ({len(value)} characters)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"

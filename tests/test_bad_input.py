@@ -112,7 +112,7 @@ CASES = [
     ("bad storage url", lambda s, t, m, d: with_(s, "study", storage="redis://x"), [], "is not a storage URL"),
     (
         "unreachable storage",
-        lambda s, t, m, d: with_(s, "study", storage="mysql://nobody@127.0.0.1:1/none"),
+        lambda s, t, m, d: with_(with_(s, "study", storage="mysql://nobody@127.0.0.1:1/none"), "study", name="other"),
         [],
         "[study] storage 'mysql://nobody@127.0.0.1:1/none': cannot open",
     ),
@@ -174,7 +174,124 @@ CASES = [
         [],
         "was created with dataset",
     ),
+    # pandas' missing-value words are labels and texts like any other: a label "None" is a class
+    (
+        "a label 'None' is a class, not missing",
+        lambda s, t, m, d: with_(s, "dataset", path=csv(t, "none.csv", "text,label\ngreat,None\nawful,pos\n" * 3)),
+        [],
+        "autoft carves the test and validation splits from train",
+    ),
+    # a folder where a file is expected, and the reverse
+    (
+        "train is a folder",
+        lambda s, t, m, d: with_(s, "dataset", path="", train=str(t)),
+        [],
+        "train names one file (use path for a folder of split files)",
+    ),
+    ("model name is a file", lambda s, t, m, d: with_(s, "model", name=str(d)), [], "is a file, not a model folder"),
+    (
+        "plugin entry is a folder",
+        lambda s, t, m, d: with_(s, "study", plugins=[str(t)]),
+        [],
+        "is a folder; list Python files (.py)",
+    ),
+    (
+        "output_dir below a file",
+        lambda s, t, m, d: with_(s, "study", output_dir=str(d)),
+        [],
+        "is a file, not a folder; set output_dir to a folder",
+    ),
+    # what a file really holds, named
+    (
+        "utf-16 csv",
+        lambda s, t, m, d: with_(s, "dataset", path=raw(t, "u16.csv", "text,label\na,b\n".encode("utf-16"))),
+        [],
+        "is UTF-16 text (it starts with a UTF-16 byte-order mark), not utf-8; set [dataset] encoding = 'utf-16'",
+    ),
+    (
+        "csv.gz that is not gzip",
+        lambda s, t, m, d: with_(s, "dataset", path=csv(t, "plain.csv.gz", "text,label\na,b\n")),
+        [],
+        "not a gzip file (the name ends in .gz, but it holds text starting 'text,label')",
+    ),
+    (
+        "parquet that is csv",
+        lambda s, t, m, d: with_(s, "dataset", path=csv(t, "fake.parquet", "text,label\na,b\n")),
+        [],
+        "not a Parquet file (it holds text starting 'text,label')",
+    ),
+    (
+        "binary file named .csv",
+        lambda s, t, m, d: with_(s, "dataset", path=raw(t, "bin.csv", bytes(range(256)) * 4)),
+        [],
+        "is not text (binary data: a zero byte at byte 0)",
+    ),
+    (
+        "zero-byte jsonl",
+        lambda s, t, m, d: with_(s, "dataset", path=raw(t, "zero.jsonl", b"")),
+        [],
+        "the file is empty (0 bytes)",
+    ),
+    # text that is not text
+    (
+        "text_column = []",
+        lambda s, t, m, d: with_(s, "dataset", text_column=[]),
+        [],
+        "[dataset] text_column: an empty list names no column",
+    ),
+    (
+        "malformed template",
+        lambda s, t, m, d: with_(s, "dataset", text_template="{text"),
+        [],
+        "[dataset] text_template '{text': expected '}' before end of string",
+    ),
+    (
+        "positional template field",
+        lambda s, t, m, d: with_(s, "dataset", text_template="{0}"),
+        [],
+        "no column '0' (text_template); columns present: text, label",
+    ),
+    (
+        "list texts",
+        lambda s, t, m, d: with_(
+            s, "dataset", path=jsonl(t, [{"text": ["a", "b"], "label": "xy"[i % 2]} for i in range(9)])
+        ),
+        [],
+        "column 'text' (text_column) holds lists, not text (rows 0, 1, 2, 3, 4, ...)",
+    ),
+    # too few rows for autoft's own carving
+    (
+        "a class with one row",
+        lambda s, t, m, d: with_(
+            s, "dataset", path=csv(t, "rare.csv", "text,label\n" + "good day,x\n" * 30 + "odd,y\n")
+        ),
+        [],
+        "but class 'y' has only 1 row (it needs 3: one for train, one for each carved split)",
+    ),
+    # study-file values
+    (
+        "boolean for an integer",
+        lambda s, t, m, d: with_(s, "search", n_trials=True),
+        [],
+        "expected an integer, got true",
+    ),
+    ("duplicate choices", lambda s, t, m, d: with_(s, "space", epochs=[1, 1]), [], "choice 1 is listed twice"),
+    ("not a device", lambda s, t, m, d: with_(s, "train", device="gpu"), [], "[train] device: 'gpu' is not a device"),
 ]
+
+
+def raw(tmp_path, name, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def jsonl(tmp_path, rows):
+    import json
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
 
 
 def latin1(tmp_path):

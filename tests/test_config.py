@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from autoft.config import load_study
@@ -115,3 +117,58 @@ def test_invalid_toml_names_the_file_and_line(tmp_path):
 def test_missing_study_file(tmp_path):
     with pytest.raises(ConfigError, match="study file '.*nope.toml' does not exist"):
         load_study(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    "tables, message",
+    [
+        ({"search": {"n_trials": True}}, "[search] n_trials: expected an integer, got true"),
+        ({"search": {"n_trials": 2**70}}, "[search] n_trials: 1180591620717411303424 is too large"),
+        ({"search": {"timeout": 10**400}}, "[search] timeout: 100000000000...(401 digits) is too large"),
+        ({"study": {"seed": 2**33}}, "[study] seed: 8589934592 is out of range; must be at least 0 and at most"),
+        ({"study": {"name": "a\nb"}}, "[study] name 'a\\nb' must be a plain folder name"),
+        ({"study": {"output_dir": ""}}, "[study] output_dir is empty"),
+        ({"study": {"plugins": [""]}}, "[study] plugins: an empty entry"),
+        ({"study": {"storage": "sqlite://"}}, "is an in-memory database"),
+        ({"model": {"name": ""}}, "[model] name is empty"),
+        ({"model": {"name": "a\tb"}}, "[model] name 'a\\tb' has a line break or control character"),
+        ({"space": {"batch_size": [16, 16]}}, "[space] batch_size: choice 16 is listed twice"),
+        ({"space": {"epochs": {"choices": []}}}, "[space] epochs: a list of choices must not be empty"),
+        ({"space": {"learning_rate": {"low": 0.1, "high": 0.2, "step": 0.5}}}, "step: 0.5 is more than high - low"),
+        ({"space": {"class_weights": {"neg": -1.0}}}, "[space] class_weights.neg: -1.0 is out of range"),
+        ({"space": {"class_weights": {}}}, "[space] class_weights: an empty table"),
+        ({"strategies": {"full": {"class_weights": ["none", {"pos": 0.0}]}}}, "class_weights.pos: 0.0 is out of"),
+        ({"search": {"gpus": []}}, "[search] gpus: an empty list"),
+        ({"search": {"gpus": [1, 1]}}, "[search] gpus lists GPU 1 twice"),
+        ({"search": {"gpus": [-2]}}, "[search] gpus: -2 is not a GPU index"),
+        ({"search": {"optuna": "x"}}, "[search] optuna: expected a table of the optuna backend's settings"),
+        ({"search": {"objective": "f1\nmacro"}}, "unknown metric 'f1\\nmacro'"),
+        ({"train": {"device": "gpu0"}}, "[train] device: 'gpu0' is not a device; use auto, cpu, cuda, cuda:N or mps"),
+        ({"search": {"direction": "x" * 500}}, "[search] direction: 'xxxxxxxx"),
+    ],
+)
+def test_odd_values_name_the_key_and_what_is_valid(study_file, tables, message):
+    model = tables.pop("model", {})  # study_file's own 'model' argument is the model folder
+    with pytest.raises(ConfigError) as err:
+        load_study(study_file(**tables), [f"model.{k}={json.dumps(v)}" for k, v in model.items()])
+    text = str(err.value)
+    assert message in text and text.isprintable() and len(text) < 400, text
+
+
+def test_a_file_where_a_folder_goes_and_the_reverse(study_file, tmp_path):
+    afile, folder = tmp_path / "a-file.txt", tmp_path / "a-folder"
+    afile.write_text("x")
+    folder.mkdir()
+    cases = [
+        ({"model": {"name": str(afile)}}, f"[model] name: '{afile}' is a file, not a model folder"),
+        ({"model": {"name": "a-file.txt"}}, "is a file, not a model folder"),  # relative to the study file
+        ({"study": {"output_dir": str(afile)}}, "(output_dir) is a file, not a folder"),
+        ({"study": {"output_dir": str(afile / "deeper")}}, "(a folder on its way) is a file, not a folder"),
+        ({"study": {"plugins": [str(folder)]}}, f"[study] plugins: '{folder}' is a folder; list Python files"),
+        ({"study": {"plugins": ["a-file.txt"]}}, "is not a .py file"),
+    ]
+    for tables, message in cases:
+        model = tables.pop("model", {})
+        with pytest.raises(ConfigError) as err:
+            load_study(study_file(**tables), [f"model.{k}={json.dumps(v)}" for k, v in model.items()])
+        assert message in str(err.value), str(err.value)

@@ -99,3 +99,63 @@ def test_texts_shared_across_splits_are_reported():
     data = prepare(raw, seed=0, validation_size=0.1, test_size=0.1, where="w")
     assert "warning: 1 validation texts also appear in train" in " ".join(data.notes)
     assert "warning: 2 test texts also appear in train" in " ".join(data.notes)
+
+
+@pytest.mark.parametrize(
+    "labels, sizes, message",
+    [
+        (["x", "y", "x"], (0.1, 0.1), "but class 'y' has only 1 row (it needs 3: one for train, one for each carved"),
+        (["x"] * 30 + ["y"], (0.1, 0.1), "class 'y' has only 1 row"),
+        (["x", "y"] * 3, (0.1, 0.1), "but test_size = 0.1 of 6 rows is 1 row, fewer than the 2 classes"),
+        (
+            [f"c{i % 10}" for i in range(30)],
+            (0.1, 0.1),
+            "test_size = 0.1 of 30 rows is 3 rows, fewer than the 10 classes",
+        ),
+        (["x", "y"] * 20, (0.99, 0.1), "validation_size leave 0 rows for train, fewer than the 2 classes"),
+    ],
+)
+def test_too_few_rows_to_carve_say_it_is_autofts_carving_and_what_to_do(labels, sizes, message):
+    raw = make({"train": (texts(len(labels)), labels)})
+    with pytest.raises(DataError) as err:
+        prepare(raw, seed=0, validation_size=sizes[0], test_size=sizes[1], where="data.csv")
+    text = str(err.value)
+    assert "autoft carves the" in text and message in text, text
+    assert "give the split" in text and "\n" not in text
+
+
+def test_a_given_test_split_needs_only_the_validation_carving():
+    raw = make({"train": (texts(20), ["x"] * 18 + ["y"] * 2), "test": (texts(2, "x"), ["x", "y"])})
+    data = prepare(raw, seed=0, validation_size=0.1, test_size=0.1, where="w")
+    assert set(data.validation.labels.tolist()) == {0, 1} and set(data.train.labels.tolist()) == {0, 1}
+
+
+def test_a_capped_split_keeps_every_class():
+    raw = make({"train": (texts(60), ["x"] * 57 + ["y"] * 3)})
+    data = prepare(raw, seed=0, validation_size=0.2, test_size=0.2, where="w", max_rows={"train": 5})
+    assert set(data.train.labels.tolist()) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ([["a"], "b", "c", "d"], "train has 1 texts that are not text (lists, rows 0)"),
+        ([{"a": 1}, "b", "c", "d"], "texts that are not text (tables (objects), rows 0)"),
+        ([1, 2.5, "c", "d"], "texts that are not text (numbers, rows 0, 1)"),
+        (["1", " 2.5", "-3", "1e5"], "every train text is a number (such as '1')"),
+    ],
+)
+def test_texts_that_are_not_text_are_refused(values, message):
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        prepare(make({"train": (values, ["a", "b"] * 2)}), seed=0, validation_size=0.25, test_size=0.25, where="w")
+
+
+def test_na_words_are_labels_and_integer_labels_read_as_text_still_index_names():
+    raw = make({"train": (texts(15), ["None", "NA", "null"] * 5)})
+    data = prepare(raw, seed=0, validation_size=0.25, test_size=0.2, where="w")
+    assert data.label_names == ("NA", "None", "null")
+    splits = {"train": (texts(6), ["0", "1", "1.0"] * 2), "validation": (["v"], [0]), "test": (["t"], ["1"])}
+    named = prepare(make(splits, ["neg", "pos"]), seed=0, validation_size=0.1, test_size=0.1, where="w")
+    assert named.train.labels.tolist() == [0, 1, 1] * 2 and named.test.labels.tolist() == [1]
+    with pytest.raises(DataError, match="label name 0 is empty"):
+        prepare(make(splits, ["", "pos"]), seed=0, validation_size=0.1, test_size=0.1, where="w")

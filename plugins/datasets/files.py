@@ -8,7 +8,6 @@ joined, or a template over columns; labels are strings or integers.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,7 +15,16 @@ from typing import Literal
 import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
-from autoft.tables import SPLIT_ALIASES, folder_splits, read_table, require_columns, split_files
+from autoft.data import one_line_errors
+from autoft.tables import (
+    SPLIT_ALIASES,
+    folder_splits,
+    read_table,
+    require_columns,
+    split_files,
+    table_texts,
+    template_columns,
+)
 
 # read_table, require_columns and folder_splits stay importable from here (docs/plugins.md); they live in autoft.tables
 __all__ = ["Files", "FilesOptions", "folder_splits", "read_table", "require_columns", "texts", "to_split"]
@@ -44,6 +52,7 @@ class Files(Dataset):
     name = "files"
     Options = FilesOptions
 
+    @one_line_errors
     def load(self, options: FilesOptions, ctx: LoadContext) -> RawDataset:
         files = split_files(options, ctx, folder=True)
         splits: dict[str, Split] = {}
@@ -73,23 +82,31 @@ class Files(Dataset):
 def to_split(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> Split:
     """Texts (from the column, columns or template) and labels of a table."""
     require_columns(frame, [options.label_column], path, "label_column")
+    text_columns = (
+        template_columns(options.text_template)
+        if options.text_template
+        else [options.text_column]
+        if isinstance(options.text_column, str)
+        else list(options.text_column)
+    )
+    if options.label_column in text_columns:
+        key = "text_template" if options.text_template else "text_column"
+        raise DataError(
+            f"[dataset] label_column '{options.label_column}' is also in {key}: the texts would give their labels "
+            "away; name another column"
+        )
     return Split(texts(frame, options, path), frame[options.label_column].tolist())
 
 
 def texts(frame: pd.DataFrame, options, path: Path | str) -> list:
-    if options.text_template:
-        fields = [f for _, f, _, _ in string.Formatter().parse(options.text_template) if f]
-        if not fields:
-            raise DataError(f"[dataset] text_template {options.text_template!r} names no columns, such as '{{text}}'")
-        require_columns(frame, fields, path, "text_template")
-        records = frame[fields].astype(object).where(frame[fields].notna(), "").to_dict("records")
-        return [options.text_template.format_map(r).strip() for r in records]
-    columns = [options.text_column] if isinstance(options.text_column, str) else list(options.text_column)
-    require_columns(frame, columns, path, "text_column")
-    if len(columns) == 1:
-        return [t if isinstance(t, str) else (None if pd.isna(t) else str(t)) for t in frame[columns[0]].tolist()]
-    parts = frame[columns].astype(object).where(frame[columns].notna(), "").astype(str)
-    return [options.text_separator.join(p for p in row if p.strip()) for row in parts.itertuples(index=False)]
+    """Each row's text from ``options.text_template``, else ``options.text_column`` (one or several joined)."""
+    return table_texts(
+        frame,
+        path,
+        columns=options.text_column,
+        template=options.text_template,
+        separator=options.text_separator,
+    )
 
 
 @hookimpl

@@ -67,6 +67,8 @@ class FinancialPhraseBank(Dataset):
         if options.path:
             folder = ctx.path(options.path)
             stem = f"{options.agreement}agree"
+            if folder.exists() and not folder.is_dir():
+                raise DataError(f"[dataset] path: '{folder}' is a file; path names the folder holding {stem}.parquet")
             files = [folder / f"{stem}{s}" for s in SUFFIXES if (folder / f"{stem}{s}").is_file()]
             if not files:
                 raise DataError(f"[dataset] path: '{folder}' has no {stem}.parquet (or .csv, .jsonl)")

@@ -34,8 +34,10 @@ class Imdb(Dataset):
             raw = load_hub(HubOptions(id=options.hub_id))
             return RawDataset(raw.splits, LABELS, source=raw.source, notes=raw.notes)
         folder = ctx.path(options.path)
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"[dataset] path: '{folder}' is a file; path names a folder with train and test files")
         if not folder.is_dir():
-            raise DataError(f"[dataset] path: '{folder}' is not a folder with train and test files")
+            raise DataError(f"[dataset] path: '{folder}' does not exist; path names a folder with train and test files")
         columns = FilesOptions(text_column="text", label_column="label")
         splits = {split: to_split(read_table(file), columns, file) for split, file in folder_splits(folder).items()}
         return RawDataset(splits, LABELS, source=str(folder))

@@ -11,18 +11,15 @@ the study log. ``generate = N`` uses N seeded government-style records
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
-from autoft.data import shown_rows
-from autoft.tables import read_table, require_columns, split_files
-from autoft_plugins.datasets.files import texts
+from autoft.data import one_line_errors, shown_rows
+from autoft.tables import read_table, require_columns, split_files, table_texts, template_columns
 from autoft_plugins.gov_records import MAX_RECORDS, generate_records
 
 
@@ -73,6 +70,7 @@ class Tabular(Dataset):
     name = "tabular"
     Options = TabularOptions
 
+    @one_line_errors
     def load(self, options: TabularOptions, ctx: LoadContext) -> RawDataset:
         cuts = cut_points(options)
         names = class_names(options, cuts)
@@ -129,7 +127,7 @@ class Tabular(Dataset):
         if not given:
             raise DataError("[dataset] needs path (one file), train (and optionally validation, test) or generate = N")
         tables = {
-            split: Table(read_table(path, options.format, options.encoding), str(path))
+            split: Table(numbers_as_numbers(read_table(path, options.format, options.encoding)), str(path))
             for split, path in split_files(options, ctx).items()
         }
         return tables, ", ".join(t.where for t in tables.values())
@@ -179,16 +177,28 @@ def text_fields(options: TabularOptions, table: Table) -> list[str]:
             "[dataset] needs text_template (such as '{state} {year}: {program} served {count} people') "
             f"or text_columns; columns present: {present}"
         )
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(options.text_template) if f is not None]
-    except ValueError as exc:
-        raise DataError(f"[dataset] text_template {options.text_template!r}: {exc}") from exc
-    if not fields or "" in fields:
-        raise DataError(
-            f"[dataset] text_template {options.text_template!r} needs named columns in braces, such as '{{state}}'; "
-            f"columns present: {present}"
-        )
-    return list(dict.fromkeys(fields))
+    return template_columns(options.text_template)
+
+
+def numbers_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every filled cell is a number (blank cells aside) as numbers, as a template formats them.
+
+    The reader keeps cells as text ("NA" stays "NA"); a column of numbers is numeric here, where values are cut
+    and templates format them (``{count:,}``).
+    """
+    out = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or not pd.api.types.is_string_dtype(values):
+            continue
+        text = values.astype("string").str.strip()
+        filled = text.ne("").fillna(False)
+        if not filled.any():
+            continue
+        numbers = pd.to_numeric(text.where(filled), errors="coerce")
+        if numbers[filled].notna().all() and np.isfinite(numbers[filled].to_numpy(dtype=float)).all():
+            out[column] = numbers.astype(float)
+    return out
 
 
 def parse_values(table: Table, column: str, missing: str) -> int:
@@ -262,15 +272,17 @@ def render(frame: pd.DataFrame, options: TabularOptions, where: str) -> list[str
         column = frame[c]
         if pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
             frame[c] = column.astype("Int64")
-    spec = SimpleNamespace(
-        text_template=options.text_template,
-        text_column=list(options.text_columns),
-        text_separator=options.text_separator,
-    )
-    try:
-        return [str(t) for t in texts(frame, spec, where)]
-    except (ValueError, TypeError, IndexError) as exc:
-        raise DataError(f"[dataset] text_template {options.text_template!r}: {exc}") from exc
+    return [
+        str(t)
+        for t in table_texts(
+            frame,
+            where,
+            columns=list(options.text_columns),
+            template=options.text_template,
+            separator=options.text_separator,
+            column_key="text_columns",
+        )
+    ]
 
 
 def missing_notes(fixed: list[tuple[int, dict[str, int]]], options: TabularOptions) -> list[str]:
