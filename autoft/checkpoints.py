@@ -9,7 +9,7 @@ coordinate through a lock file.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import shutil
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import ModelError
 from .fsutil import locked, write_json
 from .processes import pid_alive
 
@@ -33,13 +34,31 @@ class CheckpointStore:
         return self.root / f"trial-{number}"
 
     def has(self, number: int) -> bool:
-        return (self.path(number) / "config.json").is_file()
+        """Whether trial ``number``'s checkpoint is here, whole: a damaged one counts as none (it is retrained)."""
+        from .saved import DamagedFile, check_model_folder, read_head_spec, read_safetensors
+
+        folder = self.path(number)
+        if not (folder / "config.json").is_file():
+            return False
+        try:
+            check_model_folder(folder)
+            read_head_spec(folder, "")
+            for weights in folder.glob("*.safetensors"):
+                read_safetensors(weights, "")
+        except (DamagedFile, ModelError):
+            return False
+        return True
 
     def _best_value(self) -> float | None:
+        """The value of the best checkpoint so far; a missing or damaged best.json is ignored (rewritten by settle)."""
+        from .saved import DamagedFile, read_json
+
         try:
-            return json.loads((self.root / "best.json").read_text())["value"]
-        except (OSError, ValueError, KeyError):
+            value = read_json(self.root / "best.json", "").get("value")
+        except DamagedFile:
             return None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
 
     def claim(self, number: int, value: float, *, always: bool = False) -> Path | None:
         """A temporary folder to save trial ``number`` into if ``value`` beats the best so far (or ``always``)."""
@@ -54,8 +73,10 @@ class CheckpointStore:
         """Move a saved trial folder into place."""
         target = self.path(number)
         with locked(self.root / ".lock"):
-            if target.exists():
+            if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()  # not a checkpoint: a stray file in its place
             folder.rename(target)
 
     def settle(self, best_number: int | None, best_value: float | None, finished: set[int]) -> None:

@@ -107,12 +107,43 @@ def save_encoded(folder: Path, splits: dict[str, Encoded]) -> None:
 
 
 def load_encoded(folder: Path, mmap: bool = True) -> dict[str, Encoded]:
-    """Token ids saved by :func:`save_encoded`, memory-mapped (processes share the pages)."""
-    mode = "r" if mmap else None
-    return {
-        s: Encoded(*(np.load(folder / f"{s}_{name}.npy", mmap_mode=mode) for name in ("ids", "offsets", "labels")))
-        for s in SPLITS
-    }
+    """Token ids saved by :func:`save_encoded`, memory-mapped (processes share the pages).
+
+    Each split's arrays are checked against each other (a :class:`~autoft.saved.DamagedFile` names
+    the file that does not fit); :func:`encode_splits` also checks them against the data.
+    """
+    from .saved import DamagedFile, read_npy
+
+    folder = Path(folder)
+    fix = f"delete the folder '{folder}': the next study run tokenizes again"
+    out = {}
+    for s in SPLITS:
+        paths = [folder / f"{s}_{name}.npy" for name in ("ids", "offsets", "labels")]
+        ids, offsets, labels = (read_npy(p, fix, mmap=mmap) for p in paths)
+        for path, array in zip(paths, (ids, offsets, labels)):
+            if array.ndim != 1 or array.dtype.kind not in "iu":
+                raise DamagedFile(path, f"a {array.dtype} array of shape {array.shape}, not token ids", fix)
+        if len(offsets) != len(labels) + 1:
+            raise DamagedFile(paths[1], f"{len(offsets)} offsets for {len(labels)} labels", fix)
+        if offsets[0] != 0 or offsets[-1] != len(ids) or (len(offsets) > 1 and np.diff(offsets).min() < 0):
+            raise DamagedFile(paths[1], f"the offsets do not cut the {len(ids)} token ids into texts", fix)
+        out[s] = Encoded(ids, offsets, labels)
+    return out
+
+
+def _check_cache(splits: dict[str, Encoded], folder: Path, tokenizer: Any, data: PreparedData, max_length: int):
+    """Cached tokens that fit this data and tokenizer: the same labels, ids in the vocabulary, no text too long."""
+    from .saved import DamagedFile
+
+    fix = f"delete the folder '{folder}': the next study run tokenizes again"
+    vocab = len(tokenizer)
+    for s, enc in splits.items():
+        if not np.array_equal(enc.labels, data.split(s).labels):
+            raise DamagedFile(folder / f"{s}_labels.npy", f"not the labels of the {s} split", fix)
+        if len(enc.ids) and (int(enc.ids.min()) < 0 or int(enc.ids.max()) >= vocab):
+            raise DamagedFile(folder / f"{s}_ids.npy", f"token ids outside the vocabulary of {vocab}", fix)
+        if len(enc) and int(enc.lengths.max()) > max_length:
+            raise DamagedFile(folder / f"{s}_offsets.npy", f"texts longer than max_length {max_length}", fix)
 
 
 def encode_splits(
@@ -120,14 +151,19 @@ def encode_splits(
 ) -> tuple[dict[str, Encoded], Path | None, bool]:
     """Token ids for train, validation and test, from the cache when there.
 
+    A damaged cache (truncated or garbled files, arrays that do not fit the data) is rebuilt.
     Returns the splits, the cache folder (None without a cache) and whether the splits came from it.
     """
+    from .saved import DamagedFile
+
     folder = cache_dir / f"tokens-{cache_key(tokenizer, data, max_length)}" if cache_dir else None
     if folder is not None and folder.is_dir():
         try:
-            return load_encoded(folder), folder, True
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt below
+            splits = load_encoded(folder)
+            _check_cache(splits, folder, tokenizer, data, max_length)
+            return splits, folder, True
+        except DamagedFile:
+            pass  # rebuilt below
     splits = {s: encode(tokenizer, data.split(s).texts, data.split(s).labels, max_length) for s in SPLITS}
     if folder is not None:
         save_encoded(folder, splits)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,9 +79,46 @@ def write(run_dir: Path, rows: list[dict], objective: str) -> None:
     write_text(run_dir / "leaderboard.md", to_markdown(rows, objective))
 
 
+_NUMBER = (int, float, type(None))
+#: what each leaderboard row holds, as written by :func:`rows_from_trials` (the objective's value: a number)
+ROW_TYPES = {
+    "rank": (int, type(None)),
+    "trial": (int,),
+    "state": (str,),
+    "strategy": (str,),
+    "params": (dict,),
+    "trainable_params": _NUMBER,
+    "trainable_share": _NUMBER,
+    "best_epoch": _NUMBER,
+    "train_seconds": _NUMBER,
+    "samples_per_second": _NUMBER,
+    "peak_memory_mb": _NUMBER,
+    "reason": (str,),
+}
+
+
 def read(run_dir: Path) -> tuple[str, list[dict]]:
-    data = json.loads((Path(run_dir) / "leaderboard.json").read_text())
-    return data["objective"], data["trials"]
+    """The objective and rows of a run folder's leaderboard.json; a damaged file is a one-line error naming it."""
+    from .saved import DamagedFile, read_json
+
+    path = Path(run_dir) / "leaderboard.json"
+    fix = "run the study again (autoft study run <study file>) to rewrite it from the study's storage"
+    data = read_json(path, fix)
+    objective, trials = data.get("objective"), data.get("trials")
+    if not isinstance(objective, str) or not objective:
+        raise DamagedFile(path, "no objective name", fix)
+    if not isinstance(trials, list):
+        raise DamagedFile(path, "no list of trials", fix)
+    for number, row in enumerate(trials, 1):
+        if not isinstance(row, dict):
+            raise DamagedFile(path, f"entry {number} of trials is not an object", fix)
+        for key, types in {**ROW_TYPES, objective: _NUMBER}.items():
+            if key not in row:
+                raise DamagedFile(path, f"entry {number} of trials has no '{key}'", fix)
+            value = row[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise DamagedFile(path, f"entry {number} of trials: '{key}' is {value!r}", fix)
+    return objective, trials
 
 
 #: the per-trial columns of leaderboard.csv after the parameters and validation metrics

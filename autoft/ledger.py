@@ -12,7 +12,6 @@ import math
 import os
 import socket
 import time
-import tomllib
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,29 +217,63 @@ def storage_of_run(run_dir: Path) -> str:
     """The storage URL of a run folder: its study.toml's ``[study] storage``, else its study.db.
 
     A study.toml that cannot be read is an error, not a reason to guess: a PostgreSQL study's
-    folder may hold an unrelated study.db.
+    folder may hold an unrelated study.db. A study.db (or any SQLite storage file) that is not a
+    whole SQLite database is an error naming it: it is the study's record, never rebuilt.
     """
+    from .saved import DamagedFile, read_toml
+
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise StudyError(f"'{run_dir}' does not exist; give a run folder (runs/<study>)")
     if not run_dir.is_dir():
         raise StudyError(f"'{run_dir}' is not a folder; give a run folder (runs/<study>)")
     path = run_dir / "study.toml"
-    storage = ""
+    fix = "it is a copy of the study file you ran: copy that file over it, or delete it (a run writes it again)"
+    storage: Any = ""
     if path.exists():
         try:
-            with open(path, "rb") as f:
-                study = tomllib.load(f).get("study", {})
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise StudyError(
-                f"'{path}' cannot be read ({first_line(exc)}); restore it from the study file you ran"
-            ) from exc
-        storage = study.get("storage", "") if isinstance(study, dict) else ""
+            raw = read_toml(path, fix)
+        except DamagedFile as exc:
+            raise StudyError(str(exc)) from exc
+        study = raw.get("study", {})
+        if not isinstance(study, dict):
+            raise StudyError(f"'{path}': [study] is not a table; {fix}")
+        storage = study.get("storage", "")
         if not isinstance(storage, str):
-            raise StudyError(f"'{path}': [study] storage must be a URL string, got {storage!r}")
-    if storage:
-        return storage
-    if not (run_dir / "study.db").is_file():
-        raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
-    return f"sqlite:///{run_dir / 'study.db'}"
+            raise StudyError(f"'{path}': [study] storage must be a URL string, got {storage!r}; {fix}")
+    if not storage:
+        if not (run_dir / "study.db").is_file():
+            raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
+        storage = f"sqlite:///{run_dir / 'study.db'}"
+    if storage.startswith("sqlite:///"):
+        check_sqlite(Path(storage[len("sqlite:///") :]))
+    return storage
+
+
+def check_sqlite(path: Path) -> None:
+    """A SQLite storage file, if there, must be a whole database (``PRAGMA quick_check``, read-only)."""
+    import contextlib
+    import sqlite3
+
+    if not path.is_file():
+        return  # none yet: Optuna creates it
+    fix = "it holds the study's trials and is never rebuilt: restore it from a backup, or move it away to start afresh"
+    if path.stat().st_size == 0:
+        raise StudyError(f"'{path}' cannot be read (empty file, 0 bytes: its trials are gone); {fix}")
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)) as db:
+            found = db.execute("PRAGMA quick_check").fetchall()
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        problem = "" if found == [("ok",)] else str(found[0][0]) if found else "no answer to a check"
+    except sqlite3.Error as exc:
+        problem = first_line(exc)
+    if problem:
+        raise StudyError(f"'{path}' cannot be read (damaged SQLite database: {problem}); {fix}")
+    if tables and "studies" not in tables:
+        raise StudyError(
+            f"'{path}' is a SQLite database, but not an Optuna study storage (its tables: "
+            f"{', '.join(sorted(tables)[:5])}); move it away, or point [study] storage elsewhere"
+        )
 
 
 def _check_identity(config: StudyConfig, url: str, stored: Any, identity: dict | None) -> None:

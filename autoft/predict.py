@@ -1,7 +1,17 @@
-"""Predicting labels for new texts with a saved model (batched, sorted by length, no gradients)."""
+"""Predicting labels for new texts with a saved model (batched, sorted by length, no gradients).
+
+What ``autoft predict`` is given is checked before the model loads: the model folder, the
+texts (none may be empty, blank or missing: a label for no text is noise), the ``--output``
+file (a known format, in a folder that exists, never the input nor a file of the model or
+its run folder). Texts are taken as written: "NA", "None" or "null" are texts to label, as a
+Hugging Face pipeline would take them; only the table's real missing values (a JSON or
+Parquet null) are missing. A model whose weights or outputs are not finite is refused: no
+NaN probability is ever written.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +19,29 @@ import numpy as np
 import pandas as pd
 
 from . import tables
-from .errors import ConfigError, DataError
+from .calibration import scale
+from .errors import ConfigError, DataError, ModelError
 from .features import encode
-from .saved import load_trained, trained_max_length
+from .preflight import position_limit
+from .saved import load_trained, model_fix, trained_max_length, trained_temperature
 from .training import autocast_dtype, predict_proba, resolve_device
 
-__all__ = ["Predictions", "Predictor", "read_table", "read_texts", "trained_max_length", "write_table"]
+__all__ = [
+    "Predictions",
+    "Predictor",
+    "check_evaluation_out",
+    "check_output",
+    "check_texts",
+    "read_table",
+    "read_texts",
+    "table_texts",
+    "trained_max_length",
+    "write_table",
+]
+
+#: rows named in a message before "and N more"
+SHOWN_ROWS = 5
+FORMATS = ".csv, .tsv, .jsonl, .json or .parquet"
 
 
 @dataclass
@@ -35,77 +62,257 @@ class Predictions:
         return out
 
 
+def check_device(name: str):
+    """The torch device for ``--device``; one this machine lacks is an error, not a crash mid-way."""
+    import torch
+
+    device = resolve_device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {name}: this machine has no CUDA GPU visible to torch; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"--device {name}: there is no GPU {device.index} (GPUs 0 to {count - 1} are visible)")
+    elif device.type == "mps" and not (torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: Apple's MPS is not available here; use --device cpu")
+    return device
+
+
 class Predictor:
     """A saved model and its tokenizer, ready to label texts."""
 
     def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 128, max_length: int | None = None):
-        self.model, self.tokenizer = load_trained(Path(folder))
-        self.device = resolve_device(device)
+        self.folder = Path(folder)
+        self.device = check_device(device)
+        self.model, self.tokenizer = load_trained(self.folder)
         self.model.to(self.device)
         self.batch_size = batch_size
-        self.max_length = max_length or trained_max_length(Path(folder), self.tokenizer)
+        self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
+        limit = position_limit(self.model.config)
+        if limit is not None and self.max_length > limit:
+            given = "--max-length" if max_length else f"[model] max_length of '{self.folder / 'study.toml'}'"
+            raise ConfigError(f"{given}: {self.max_length} tokens is more than the model takes ({limit})")
         config = self.model.config
-        self.label_names = [config.id2label[i] for i in range(config.num_labels)]
+        try:
+            self.label_names = [str(config.id2label[i]) for i in range(config.num_labels)]
+        except (KeyError, TypeError) as exc:
+            raise ModelError(
+                f"'{self.folder / 'config.json'}': id2label does not name labels 0 to {config.num_labels - 1}; "
+                f"{model_fix(self.folder)}"
+            ) from exc
+        if self.tokenizer.pad_token_id is None:
+            raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
+        self.temperature = trained_temperature(self.folder)
 
     def proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities; all finite, or a :class:`ModelError` naming the model and the texts."""
+        import torch
+
         enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
-        return predict_proba(
-            self.model,
-            enc,
-            batch_size=self.batch_size,
-            device=self.device,
-            pad_id=int(self.tokenizer.pad_token_id),
-            dtype=autocast_dtype("auto", self.device),
-        )
+        try:
+            proba = predict_proba(
+                self.model,
+                enc,
+                batch_size=self.batch_size,
+                device=self.device,
+                pad_id=int(self.tokenizer.pad_token_id),
+                dtype=autocast_dtype("auto", self.device),
+            )
+        except torch.OutOfMemoryError as exc:
+            raise ConfigError(
+                f"--batch-size {self.batch_size}: out of memory on {self.device}; use a smaller --batch-size"
+            ) from exc
+        proba = scale(proba, self.temperature) if self.temperature != 1.0 else proba
+        bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+        if len(bad):
+            raise ModelError(
+                f"the model in '{self.folder}' gives NaN or infinite probabilities for {_rows(bad + 1, 'text')} "
+                f"of {len(texts)}; its weights are damaged or it overflows: {model_fix(self.folder)}"
+            )
+        return proba
 
     def __call__(self, texts: list[str]) -> Predictions:
         return Predictions(list(texts), self.label_names, self.proba(list(texts)))
 
 
+def _rows(numbers, noun: str = "row") -> str:
+    """'row 3' or 'rows 3, 7, 9, 12, 15 and 4 more' (numbers counted from 1)."""
+    numbers = [int(n) for n in numbers]
+    if len(numbers) == 1:
+        return f"{noun} {numbers[0]}"
+    shown = ", ".join(map(str, numbers[:SHOWN_ROWS]))
+    more = f" and {len(numbers) - SHOWN_ROWS} more" if len(numbers) > SHOWN_ROWS else ""
+    return f"{noun}s {shown}{more}"
+
+
+def check_texts(texts: list[str]) -> None:
+    """Texts given as arguments: none may be empty or only whitespace."""
+    blank = [i for i, t in enumerate(texts, 1) if not t.strip()]
+    if blank:
+        raise ConfigError(
+            f"{_rows(blank, 'text')} of the {len(texts)} given {'is' if len(blank) == 1 else 'are'} empty "
+            "or only whitespace; give texts with words in them"
+        )
+
+
 def read_texts(path: Path) -> list[str]:
-    """One text per line; blank lines are skipped."""
-    return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """``--file``: one text per line (UTF-8); blank lines are skipped, and a file with no text is an error."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"--file '{path}' does not exist")
+    if path.is_dir():
+        raise ConfigError(f"--file '{path}' is a folder; give a text file with one text per line")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--file '{path}' cannot be read ({exc.strerror or exc})") from exc
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first text
+    except UnicodeDecodeError as exc:
+        raise DataError(f"--file '{path}': not UTF-8 text at byte {exc.start}; save it as UTF-8") from exc
+    texts = [line for line in text.splitlines() if line.strip()]
+    if not texts:
+        what = "is empty" if not data else "holds only blank lines"
+        raise ConfigError(f"--file '{path}' {what}; give a text file with one text per line")
+    return texts
+
+
+#: the encoding setting named in autoft.tables' messages; predict has none to set
+_ENCODING_KEY = "<autoft predict reads UTF-8>"
 
 
 def read_table(path: Path, text_column: str) -> pd.DataFrame:
     """The ``--input`` table of texts (CSV, TSV, JSON Lines, JSON or Parquet); its text column must be there."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"--input '{path}' does not exist")
+    if path.is_dir():
+        raise ConfigError(f"--input '{path}' is a folder; give a {FORMATS} file")
     if tables.format_of(path) is None:
-        raise ConfigError(f"--input '{path}': use a .csv, .tsv, .jsonl, .json or .parquet file")
+        raise ConfigError(f"--input '{path}': use a {FORMATS} file")
     try:
-        frame = tables.read_table(path)
+        frame = tables.read_table(path, encoding_key=_ENCODING_KEY)
     except DataError as exc:
         cause = exc.__cause__
-        if isinstance(cause, UnicodeDecodeError):  # predict has no encoding to set, unlike a study's [dataset]
-            raise DataError(f"--input '{path}': not UTF-8 text at byte {cause.start}; save it as UTF-8") from exc
-        raise
-    tables.require_columns(frame, [text_column], path, "--text-column")
+        if isinstance(cause, UnicodeDecodeError) or _ENCODING_KEY in str(exc):
+            at = f" at byte {cause.start}" if isinstance(cause, UnicodeDecodeError) else ""
+            raise DataError(f"--input '{path}': not UTF-8 text{at}; save it as UTF-8") from exc
+        raise DataError(f"--input {exc}") from exc
+    tables.require_columns(frame, [text_column], f"--input '{path}'", "--text-column")
+    if not len(frame):
+        raise DataError(f"--input '{path}' has no rows; give a table with a row per text")
     return frame
+
+
+def table_texts(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
+    """The texts of ``--input``'s text column; a missing value (null) or a blank cell is an error naming the rows."""
+    values = frame[column].tolist()
+    odd = [i for i, v in enumerate(values, 1) if not _missing(v) and not isinstance(v, (str, int, float))]
+    if odd:
+        kind = type(values[odd[0] - 1]).__name__
+        raise DataError(
+            f"--input '{path}': column '{column}' (--text-column) holds values that are not text ({kind}) "
+            f"in {_rows(odd)}; give a column of texts"
+        )
+    missing = [i for i, v in enumerate(values, 1) if _missing(v)]
+    blank = [i for i, v in enumerate(values, 1) if not _missing(v) and not str(v).strip()]
+    if missing or blank:
+        rows = sorted(missing + blank)
+        kinds = " and ".join(k for k, n in (("missing", missing), ("blank", blank)) if n)
+        raise DataError(
+            f"--input '{path}': column '{column}' (--text-column) has no text ({kinds}) in {_rows(rows)} "
+            f"of {len(values)} (counted from 1, after any header); drop those rows or fill them in"
+        )
+    return [str(v) for v in values]
+
+
+def _missing(value: object) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value
 
 
 def _kind(path: Path) -> str:
     """The format of an output file; compressed files are not written."""
     kind = tables.SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise ConfigError(f"'{path}': use a .csv, .tsv, .jsonl, .json or .parquet file")
+        raise ConfigError(f"--output '{path}': use a {FORMATS} file")
     return kind
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def check_output(path: Path, model_dir: Path, sources: list[Path]) -> None:
+    """``--output`` can be written, in a known format, without overwriting anything autoft or the user needs."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--output '{path}' is a folder; give a file name in it, such as '{path / 'labels.csv'}'")
+    _kind(path)
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(f"--output '{path}': the folder '{parent}' does not exist; create it first")
+    if not parent.is_dir():
+        raise ConfigError(f"--output '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output '{path}': the folder '{parent}' is not writable")
+    for source in sources:
+        if source.exists() and path.exists() and path.resolve() == source.resolve():
+            raise ConfigError(f"--output '{path}' is the file the texts come from; write the labels to another file")
+    model_dir = Path(model_dir)
+    run_dir = model_dir.parent if model_dir.name == "best" else None
+    protected = [model_dir] + ([run_dir] if run_dir and (run_dir / "study.toml").exists() else [])
+    for folder in protected:
+        if _inside(path, folder):
+            raise ConfigError(
+                f"--output '{path}' is inside '{folder}', which autoft wrote; write the labels somewhere else"
+            )
+
+
+def check_evaluation_out(out: Path, model_dir: Path) -> None:
+    """``autoft evaluate --out``: a new folder, or an earlier evaluation's (replaced whole); never another folder."""
+    out, model_dir = Path(out), Path(model_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder for the evaluation files")
+    if out.is_dir() and any(out.iterdir()) and not (out / "evaluation.json").is_file():
+        raise ConfigError(
+            f"--out '{out}' is a folder of other files (it holds no evaluation.json) and would be replaced; "
+            "give a new folder"
+        )
+    run_dir = model_dir.parent if model_dir.name == "best" else None
+    own = run_dir is not None and (run_dir / "study.toml").exists()
+    if own and out.resolve() == (run_dir / "evaluation").resolve():
+        raise ConfigError(f"--out '{out}' is the study's own test evaluation; give another folder")
+    parent = out.parent
+    if not parent.exists():
+        raise ConfigError(f"--out '{out}': the folder '{parent}' does not exist; create it first")
+    if not parent.is_dir():
+        raise ConfigError(f"--out '{out}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out '{out}': the folder '{parent}' is not writable")
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     from .fsutil import write_bytes, write_text
 
     kind = _kind(path)
-    if kind == "csv":
-        write_text(path, frame.to_csv(index=False))
-    elif kind == "tsv":
-        write_text(path, frame.to_csv(index=False, sep="\t"))
-    elif kind in ("jsonl", "json"):
-        write_text(path, frame.to_json(orient="records", lines=kind == "jsonl", force_ascii=False))
-    else:
-        import io
+    try:
+        if kind == "csv":
+            write_text(path, frame.to_csv(index=False))
+        elif kind == "tsv":
+            write_text(path, frame.to_csv(index=False, sep="\t"))
+        elif kind in ("jsonl", "json"):
+            write_text(path, frame.to_json(orient="records", lines=kind == "jsonl", force_ascii=False))
+        else:
+            import io
 
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        write_bytes(path, buf.getvalue())
+            buf = io.BytesIO()
+            frame.to_parquet(buf, index=False)
+            write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise ConfigError(f"--output '{path}' cannot be written ({exc.strerror or exc})") from exc

@@ -159,3 +159,152 @@ def test_evaluate_refuses_labels_the_model_does_not_know(best_model, tmp_path, c
     pd.DataFrame({"text": [f"t {i}" for i in range(40)], "label": ["neg", "maybe"] * 20}).to_csv(other, index=False)
     result = cli("evaluate", best, "--data", "type=files", "--data", f"path={json.dumps(str(other))}")
     assert result.code == 2 and "'maybe'" in result.err and "not labels of the model (neg, pos)" in result.err
+
+
+def one_line_error(result, *fragments):
+    """Exit 2, one ``error: `` line holding every fragment, no traceback."""
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.out + result.err
+    for fragment in fragments:
+        assert fragment in result.err, (fragment, result.err)
+
+
+def files_of(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# (id, how to make the arguments after "predict" from (best, tmp_path), what the error says)
+BAD_PREDICT = [
+    ("model is a file", lambda b, t: [b / "config.json", "x"], ["config.json' is a file, not a folder"]),
+    ("model is a run folder", lambda b, t: [b.parent, "x"], ["is a run folder; give its saved model", "best'"]),
+    ("model is missing", lambda b, t: [t / "nope", "x"], ["nope' does not exist"]),
+    ("output suffix", lambda b, t: [b, "x", "--output", t / "out.xlsx"], ["--output", "out.xlsx", "use a .csv"]),
+    ("output folder missing", lambda b, t: [b, "x", "--output", t / "no" / "o.csv"], ["no' does not exist"]),
+    ("output is a folder", lambda b, t: [b, "x", "--output", t], ["--output", "is a folder"]),
+    ("output under a file", lambda b, t: [b, "x", "--output", t / "in.csv" / "o.csv"], ["is a file, not a folder"]),
+    ("output in the model", lambda b, t: [b, "x", "--output", b / "labels.csv"], ["--output", "which autoft wrote"]),
+    ("output in the run", lambda b, t: [b, "x", "--output", b.parent / "l.json"], ["--output", "which autoft wrote"]),
+    ("output is the input", lambda b, t: [b, "--input", t / "in.csv", "--output", t / "in.csv"], ["texts come from"]),
+    ("input is a folder", lambda b, t: [b, "--input", t], ["--input", "is a folder"]),
+    ("input has no rows", lambda b, t: [b, "--input", t / "header.csv"], ["--input", "has no rows"]),
+    ("input and texts", lambda b, t: [b, "x", "--input", t / "in.csv"], ["not both"]),
+    ("file is a folder", lambda b, t: [b, "--file", t], ["--file", "is a folder"]),
+    ("file is empty", lambda b, t: [b, "--file", t / "empty.txt"], ["--file", "empty.txt' is empty"]),
+    ("file is blank", lambda b, t: [b, "--file", t / "blank.txt"], ["--file", "holds only blank lines"]),
+    ("file not UTF-8", lambda b, t: [b, "--file", t / "latin.txt"], ["--file", "not UTF-8 text at byte 3"]),
+    ("empty text", lambda b, t: [b, "good", ""], ["text 2 of the 2 given is empty"]),
+    ("blank texts", lambda b, t: [b, " ", "ok", "\t"], ["texts 1, 3 of the 3 given are empty or only whitespace"]),
+    ("max length", lambda b, t: [b, "x", "--max-length", "5000"], ["--max-length: 5000 tokens", "takes (128)"]),
+    ("column clash", lambda b, t: [b, "--input", t / "labelled.csv", "--output", t / "o.csv"], ["column(s) 'label'"]),
+]
+
+
+@pytest.mark.parametrize("make, fragments", [c[1:] for c in BAD_PREDICT], ids=[c[0] for c in BAD_PREDICT])
+def test_predict_refuses_bad_arguments_in_one_line_and_writes_nothing(best_model, tmp_path, cli, make, fragments):
+    best, _, _ = best_model
+    pd.DataFrame({"text": ["superb seller", "awful item"]}).to_csv(tmp_path / "in.csv", index=False)
+    pd.DataFrame({"text": ["great", "poor"], "label": ["pos", "neg"]}).to_csv(tmp_path / "labelled.csv", index=False)
+    (tmp_path / "header.csv").write_text("text\n")
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("\n  \n\t\n")
+    (tmp_path / "latin.txt").write_bytes("caf\xe9 ok\n".encode("latin-1"))
+    before_run, before_here = files_of(best.parent), files_of(tmp_path)
+    one_line_error(cli("predict", *make(best, tmp_path)), *fragments)
+    assert files_of(best.parent) == before_run and files_of(tmp_path) == before_here
+
+
+@pytest.mark.parametrize(
+    "suffix, write",
+    [
+        (".jsonl", lambda p: p.write_text('{"t": "great"}\n{"t": null}\n{"t": ""}\n{"t": "   "}\n{"t": "poor"}\n')),
+        (".csv", lambda p: p.write_text('t,n\ngreat,1\n,2\n"  ",3\npoor,4\n')),
+    ],
+)
+def test_predict_refuses_missing_and_blank_texts_of_a_table_naming_the_rows(best_model, tmp_path, cli, suffix, write):
+    """A label for no text is noise: a real missing value (JSON null) or a blank cell stops predict, naming rows."""
+    best, _, _ = best_model
+    source = tmp_path / f"in{suffix}"
+    write(source)
+    result = cli("predict", best, "--input", source, "--text-column", "t", "--output", tmp_path / "out.csv")
+    rows = "rows 2, 3, 4 of 5" if suffix == ".jsonl" else "rows 2, 3 of 4"
+    one_line_error(result, f"--input '{source}'", "column 't' (--text-column) has no text", rows)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_labels_words_that_only_look_missing(best_model, tmp_path, cli):
+    """ "NA", "None", "null", "nan", "N/A" in a table are texts, as a Hugging Face pipeline takes them."""
+    best, _, _ = best_model
+    words = ["NA", "None", "null", "nan", "N/A", "superb"]
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n" + "".join(f"{i},{w}\n" for i, w in enumerate(words)))
+    result = cli("predict", best, "--input", source, "--output", tmp_path / "out.jsonl")
+    assert result.code == 0, result.err
+    got = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype=False)
+    assert got["text"].tolist() == words
+    assert got[["probability", "p(neg)", "p(pos)"]].notna().all().all()
+    positional = cli("predict", best, "NA", "None")
+    assert positional.code == 0, positional.err
+
+
+def damaged_copy(best, tmp_path, change):
+    """A copy of the saved model whose weights ``change`` edits (a dict of tensors, in place)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "model"
+    shutil.copytree(best, copy)
+    weights = load_file(copy / "model.safetensors")
+    change(weights)
+    save_file(weights, copy / "model.safetensors", metadata={"format": "pt"})
+    return copy
+
+
+def test_predict_and_evaluate_refuse_a_model_with_nan_weights(best_model, tmp_path, cli):
+    best, data, _ = best_model
+    copy = damaged_copy(best, tmp_path, lambda w: w["classifier.weight"].__setitem__((0, 0), float("nan")))
+    out = tmp_path / "out.csv"
+    one_line_error(cli("predict", copy, "superb", "--output", out), f"'{copy / 'model.safetensors'}'", "NaN")
+    assert not out.exists()
+    result = cli("evaluate", copy, "--data", "type=files", "--data", f"path={json.dumps(str(data))}")
+    one_line_error(result, "model.safetensors", "NaN or infinite")
+    assert not (copy / "evaluation-test").exists()
+
+
+def test_predict_refuses_a_model_whose_outputs_are_not_finite(best_model, tmp_path, cli):
+    """Finite weights whose logits overflow to infinity: no NaN probability is written."""
+    best, _, _ = best_model
+
+    def overflow(w):
+        w["bert.pooler.dense.bias"].fill_(100.0)  # every pooled value tanh(100) = 1
+        w["classifier.weight"][0].fill_(3e38)  # finite, but 64 of them sum past float32's largest
+        w["classifier.weight"][1].fill_(-3e38)
+
+    copy = damaged_copy(best, tmp_path, overflow)
+    out = tmp_path / "out.csv"
+    result = cli("predict", copy, "superb seller", "awful", "--output", out)
+    one_line_error(result, f"the model in '{copy}' gives NaN or infinite probabilities for texts 1, 2 of 2")
+    assert not out.exists()
+
+
+def test_predict_refuses_a_device_this_machine_lacks(best_model, cli):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    one_line_error(cli("predict", best_model[0], "x", "--device", "cuda:0"), "--device cuda:0", "use --device cpu")
+
+
+def test_evaluate_never_replaces_a_folder_that_is_not_an_evaluation(best_model, tmp_path, cli):
+    best, data, _ = best_model
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    args = ["--data", "type=files", "--data", f"path={json.dumps(str(data))}"]
+    one_line_error(cli("evaluate", best, *args, "--out", mine), f"--out '{mine}'", "no evaluation.json")
+    assert (mine / "notes.txt").read_text() == "keep me"
+    one_line_error(cli("evaluate", best, *args, "--out", mine / "notes.txt"), "is a file")
+    one_line_error(cli("evaluate", best, *args, "--out", best.parent / "evaluation"), "the study's own test evaluation")
+    one_line_error(cli("evaluate", best, "--study", tmp_path), f"--study '{tmp_path}' is a folder")
+    one_line_error(cli("evaluate", best.parent, *args), "is a run folder; give its saved model")
