@@ -35,10 +35,18 @@ def register_backends(register):
 
 
 @hookspec
-def trial_finished(study_name, record):
-    """A trial ended (complete, pruned or failed); ``record`` is its leaderboard row as a dict."""
+def trial_finished(study_name, record, history, config):
+    """A trial ended (complete, pruned or failed); ``record`` is its leaderboard row as a dict.
+
+    ``history`` is the trial's evaluations in order, each a dict of ``index``, ``step`` (the
+    optimizer step), ``epoch``, ``train_loss`` and the validation metrics (empty when the trial
+    failed before its first); ``config`` is the study's :class:`autoft.config.StudyConfig`.
+    """
 
 
 @hookspec
-def study_finished(study_name, run_dir, best):
-    """A study ended; ``best`` is the best trial's leaderboard row with its test metrics, or None."""
+def study_finished(study_name, run_dir, best, config):
+    """A study ended; ``best`` is the best trial's validation and test scores (``best/metrics.json``), or None.
+
+    ``config`` is the study's :class:`autoft.config.StudyConfig`.
+    """

@@ -106,7 +106,9 @@ class StudySearch(Search):
             trial.number, outcome.state, outcome.value, outcome.reason, (best.number, best.value) if best else None
         )
         row = next((r for r in rows if r["trial"] == trial.number), None)
-        self.registry.hook.trial_finished(study_name=self.config.name, record=row)
+        self.registry.hook.trial_finished(
+            study_name=self.config.name, record=row, history=list(outcome.history), config=self.config
+        )
 
     def interrupt(self, stop: BaseException) -> None:
         reason = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
