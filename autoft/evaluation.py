@@ -48,10 +48,14 @@ def evaluate_predictions(
     out_dir: Path,
     *,
     top_misclassified: int | None = None,
+    uncalibrated: np.ndarray | None = None,
+    temperature: float = 1.0,
 ) -> dict:
     """Write the evaluation files for predictions ``proba`` (rows, labels) into ``out_dir``; return the summary.
 
     ``top_misclassified`` keeps only that many rows in ``misclassified.csv`` (``n_misclassified`` counts all).
+    ``uncalibrated``: the probabilities before temperature scaling (``proba`` being after, at ``temperature``);
+    their ECE and reliability diagram are written beside the calibrated ones.
     Scores of a class absent from ``y_true`` (or, for AUC, of a class that is every row) are None.
     """
     y_true = np.asarray(y_true, dtype=int)
@@ -88,8 +92,16 @@ def evaluate_predictions(
     write_bytes(out_dir / FILES["pr_curves_png"], _pr_png(y_true, proba, names, ap))
     write_bytes(out_dir / FILES["roc_curves_png"], _roc_png(y_true, proba, names, auc))
 
+    files = dict(FILES)
     ece = expected_calibration_error(y_true, proba)
     write_bytes(out_dir / FILES["reliability_png"], _reliability_png(y_true, proba, ece))
+    calibration = {}
+    if uncalibrated is not None:
+        before = expected_calibration_error(y_true, np.asarray(uncalibrated, dtype=float))
+        files["reliability_uncalibrated_png"] = "reliability_uncalibrated.png"
+        png_before = _reliability_png(y_true, np.asarray(uncalibrated, dtype=float), before, note="before scaling")
+        write_bytes(out_dir / files["reliability_uncalibrated_png"], png_before)
+        calibration = {"temperature": temperature, "ece_uncalibrated": before}
 
     wrong = misclassified_frame(texts, y_true, proba, names)
     n_wrong = len(wrong)
@@ -108,7 +120,8 @@ def evaluate_predictions(
         "n_misclassified": n_wrong,
         "label_names": names,
         "classification_report": report,
-        "files": dict(FILES),
+        **calibration,
+        "files": files,
     }
     write_json(out_dir / "evaluation.json", summary)
     return summary
@@ -228,7 +241,7 @@ def _roc_png(y_true: np.ndarray, proba: np.ndarray, names: list[str], auc: list[
     return png(fig)
 
 
-def _reliability_png(y_true: np.ndarray, proba: np.ndarray, ece: float, bins: int = 15) -> bytes:
+def _reliability_png(y_true: np.ndarray, proba: np.ndarray, ece: float, bins: int = 15, note: str = "") -> bytes:
     conf, correct, index = _top_label(y_true, proba, bins)
     counts = np.bincount(index, minlength=bins)
     filled = counts > 0
@@ -256,7 +269,7 @@ def _reliability_png(y_true: np.ndarray, proba: np.ndarray, ece: float, bins: in
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability (top-class confidence, {bins} bins): ECE = {ece:.4f}")
+    ax.set_title(f"Reliability{f' {note}' if note else ''} (top-class confidence, {bins} bins): ECE = {ece:.4f}")
     ax.legend(loc="upper left", fontsize="small", frameon=False)
     hist.bar((edges[:-1] + edges[1:]) / 2, counts, width=width, color="grey", edgecolor="black")
     hist.set_xlabel("confidence of the predicted class")

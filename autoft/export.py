@@ -9,7 +9,6 @@ folder and swapped in, so it is never half-written.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,11 +17,14 @@ import numpy as np
 import tomli_w
 import torch
 
+from .calibration import fit_temperature, scale
+from .card import model_card
 from .errors import ModelError
 from .fsutil import write_folder, write_json, write_text
+from .heads import read_head
 from .metrics import compute
-from .saved import load_trained
-from .space import TrialConfig
+from .saved import CALIBRATION, DamagedFile, check_folder, load_trained, read_json, read_text
+from .space import SearchSpace, TrialConfig
 from .training import autocast_dtype, predict_proba
 
 if TYPE_CHECKING:
@@ -38,10 +40,17 @@ EVALUATION = "evaluation"
 
 
 def existing_best(run_dir: Path) -> dict | None:
+    """``best/metrics.json`` of a finished export, or None: none yet, or a file of ``best/`` or ``evaluation/``
+    is damaged (truncated, garbled, NaN weights), and both are rebuilt."""
+    run_dir = Path(run_dir)
     try:
-        return json.loads((Path(run_dir) / BEST / "metrics.json").read_text())
-    except (OSError, ValueError):
+        metrics = read_json(run_dir / BEST / "metrics.json", "")
+        check_folder(run_dir / BEST, "")
+        if (run_dir / EVALUATION).is_dir():
+            check_folder(run_dir / EVALUATION, "")
+    except (DamagedFile, OSError):
         return None
+    return metrics
 
 
 def finalize(
@@ -65,16 +74,15 @@ def finalize(
     model, _ = load_trained(checkpoint, tokenizer=False)
     model.to(bench.device)
     test = bench.encoded["test"]
-    proba = predict_proba(
-        model,
-        test,
-        batch_size=bench.config.train.eval_batch_size,
-        device=bench.device,
-        pad_id=bench.pad_id,
-        dtype=autocast_dtype(bench.config.train.precision, bench.device),
-    )
+    raw = _proba(model, bench, "test")
+    calibrate = bench.config.train.calibrate
+    validation = bench.encoded["validation"]
+    temperature = fit_temperature(_proba(model, bench, "validation"), validation.labels) if calibrate else 1.0
+    proba = scale(raw, temperature)
     metrics = _test_metrics(best, bench, proba)
-    write_evaluation(
+    if calibrate:
+        metrics["calibration"] = {"temperature": temperature, "fitted_on": "validation"}
+    evaluation = write_evaluation(
         run_dir / EVALUATION,
         model,
         bench.tokenizer,
@@ -84,10 +92,29 @@ def finalize(
         metrics["label_names"],
         max_length=bench.config.model.max_length,
         device=bench.device,
+        uncalibrated=raw if calibrate else None,
+        temperature=temperature,
     )
-    write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics))
+    write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
     del model
     return metrics
+
+
+def _proba(model: Any, bench: Workbench, split: str) -> np.ndarray:
+    settings, device = bench.config.train, bench.device
+    dtype = autocast_dtype(settings.precision, device)
+    split_data = bench.encoded[split]
+    return predict_proba(
+        model, split_data, batch_size=settings.eval_batch_size, device=device, pad_id=bench.pad_id, dtype=dtype
+    )
+
+
+def _proba(model: Any, bench: Workbench, split: str) -> np.ndarray:
+    """Class probabilities of one split (the model's own, before any temperature)."""
+    settings, device = bench.config.train, bench.device
+    dtype = autocast_dtype(settings.precision, device)
+    size = settings.eval_batch_size
+    return predict_proba(model, bench.encoded[split], batch_size=size, device=device, pad_id=bench.pad_id, dtype=dtype)
 
 
 def _checkpoint(best: Any, bench: Workbench, store: CheckpointStore, display: StudyDisplay, workers: WorkerPool):
@@ -133,8 +160,8 @@ def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
     }
 
 
-def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metrics: dict) -> None:
-    """``best/``: the checkpoint, the tokenizer, the resolved study file, the trial and its scores."""
+def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metrics: dict, evaluation: dict) -> None:
+    """``best/``: the checkpoint, the tokenizer, the resolved study file, the trial, its scores, its model card."""
     for item in checkpoint.iterdir():
         target = folder / item.name
         if item.is_dir():
@@ -154,6 +181,11 @@ def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metr
         },
     )
     write_json(folder / "metrics.json", metrics)
+    if "calibration" in metrics:
+        write_json(folder / CALIBRATION, metrics["calibration"])
+    space = SearchSpace(bench.config, bench.registry).rows()
+    card = model_card(bench, best, metrics, evaluation, space, custom_head=read_head(folder) is not None)
+    write_text(folder / "README.md", card)
 
 
 def write_evaluation(
@@ -168,15 +200,22 @@ def write_evaluation(
     max_length: int,
     device: torch.device,
     explain: int = 5,
+    uncalibrated: np.ndarray | None = None,
+    temperature: float = 1.0,
 ) -> dict:
-    """The evaluation folder, built whole and swapped in: reports, plots, mistakes and their token attributions."""
+    """The evaluation folder, built whole and swapped in: reports, plots, mistakes and their token attributions.
+
+    ``uncalibrated``: the probabilities before temperature scaling, for the before/after reliability diagrams.
+    """
     from .attributions import explain_misclassified
     from .evaluation import evaluate_predictions
 
     summary: dict = {}
 
     def fill(tmp: Path) -> None:
-        summary.update(evaluate_predictions(texts, labels, proba, names, tmp))
+        summary.update(
+            evaluate_predictions(texts, labels, proba, names, tmp, uncalibrated=uncalibrated, temperature=temperature)
+        )
         np.save(tmp / "proba.npy", proba)
         if explain:
             html, md = explain_misclassified(
@@ -196,19 +235,20 @@ def write_study_report(
     from .report import write_report
 
     evaluation_dir = run_dir / EVALUATION
+    fix = f"delete the folder '{evaluation_dir}' and run the study again to rebuild it"
 
     def read(name: str) -> str:
         path = evaluation_dir / name
-        return path.read_text() if path.is_file() else ""
+        return read_text(path, fix) if path.is_file() else ""
 
-    text = read("evaluation.json")
+    path = evaluation_dir / "evaluation.json"
     return write_report(
         run_dir,
         study=ledger.study,
         rows=rows,
         objective=objective,
         best=best,
-        evaluation=json.loads(text) if text else None,
+        evaluation=read_json(path, fix) if path.is_file() else None,
         attributions_html=read("attributions.html"),
         attributions_md=read("attributions.md"),
     )

@@ -37,6 +37,7 @@ IMAGES = [
     ("pr_curves_png", "Precision-recall curves"),
     ("roc_curves_png", "ROC curves"),
     ("reliability_png", "Reliability diagram"),
+    ("reliability_uncalibrated_png", "Reliability diagram before temperature scaling"),
 ]
 
 CSS = """
@@ -332,6 +333,15 @@ def _scores_table(best: dict) -> tuple[list[str], list[list[str]]]:
     return ["metric", "validation", "test"], [[n, fmt(validation.get(n)), fmt(test.get(n))] for n in names]
 
 
+def _ece(evaluation: dict) -> str:
+    """ECE, and before temperature scaling when the model was calibrated."""
+    after = fmt(evaluation.get("ece"))
+    if "ece_uncalibrated" not in evaluation:
+        return after
+    before, t = fmt(evaluation["ece_uncalibrated"]), fmt(evaluation.get("temperature"), 3)
+    return f"{after} after temperature scaling (T = {t}, fitted on validation); {before} before"
+
+
 def _evaluation_facts(evaluation: dict) -> list[tuple[str, str]]:
     def scores(key: str) -> str:
         return ", ".join(f"{k} {fmt(v, 3)}" for k, v in (evaluation.get(key) or {}).items())
@@ -341,7 +351,7 @@ def _evaluation_facts(evaluation: dict) -> list[tuple[str, str]]:
         ("accuracy", fmt(evaluation.get("accuracy"))),
         ("macro average precision", fmt(evaluation.get("macro_average_precision"))),
         ("macro ROC AUC", fmt(evaluation.get("macro_roc_auc"))),
-        ("expected calibration error", fmt(evaluation.get("ece"))),
+        ("expected calibration error", _ece(evaluation)),
         ("average precision per class", scores("average_precision") or "-"),
         ("ROC AUC per class", scores("roc_auc") or "-"),
         ("misclassified", str(evaluation.get("n_misclassified", "-"))),

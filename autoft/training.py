@@ -69,6 +69,7 @@ class TrainSettings:
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     gradient_accumulation: int = option(1, "split each batch into this many micro-batches", ge=1)
     group_by_length: bool = option(True, "batch texts of similar length together (less padding)")
+    calibrate: bool = option(True, "fit a temperature on validation for the best model; predict applies it")
 
 
 class Reporter(Protocol):
