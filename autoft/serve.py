@@ -1,0 +1,529 @@
+"""``autoft serve``: a saved model behind a small HTTP service (FastAPI on uvicorn).
+
+- ``POST /predict`` takes ``{"texts": ["...", ...]}`` and answers
+  ``{"predictions": [{"label": "pos", "score": 0.97, "scores": {"neg": 0.03, "pos": 0.97}}, ...]}``,
+  one prediction per text, in order.
+- ``GET /health`` answers ``{"status": "ok"}``; ``GET /`` the model's metadata (its model card's
+  front matter, or what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say).
+- Concurrent requests are gathered into one batch (up to ``batch_size`` texts, waiting at most
+  ``max_wait_ms`` after the first) and run as one forward pass in a worker thread: the event loop
+  never waits on the model, and each request gets its own rows back.
+- Every refused request is a 4xx whose body is ``{"error": "<one line>"}`` naming the field and
+  what would be valid; the body is read and checked here, not by FastAPI's validation.
+
+The model is anything with ``.label_names`` and ``.proba(texts)`` (probabilities, one row per
+text): :class:`autoft.predict.Predictor`, or an ONNX runtime predictor with ``--onnx``.
+
+Only the standard library and autoft.errors are imported up front: FastAPI and uvicorn (the ``serve`` extra) load
+when a server is made, so ``autoft --help`` stays light.
+"""
+
+# no ``from __future__ import annotations``: FastAPI reads the routes' annotations (``request: Request``,
+# imported inside create_app) at run time
+import asyncio
+import json
+import signal
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import AutoftError, ConfigError, ModelError, first_line, type_and_first_line
+
+#: texts per request unless ``--max-texts`` says otherwise
+MAX_TEXTS = 1024
+#: request body bytes allowed per text a request may hold (the body limit is this times max_texts, at least 1 MiB)
+BODY_BYTES_PER_TEXT = 16 * 1024
+#: the exported ONNX model a model folder holds for ``--onnx``
+ONNX_FILE = "model.onnx"
+INSTALL = "pip install 'autoft[serve]'"
+EXAMPLE = '{"texts": ["Love it!", "Broke after a week."]}'
+ENDPOINTS = "GET /, GET /health and POST /predict"
+
+
+class Model(Protocol):
+    """What the service needs of a model: its label names, and probabilities for a list of texts."""
+
+    label_names: list[str]
+
+    def proba(self, texts: list[str]) -> Any:  # an (n texts, n labels) array of probabilities
+        ...
+
+
+class BadRequest(Exception):
+    """A request the service refuses: an HTTP status (4xx) and one line saying what is wrong and what is valid."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+# --- the pieces that need neither FastAPI nor a model --------------------------------------------------
+
+
+def require_server_packages() -> None:
+    """FastAPI and uvicorn are importable, or one line saying how to install them."""
+    missing = []
+    for name in ("fastapi", "uvicorn"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(f"autoft serve needs {' and '.join(missing)}, which {verb} not installed: {INSTALL}")
+
+
+def check_onnx(folder: Path) -> Path:
+    """The folder's exported ONNX model, or one line saying how to make it (checked before anything loads)."""
+    path = Path(folder) / ONNX_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"'{folder}' has no {ONNX_FILE} for --onnx; make it with: autoft export {folder} --onnx "
+            "(or serve the model without --onnx)"
+        )
+    return path
+
+
+def load_model(folder: Path, *, device: str = "auto", batch_size: int = 64, onnx: bool = False) -> Model:
+    """The model to serve: the saved PyTorch model, or with ``onnx`` the folder's ``model.onnx``."""
+    folder = Path(folder)
+    if not onnx:
+        from .predict import Predictor
+
+        return Predictor(folder, device=device, batch_size=batch_size)
+    path = check_onnx(folder)
+    import importlib
+
+    try:  # the ONNX export module, where there is one, provides the runtime predictor
+        predictor = importlib.import_module("autoft.onnx_export").OnnxPredictor
+    except (ImportError, AttributeError):
+        raise ModelError(
+            f"'{path}' is there, but this version of autoft cannot run ONNX models; serve without --onnx"
+        ) from None
+    return predictor(folder, device=device, batch_size=batch_size)
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _items(indexes: Sequence[int], texts: list | None = None) -> str:
+    """ "'texts[3]'" or "'texts[0]', 'texts[4]', 'texts[5]' and 7 more" (counted from 0, as in the JSON);
+    with ``texts``, each item's kind too: "'texts[3]' (null)"."""
+    shown = [f"'texts[{i}]'" + (f" ({_kind(texts[i])})" if texts is not None else "") for i in indexes[:3]]
+    more = len(indexes) - len(shown)
+    if more:
+        return ", ".join(shown) + f" and {more} more"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def parse_request(body: bytes, max_texts: int = MAX_TEXTS) -> list[str]:
+    """The texts of a ``POST /predict`` body, or a :class:`BadRequest` naming the field and what is valid."""
+    valid = f"a list of 1 to {max_texts} non-empty strings"
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(400, f"the body is not UTF-8 JSON (byte {exc.start}); send {EXAMPLE}") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(400, f"the body is not JSON ({exc.msg} at character {exc.pos}); send {EXAMPLE}") from None
+    except RecursionError:
+        raise BadRequest(400, f"the body is JSON nested too deeply; send {EXAMPLE}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(422, f"the body must be a JSON object such as {EXAMPLE}, not {_kind(data)}")
+    if "pairs" in data:
+        raise BadRequest(
+            422, "'pairs': this model takes single texts, not pairs of texts; send {\"texts\": [...]}, " + valid
+        )
+    unknown = [k for k in data if k != "texts"]
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise BadRequest(422, f"unknown field {names}; the body has one field, 'texts': {valid}")
+    if "texts" not in data:
+        raise BadRequest(422, f"missing field 'texts': {valid}, such as {EXAMPLE}")
+    texts = data["texts"]
+    if not isinstance(texts, list):
+        raise BadRequest(422, f"'texts' must be {valid}, not {_kind(texts)}")
+    if not texts:
+        raise BadRequest(422, f"'texts' is empty; give {valid}")
+    if len(texts) > max_texts:
+        raise BadRequest(
+            413, f"'texts' holds {len(texts)} texts; at most {max_texts} per request (--max-texts): send fewer at once"
+        )
+    odd = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if odd:
+        verb = "is" if len(odd) == 1 else "are"
+        what = "not a string" if len(odd) == 1 else "not strings"
+        raise BadRequest(422, f"{_items(odd, texts)} {verb} {what}; 'texts' must be {valid}")
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        verb = "is" if len(blank) == 1 else "are"
+        raise BadRequest(422, f"{_items(blank)} {verb} empty or only whitespace; every text needs words in it")
+    return texts
+
+
+def predictions(proba: Any, label_names: Sequence[str]) -> list[dict]:
+    """One ``{"label", "score", "scores"}`` per row of probabilities."""
+    out = []
+    for row in proba:
+        scores = {name: float(p) for name, p in zip(label_names, row)}
+        best = max(range(len(label_names)), key=lambda i: float(row[i]))
+        out.append({"label": label_names[best], "score": float(row[best]), "scores": scores})
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """YAML's values (dates, sets) as JSON ones."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def card_front_matter(folder: Path) -> dict | None:
+    """The YAML front matter of the folder's model card (``README.md``), or None when it has none.
+
+    Front matter that is there but cannot be read is a one-line error naming the file, not skipped.
+    """
+    from .saved import DamagedFile, read_text
+
+    path = Path(folder) / "README.md"
+    if not path.is_file():
+        return None
+    fix = "fix the YAML between its '---' lines, or delete the model card"
+    lines = read_text(path, fix).splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if end is None:
+        raise DamagedFile(path, "its YAML front matter has no closing '---' line", fix)
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - transformers needs PyYAML
+        return None
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        raise DamagedFile(path, f"invalid YAML front matter: {first_line(exc)}", fix) from exc
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise DamagedFile(path, f"its YAML front matter is {type(data).__name__}, not a mapping of keys", fix)
+    return _jsonable(data)
+
+
+def files_metadata(folder: Path) -> tuple[dict, list[str]]:
+    """What the folder's metrics.json, trial.json, study.toml and config.json say, and which of them were read."""
+    from .saved import model_fix, read_json, read_toml
+
+    folder = Path(folder)
+    fix = model_fix(folder)
+    meta: dict[str, Any] = {}
+    used = []
+    if (folder / "metrics.json").is_file():
+        metrics = read_json(folder / "metrics.json", fix)
+        used.append("metrics.json")
+        for key in ("study", "trial", "objective", "label_names", "test", "test_rows", "validation"):
+            if key in metrics:
+                meta[key] = metrics[key]
+        if "majority_baseline" in metrics:
+            meta["majority_baseline"] = metrics["majority_baseline"]
+    if (folder / "trial.json").is_file():
+        trial = read_json(folder / "trial.json", fix)
+        used.append("trial.json")
+        config = trial.get("config") if isinstance(trial.get("config"), dict) else {}
+        if "strategy" in config:
+            meta["strategy"] = config["strategy"]
+        if isinstance(config.get("hyperparams"), dict):
+            meta["hyperparams"] = config["hyperparams"]
+        meta.setdefault("trial", trial.get("trial"))
+    if (folder / "study.toml").is_file():
+        study = read_toml(folder / "study.toml", "restore it from the study file the model came from")
+        used.append("study.toml")
+        model = study.get("model") if isinstance(study.get("model"), dict) else {}
+        section = study.get("study") if isinstance(study.get("study"), dict) else {}
+        if "name" in model:
+            meta["base_model"] = model["name"]
+        if "max_length" in model:
+            meta["max_length"] = model["max_length"]
+        if "name" in section:
+            meta.setdefault("study", section["name"])
+    config = read_json(folder / "config.json", fix)
+    used.append("config.json")
+    if "model_type" in config:
+        meta["model_type"] = config["model_type"]
+    return _jsonable(meta), used
+
+
+def model_metadata(folder: Path) -> tuple[dict, str]:
+    """``GET /``'s metadata: the model card's front matter if it has one, else what the folder's files say."""
+    card = card_front_matter(folder)
+    if card is not None:
+        return card, "README.md"
+    meta, used = files_metadata(folder)
+    return meta, ", ".join(used)
+
+
+# --- batching ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future = field(repr=False)
+
+
+class Batcher:
+    """Gathers concurrent requests into batches and runs each batch as one call of ``model.proba``.
+
+    A batch holds up to ``batch_size`` texts (a single larger request runs alone, never split), and
+    waits at most ``max_wait`` seconds after its first request for others. Batches run one at a time
+    in one worker thread; while one runs, the next gathers. A failing batch fails each of its requests.
+    """
+
+    def __init__(self, model: Model, batch_size: int = 64, max_wait: float = 0.005):
+        self.model, self.batch_size, self.max_wait = model, batch_size, max_wait
+        self.queue: asyncio.Queue[_Job] | None = None
+        self.task: asyncio.Task | None = None
+        self.executor: ThreadPoolExecutor | None = None
+        self.batches: deque[int] = deque(maxlen=1000)  # texts in each of the latest batches, for tests and tuning
+        self._carry: _Job | None = None
+
+    def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autoft-model")
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+        waiting = [self._carry] if self._carry else []
+        while self.queue is not None and not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for job in waiting:
+            if not job.future.done():
+                job.future.set_exception(ModelError("the server is shutting down; send the request again"))
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __call__(self, texts: list[str]) -> Any:
+        """The probabilities of ``texts`` (one row each), computed in a batch with whatever else is waiting."""
+        if self.queue is None:
+            raise RuntimeError("Batcher.start() was not called")
+        future = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(_Job(list(texts), future))
+        return await future
+
+    async def _gather(self) -> list[_Job]:
+        assert self.queue is not None
+        first = self._carry or await self.queue.get()
+        self._carry = None
+        jobs, count = [first], len(first.texts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while count < self.batch_size:
+            try:
+                job = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), left)
+                except TimeoutError:
+                    break
+            if count + len(job.texts) > self.batch_size:
+                self._carry = job  # the first of the next batch
+                break
+            jobs.append(job)
+            count += len(job.texts)
+        return jobs
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [j for j in await self._gather() if not j.future.done()]  # a done one: its client left
+            if not jobs:
+                continue
+            texts = [t for job in jobs for t in job.texts]
+            self.batches.append(len(texts))
+            try:
+                proba = await loop.run_in_executor(self.executor, self.model.proba, texts)
+            except Exception as exc:
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            start = 0
+            for job in jobs:
+                stop = start + len(job.texts)
+                if not job.future.done():
+                    job.future.set_result(proba[start:stop])
+                start = stop
+
+
+# --- the application -----------------------------------------------------------------------------------
+
+
+def create_app(
+    model: Model,
+    folder: Path,
+    *,
+    batch_size: int = 64,
+    max_wait_ms: float = 5,
+    max_texts: int = MAX_TEXTS,
+    backend: str = "torch",
+) -> Any:
+    """The FastAPI application serving ``model`` (saved in ``folder``)."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    label_names = [str(n) for n in model.label_names]
+    metadata, source = model_metadata(folder)
+    index = {
+        "labels": label_names,
+        "metadata": metadata,
+        "metadata_from": source,
+        "backend": backend,
+        "predict": {
+            "request": EXAMPLE,
+            "max_texts": max_texts,
+            "pairs": False,
+            "batch_size": batch_size,
+            "max_wait_ms": max_wait_ms,
+        },
+    }
+    body_limit = max(2**20, max_texts * BODY_BYTES_PER_TEXT)
+    batcher = Batcher(model, batch_size=batch_size, max_wait=max_wait_ms / 1000)
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(
+        title="autoft model",
+        summary=f"labels texts as {', '.join(label_names)}",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest):
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            return error(404, f"there is no {where}; the endpoints are {ENDPOINTS}")
+        if exc.status_code == 405:
+            return error(405, f"{where} is not allowed; the endpoints are {ENDPOINTS}")
+        return error(exc.status_code, f"{where}: {first_line(Exception(exc.detail))}")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):  # no route declares fields; kept one-line
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the body"
+        return error(422, f"'{where}': {first.get('msg', 'invalid')}; send {EXAMPLE}")
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        too_big = f"at most {body_limit} bytes ({BODY_BYTES_PER_TEXT // 1024} KiB per text, --max-texts {max_texts})"
+        if declared.isdigit() and int(declared) > body_limit:
+            raise BadRequest(413, f"the body is {declared} bytes; {too_big}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > body_limit:
+                raise BadRequest(413, f"the body is over {body_limit} bytes; {too_big}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.get("/", summary="the model's metadata")
+    async def root():
+        return index
+
+    @app.get("/health", summary="whether the service is up")
+    async def health():
+        return {"status": "ok"}
+
+    request_schema = {
+        "type": "object",
+        "required": ["texts"],
+        "properties": {
+            "texts": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "minItems": 1,
+                "maxItems": max_texts,
+            }
+        },
+        "additionalProperties": False,
+    }
+
+    @app.post(
+        "/predict",
+        summary="label texts",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
+    )
+    async def predict(request: Request):
+        texts = parse_request(await read_body(request), max_texts)
+        try:
+            proba = await batcher(texts)
+        except AutoftError as exc:
+            return error(500, str(exc))
+        except Exception as exc:
+            return error(500, f"the model failed: {type_and_first_line(exc)}")
+        return {"predictions": predictions(proba, label_names)}
+
+    return app
+
+
+# --- running it ----------------------------------------------------------------------------------------
+
+
+def run_server(app: Any, sock: Any) -> list[int]:
+    """Serve ``app`` on the listening socket ``sock`` until Ctrl-C or SIGTERM; the signals that stopped it.
+
+    uvicorn shuts down gracefully on either signal (requests in flight are answered), then raises
+    it again; that second one is caught here, so stopping the service is a clean exit.
+    """
+    import uvicorn
+
+    stopped: list[int] = []
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda number, frame: stopped.append(number)) for sig in handled}
+    try:
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    return stopped

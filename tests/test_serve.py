@@ -1,0 +1,343 @@
+"""`autoft serve`: a saved model behind HTTP, tested over real HTTP on loopback (a server in its own process)."""
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+MAX_TEXTS = 16  # the test server's --max-texts
+TEXTS = ["superb wonderful seller", "awful broken item", "the box arrived on time", "great price, poor delivery"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_bert):
+    """A saved model folder as a study leaves it (weights, tokenizer, study.toml, trial.json, metrics.json), made
+    directly from the tiny model with an untrained head: serving needs no trained model, and this takes a second."""
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    best = tmp_path_factory.mktemp("served") / "best"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}
+    )
+    model.save_pretrained(best, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(best)
+    study = {"study": {"name": "tiny"}, "model": {"name": str(tiny_bert), "max_length": 32}}
+    (best / "study.toml").write_text(tomli_w.dumps(study))
+    scores = {"accuracy": 0.9, "f1_macro": 0.89}
+    config = {"strategy": "full", "hyperparams": {"learning_rate": 0.01, "epochs": 1}}
+    (best / "trial.json").write_text(json.dumps({"trial": 2, "params": {}, "config": config, "validation": scores}))
+    metrics = {"study": "tiny", "trial": 2, "objective": "f1_macro", "validation": scores, "test": scores}
+    metrics |= {"test_rows": 30, "majority_baseline": {"label": "neg", "accuracy": 0.5}, "label_names": ["neg", "pos"]}
+    (best / "metrics.json").write_text(json.dumps(metrics))
+    return best
+
+
+@pytest.fixture(scope="module")
+def expected(model_dir):
+    """What autoft.predict.Predictor says of the same texts: (labels, probabilities)."""
+    from autoft.predict import Predictor
+
+    predictor = Predictor(model_dir, device="cpu")
+
+    def predict(texts):
+        proba = predictor.proba(list(texts))
+        return [predictor.label_names[i] for i in proba.argmax(axis=1)], proba
+
+    return predict
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    """`python -m autoft serve` on a free loopback port; its base URL once /health answers."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server-log") / "serve.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "autoft",
+                "serve",
+                str(model_dir),
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+                "--batch-size",
+                "8",
+                "--max-wait-ms",
+                "20",
+                "--max-texts",
+                str(MAX_TEXTS),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"the server exited ({process.returncode}): {log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not answer in 60 s: {log.read_text()}"
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield SimpleNamespace(url=url, process=process, log=log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def post(url: str, body, **kwargs) -> httpx.Response:
+    if isinstance(body, bytes):
+        return httpx.post(f"{url}/predict", content=body, timeout=30, **kwargs)
+    return httpx.post(f"{url}/predict", json=body, timeout=30, **kwargs)
+
+
+def assert_one_line_error(response: httpx.Response) -> str:
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["error"] and isinstance(body["error"], str), body
+    assert body["error"] and "\n" not in body["error"] and "Traceback" not in body["error"]
+    return body["error"]
+
+
+def test_root_gives_the_model_metadata_and_health_says_ok(server, model_dir, tiny_bert):
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    root = httpx.get(server.url + "/", timeout=10).json()
+    assert root["labels"] == ["neg", "pos"] and root["backend"] == "torch"
+    meta = root["metadata"]
+    assert meta["study"] == "tiny" and meta["trial"] == 2 and meta["objective"] == "f1_macro"
+    assert meta["base_model"] == str(tiny_bert) and meta["max_length"] == 32 and meta["model_type"] == "bert"
+    assert meta["strategy"] == "full" and meta["hyperparams"] == {"learning_rate": 0.01, "epochs": 1}
+    assert meta["test"] == metrics["test"] and meta["label_names"] == ["neg", "pos"] and meta["test_rows"] == 30
+    assert root["metadata_from"] == "metrics.json, trial.json, study.toml, config.json"
+    assert root["predict"]["max_texts"] == MAX_TEXTS and root["predict"]["pairs"] is False
+    assert httpx.get(server.url + "/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_predict_gives_the_labels_and_scores_predictor_gives(server, expected):
+    response = post(server.url, {"texts": TEXTS})
+    assert response.status_code == 200, response.text
+    got = response.json()["predictions"]
+    labels, proba = expected(TEXTS)
+    assert [p["label"] for p in got] == labels
+    for prediction, row in zip(got, proba):
+        assert list(prediction["scores"]) == ["neg", "pos"]
+        np.testing.assert_allclose([prediction["scores"]["neg"], prediction["scores"]["pos"]], row, atol=1e-5)
+        assert prediction["score"] == max(prediction["scores"].values())
+
+
+def test_concurrent_requests_are_each_answered_with_their_own_texts(server, expected):
+    """8 clients at once (more texts than a batch holds): each gets its own predictions, in its own order."""
+    requests = [[f"{TEXTS[(i + j) % len(TEXTS)]} {i}" for j in range(1 + i % 3)] for i in range(8)]
+    barrier = threading.Barrier(len(requests), timeout=30)
+    answers: dict[int, object] = {}
+
+    def client(i: int) -> None:
+        with httpx.Client(timeout=30) as session:
+            barrier.wait()
+            try:
+                answers[i] = session.post(f"{server.url}/predict", json={"texts": requests[i]})
+            except Exception as exc:  # reported below, with the request it belongs to
+                answers[i] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a client got no answer in 60 s"
+    for i, texts in enumerate(requests):
+        response = answers[i]
+        assert isinstance(response, httpx.Response) and response.status_code == 200, (i, response)
+        got = response.json()["predictions"]
+        labels, proba = expected(texts)
+        assert [p["label"] for p in got] == labels, i
+        np.testing.assert_allclose([p["scores"]["pos"] for p in got], proba[:, 1], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b"not json", 400, "the body is not JSON"),
+        (b'{"texts": ["unclosed"', 400, "the body is not JSON"),
+        (b"\xff\xfe\x00", 400, "the body is not"),
+        (b"", 400, "the body is not JSON"),
+        (["a list"], 422, "the body must be a JSON object"),
+        ({"text": ["singular"]}, 422, "unknown field 'text'; the body has one field, 'texts'"),
+        ({}, 422, "missing field 'texts'"),
+        ({"texts": []}, 422, "'texts' is empty; give a list of 1 to 16 non-empty strings"),
+        ({"texts": "one text"}, 422, "'texts' must be a list of 1 to 16 non-empty strings, not a string"),
+        ({"texts": ["fine", 3, None]}, 422, "'texts[1]' (a number) and 'texts[2]' (null) are not strings"),
+        ({"texts": ["fine", "  "]}, 422, "'texts[1]' is empty or only whitespace"),
+        ({"texts": ["fine"] * (MAX_TEXTS + 1)}, 413, "'texts' holds 17 texts; at most 16 per request (--max-texts)"),
+        ({"pairs": [["a premise", "a hypothesis"]]}, 422, "this model takes single texts, not pairs"),
+    ],
+)
+def test_a_bad_request_is_a_4xx_with_a_one_line_json_error(server, body, status, message):
+    response = post(server.url, body)
+    assert response.status_code == status, response.text
+    assert message in assert_one_line_error(response)
+
+
+def test_an_oversized_body_and_unknown_endpoints_are_one_line_json_errors(server):
+    body = json.dumps({"texts": ["x" * 1100 * 1024]}).encode()  # over the 1 MiB limit
+    response = post(server.url, body)
+    assert response.status_code == 413
+    assert f"the body is {len(body)} bytes; at most 1048576 bytes" in assert_one_line_error(response)
+    response = httpx.get(server.url + "/predictions", timeout=10)
+    assert response.status_code == 404
+    assert "there is no GET /predictions; the endpoints are GET /, GET /health and POST /predict" in (
+        assert_one_line_error(response)
+    )
+    response = httpx.get(server.url + "/predict", timeout=10)
+    assert response.status_code == 405 and "GET /predict is not allowed" in assert_one_line_error(response)
+    assert httpx.get(server.url + "/health", timeout=10).json() == {"status": "ok"}  # still serving
+
+
+def test_sigterm_stops_the_server_cleanly(server):
+    """Last: a server stops on SIGTERM after answering what it was given, exit code 0."""
+    server.process.terminate()
+    assert server.process.wait(timeout=20) == 0, server.log.read_text()
+    log = server.log.read_text()
+    assert "serving " in log and "stopped" in log and "Traceback" not in log, log
+
+
+# --- without a server --------------------------------------------------------------------------------------
+
+
+class FakeModel:
+    """Scores a text by its length; records every batch it is given; may be slow or fail."""
+
+    label_names = ["short", "long"]
+
+    def __init__(self, delay: float = 0.0, fail: bool = False):
+        self.delay, self.fail, self.calls, self.threads = delay, fail, [], set()
+
+    def proba(self, texts):
+        self.calls.append(list(texts))
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("the model broke")
+        p = np.array([min(len(t), 10) / 10 for t in texts])
+        return np.stack([1 - p, p], axis=1)
+
+
+def run_batcher(model, jobs, batch_size=64, max_wait=0.05, during=None):
+    from autoft.serve import Batcher
+
+    async def main():
+        batcher = Batcher(model, batch_size=batch_size, max_wait=max_wait)
+        batcher.start()
+        try:
+            tasks = [asyncio.ensure_future(batcher(texts)) for texts in jobs]
+            extra = [asyncio.ensure_future(during())] if during else []
+            return await asyncio.wait_for(asyncio.gather(*tasks, *extra, return_exceptions=True), 10), batcher
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_one_forward_pass_and_get_their_own_rows():
+    model = FakeModel()
+    jobs = [["a"], ["bbbbb", "cc"], ["dddddddddd"]]
+    results, batcher = run_batcher(model, jobs)
+    assert model.calls == [["a", "bbbbb", "cc", "dddddddddd"]] and list(batcher.batches) == [4]
+    assert [r[:, 1].tolist() for r in results] == [[0.1], [0.5, 0.2], [1.0]]
+    assert model.threads == {"autoft-model_0"}  # the model runs in the worker thread, not the event loop's
+
+
+def test_a_batch_holds_at_most_batch_size_texts_and_a_larger_request_runs_alone():
+    model = FakeModel()
+    jobs = [["a", "b"], ["c", "d"], ["e"], ["f", "g", "h", "i", "j", "k"], ["l"]]
+    results, batcher = run_batcher(model, jobs, batch_size=4, max_wait=0)
+    assert list(batcher.batches) == [4, 1, 6, 1]
+    assert [len(r) for r in results] == [2, 2, 1, 6, 1]
+
+
+def test_the_event_loop_runs_while_the_model_does_and_a_failure_fails_each_request_of_its_batch():
+    model = FakeModel(delay=0.3, fail=True)
+    ticks = []
+
+    async def ticker():
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    results, _ = run_batcher(model, [["a"], ["b", "c"]], during=ticker)
+    assert [str(r) for r in results[:2]] == ["the model broke", "the model broke"]
+    assert len(ticks) == 5 and ticks[-1] - ticks[0] < 0.25  # the loop was not blocked by the 0.3 s forward pass
+
+
+def test_the_metadata_comes_from_the_model_cards_front_matter(model_dir, tmp_path):
+    from autoft.saved import DamagedFile
+    from autoft.serve import model_metadata
+
+    copy = tmp_path / "best"
+    shutil.copytree(model_dir, copy)
+    (copy / "README.md").write_text("---\nlicense: apache-2.0\ntags: [autoft]\ndate: 2026-11-23\n---\n\n# tiny\n")
+    assert model_metadata(copy) == ({"license": "apache-2.0", "tags": ["autoft"], "date": "2026-11-23"}, "README.md")
+    (copy / "README.md").write_text("# tiny\n\nno front matter\n")
+    assert model_metadata(copy)[1] == "metrics.json, trial.json, study.toml, config.json"
+    (copy / "README.md").write_text("---\ntags: [autoft\n---\n")
+    with pytest.raises(DamagedFile, match="README.md' cannot be read \\(invalid YAML front matter: "):
+        model_metadata(copy)
+
+
+def test_serve_refuses_in_one_line_before_loading_the_model(model_dir, cli, monkeypatch):
+    result = cli("serve", model_dir, "--onnx")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert f"has no model.onnx for --onnx; make it with: autoft export {model_dir} --onnx" in result.err
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        result = cli("serve", model_dir, "--port", taken.getsockname()[1])
+    assert result.code == 2 and result.err.count("\n") == 1 and "choose another --port" in result.err, result.err
+
+    for port in ("0", "65536", "http"):
+        result = cli("serve", model_dir, "--port", port)
+        assert result.code == 2 and result.err.startswith("error: autoft serve: argument --port"), result.err
+
+    result = cli("serve", model_dir / "config.json")
+    assert result.code == 2 and "is a file, not a folder; give a saved model folder" in result.err
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if it were not installed
+    result = cli("serve", model_dir)
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "autoft serve needs fastapi, which is not installed: pip install 'autoft[serve]'" in result.err
+
+
+def test_the_cli_does_not_import_the_server_packages():
+    code = "import sys, autoft.cli; autoft.cli.build_parser(); print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
