@@ -1,0 +1,666 @@
+"""``autoft export MODEL --onnx``: the saved model as an ONNX graph for CPU serving, checked against PyTorch.
+
+- ``model.onnx``: inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model's
+  forward takes them; autoft feeds zeros, as PyTorch does when it is left out), outputs ``logits`` and
+  ``probabilities`` (the softmax, in the graph); the batch and sequence axes are dynamic. Exported with
+  torch's dynamo exporter (``torch.export``, then onnxscript), which is torch's default: it traces
+  symbolic shapes, so no branch is frozen at the example's batch size or length, as the TorchScript
+  tracer would (it warns that it does so in transformers' masking code).
+- ``model.int8.onnx`` (``--quantize``): onnxruntime's dynamic quantization (int8 weights, activations
+  quantized per batch at run time) of the same graph.
+- ``onnx.json``: what the check found.
+
+The graph is the model alone: the folder's calibration temperature (``calibration.json``), where the
+study fitted one, is applied to the graph's probabilities by :class:`OnnxPredictor` exactly as
+:class:`autoft.predict.Predictor` applies it to PyTorch's.
+
+The check runs both graphs and the PyTorch model (as ``autoft predict`` runs it: fp32, the trained
+max_length, batches sorted by length) on the same texts: the study's test split, rebuilt from the
+folder's ``study.toml`` as ``autoft evaluate --study`` would (its row count must match
+``metrics.json``), or ``--texts FILE``; failing both, the texts of ``evaluation/misclassified.csv`` and
+texts drawn from the tokenizer's vocabulary. Probe texts of every length up to past ``max_length`` are
+added to the fp32 check, so the dynamic sequence axis is exercised whatever the split's lengths. The fp32
+graph must give probabilities within 1e-4 of PyTorch's and the same label for every text, and the int8
+graph the same label for at least 99% of the texts (the accuracy drop is reported when labels are
+known); otherwise nothing of that graph is written and the command fails in one line.
+
+Files are written to a temporary folder inside the model folder and renamed into place once checked,
+so a reader never sees a half-written graph. :class:`OnnxPredictor` runs them with onnxruntime's
+``CPUExecutionProvider``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import AutoftError, ConfigError, ModelError, first_line, type_and_first_line
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+REPORT_FILE = "onnx.json"
+INSTALL = "pip install 'autoft[onnx]'"
+#: the opset written unless ``--opset`` says otherwise (onnxruntime 1.18 runs up to 21)
+DEFAULT_OPSET = 18
+#: the opsets --opset takes: the dynamo exporter writes 18 and up; at 23 it writes ONNX's Attention op,
+#: which onnxruntime's quantizer (1.32) turns into a graph onnxruntime refuses
+OPSETS = (18, 22)
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUTS = ("logits", "probabilities")
+#: the fp32 graph's probabilities may differ from PyTorch's by this much at most
+FP32_TOLERANCE = 1e-4
+#: the int8 graph must give PyTorch's label for at least this share of the texts
+INT8_AGREEMENT = 0.99
+#: probe texts added to the fp32 check, their lengths spread up to past max_length
+PROBES = 32
+#: texts drawn from the vocabulary when neither the test split nor --texts is there
+VOCAB_TEXTS = 200
+#: graphs larger than this keep their weights in a ``.data`` file beside them (protobuf's limit is 2 GiB)
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+# --- what is installed ------------------------------------------------------------------------------------
+
+
+def require_runtime(what: str = "--onnx") -> Any:
+    """onnxruntime, or one line saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError(f"{what} needs onnxruntime, which is not installed: {INSTALL}") from None
+    return onnxruntime
+
+
+def require_exporter() -> None:
+    """onnx, onnxscript (torch's ONNX exporter) and onnxruntime (the check), or one line naming what is missing."""
+    missing = []
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(f"autoft export --onnx needs {' and '.join(missing)}, which {verb} not installed: {INSTALL}")
+
+
+def graph_path(folder: Path, quantized: bool = False) -> Path:
+    """The folder's ONNX graph, or one line saying how to make it."""
+    folder = Path(folder)
+    path = folder / (INT8_FILE if quantized else ONNX_FILE)
+    if not path.is_file():
+        flags = "--onnx --quantize" if quantized else "--onnx"
+        raise ModelError(f"'{folder}' has no {path.name}; make it with: autoft export {folder} {flags}")
+    return path
+
+
+# --- running a graph ------------------------------------------------------------------------------------------
+
+
+def label_names_of(folder: Path) -> list[str]:
+    """The labels of a saved model, from its config.json's id2label."""
+    from .saved import model_fix, read_json
+
+    folder = Path(folder)
+    config = read_json(folder / "config.json", model_fix(folder))
+    id2label = config.get("id2label")
+    try:
+        names = [str(id2label[str(i)]) for i in range(len(id2label))]
+    except (KeyError, TypeError) as exc:
+        raise ModelError(
+            f"'{folder / 'config.json'}': id2label does not name labels 0 to n-1; {model_fix(folder)}"
+        ) from exc
+    if not names:
+        raise ModelError(f"'{folder / 'config.json'}' names no labels (id2label); {model_fix(folder)}")
+    return names
+
+
+def session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session for a graph; one that cannot be loaded is one line naming it."""
+    ort = require_runtime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # threads sleep when waiting rather than spin, as autoft's torch threads do (OMP_WAIT_POLICY=PASSIVE):
+    # spinning threads collapse when anything else runs on the cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        folder = Path(path).parent
+        flags = "--onnx --quantize" if Path(path).name == INT8_FILE else "--onnx"
+        raise ModelError(
+            f"'{path}' cannot be loaded by onnxruntime ({first_line(exc)}); export it again: "
+            f"autoft export {folder} {flags}"
+        ) from exc
+
+
+class OnnxPredictor:
+    """A saved model's exported ONNX graph and its tokenizer, ready to label texts on the CPU.
+
+    The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
+    ``max_length`` and ``proba(texts)``, with the same tokenization and length-sorted batches.
+    ``quantized`` runs ``model.int8.onnx``; ``path``, another graph of the same model (the export's check);
+    ``threads``, onnxruntime's intra-op threads (default: one per physical core).
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_length: int | None = None,
+        quantized: bool = False,
+        threads: int | None = None,
+        path: str | Path | None = None,
+    ):
+        from transformers import AutoTokenizer
+
+        from .models import quiet_transformers
+        from .saved import model_fix, trained_max_length, trained_temperature
+
+        if str(device) not in ("cpu", "auto"):
+            raise ConfigError(
+                f"--device {device}: ONNX models run on the CPU (onnxruntime's CPUExecutionProvider); "
+                "use --device cpu, or the PyTorch model (without --onnx)"
+            )
+        self.folder = Path(folder)
+        self.quantized = quantized
+        self.path = Path(path) if path is not None else graph_path(self.folder, quantized)
+        require_runtime()
+        self.label_names = label_names_of(self.folder)
+        quiet_transformers()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+        except Exception as exc:
+            raise ModelError(
+                f"cannot load the tokenizer in '{self.folder}': {first_line(exc)}; {model_fix(self.folder)}"
+            ) from exc
+        if self.tokenizer.pad_token_id is None:
+            raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
+        self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
+        self.temperature = trained_temperature(self.folder)  # calibration.json, applied as Predictor applies it
+        self.batch_size = batch_size
+        self.session = session(self.path, threads)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        again = f"export it again: autoft export {self.folder} {'--onnx --quantize' if quantized else '--onnx'}"
+        if not {"input_ids", "attention_mask"} <= set(self.inputs) or not set(self.inputs) <= set(INPUTS):
+            raise ModelError(f"'{self.path}' takes inputs {', '.join(self.inputs)}, not autoft's; {again}")
+        if "probabilities" not in outputs:
+            raise ModelError(f"'{self.path}' has no 'probabilities' output; {again}")
+        width = outputs["probabilities"][-1]
+        if isinstance(width, int) and width != len(self.label_names):
+            raise ModelError(
+                f"'{self.path}' gives {width} probabilities, but config.json names {len(self.label_names)} labels; "
+                f"{again}"
+            )
+
+    def proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities; all finite, or a :class:`ModelError` naming the graph and the texts."""
+        import numpy as np
+
+        from .calibration import scale
+        from .features import encode, eval_batches
+        from .predict import _rows
+
+        texts = list(texts)
+        enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        pad_id = int(self.tokenizer.pad_token_id)
+        for rows in eval_batches(enc.lengths, self.batch_size):
+            batch = enc.batch(rows, pad_id)
+            feeds = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+            if "token_type_ids" in self.inputs:
+                feeds["token_type_ids"] = np.zeros_like(batch["input_ids"])
+            out[rows] = self.session.run(["probabilities"], feeds)[0]
+        out = scale(out, self.temperature) if self.temperature != 1.0 else out
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if len(bad):
+            raise ModelError(
+                f"'{self.path}' gives NaN or infinite probabilities for {_rows(bad + 1, 'text')} of {len(texts)}; "
+                f"export it again: autoft export {self.folder} --onnx"
+            )
+        return out
+
+    def __call__(self, texts: list[str]) -> Any:
+        from .predict import Predictions
+
+        return Predictions(list(texts), self.label_names, self.proba(list(texts)))
+
+
+# --- exporting ------------------------------------------------------------------------------------------------
+
+
+def model_inputs(model: Any) -> list[str]:
+    """The graph's inputs: input_ids, attention_mask, and token_type_ids where the model's forward takes them."""
+    params = inspect.signature(model.forward).parameters
+    return [name for name in INPUTS if name in params]
+
+
+def _classifier(model: Any, inputs: list[str]) -> Any:
+    """The model as a module of the graph's inputs (positional, in order) returning (logits, probabilities)."""
+    import torch
+
+    class WithTokenTypes(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            logits = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).logits.float()
+            return logits, torch.softmax(logits, dim=-1)
+
+    class WithoutTokenTypes(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+            return logits, torch.softmax(logits, dim=-1)
+
+    wrapper = WithTokenTypes if "token_type_ids" in inputs else WithoutTokenTypes
+    return wrapper(model).eval()
+
+
+def _example(model: Any, inputs: list[str]) -> tuple:
+    """An example batch for tracing: 2 rows of 16 tokens, the second padded (sizes 0 and 1 would be frozen)."""
+    import torch
+
+    vocab = int(getattr(model.config, "vocab_size", 0) or 100)
+    ids = torch.randint(5, max(6, min(vocab, 1000)), (2, 16), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 10:] = 0
+    pad = getattr(model.config, "pad_token_id", None)
+    if pad is not None:
+        ids[1, 10:] = int(pad)
+    example = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    return tuple(example[name] for name in inputs)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's and the quantizer's chatter (warnings, progress lines, log records) kept off the terminal."""
+    loggers = [logging.getLogger(), logging.getLogger("torch.onnx"), logging.getLogger("torch.export")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
+
+
+def export_graph(model: Any, path: Path, opset: int = DEFAULT_OPSET) -> list[str]:
+    """Write ``model`` (a sequence classifier, in eval mode) to ``path`` as ONNX; the graph's input names."""
+    import torch
+
+    inputs = model_inputs(model)
+    wrapped = _classifier(model, inputs)
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    dynamic = {name: {0: batch, 1: sequence} for name in inputs}
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    with _quiet():
+        torch.onnx.export(
+            wrapped,
+            _example(model, inputs),
+            str(path),
+            dynamo=True,
+            dynamic_shapes=dynamic,
+            input_names=inputs,
+            output_names=list(OUTPUTS),
+            opset_version=opset,
+            external_data=size > EXTERNAL_DATA_BYTES,
+            verbose=False,
+        )
+    return inputs
+
+
+def quantize_graph(source: Path, target: Path) -> None:
+    """onnxruntime's dynamic quantization of ``source``: int8 weights (QInt8), activations quantized at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    large = (Path(str(source) + ".data")).exists()
+    with _quiet():
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, use_external_data_format=large)
+
+
+# --- the texts of the check ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckTexts:
+    texts: list[str]
+    labels: np.ndarray | None  # indexes into the model's labels, where known
+    source: str
+
+
+def texts_file(path: Path) -> CheckTexts:
+    """``--texts``: one text per line."""
+    from .predict import read_texts
+
+    try:
+        texts = read_texts(path)
+    except AutoftError as exc:  # its messages name --file, autoft predict's flag
+        raise type(exc)(str(exc).replace("--file ", "--texts ", 1)) from exc
+    return CheckTexts(texts, None, f"--texts {path} ({len(texts)} texts)")
+
+
+def study_test_split(folder: Path, label_names: list[str]) -> tuple[CheckTexts | None, str]:
+    """The study's test split, rebuilt from the folder's study.toml as ``autoft evaluate --study`` would.
+
+    None, and why, when it cannot be: no study.toml, its data not found from here, or a split whose row
+    count differs from the one ``metrics.json`` says the study scored.
+    """
+    import numpy as np
+
+    from .config import parse_dataset
+    from .plugins import load_plugins
+    from .saved import read_json, read_toml
+    from .workbench import load_dataset
+
+    folder = Path(folder)
+    path = folder / "study.toml"
+    if not path.is_file():
+        return None, "no study.toml"
+    try:
+        raw = read_toml(path, "restore it from the study file the model came from")
+        if not isinstance(raw.get("dataset"), dict):
+            return None, "its study.toml has no [dataset]"
+        study = raw.get("study", {}) if isinstance(raw.get("study", {}), dict) else {}
+        seed = study.get("seed", 0)
+        plugins = [Path(p) for p in study.get("plugins", []) if isinstance(p, str)]
+        registry = load_plugins(plugins)
+        section, options = parse_dataset(raw.get("dataset"), str(path), registry)
+        data = load_dataset(section, options, registry, Path.cwd(), seed if isinstance(seed, int) else 0, str(path))
+    except (AutoftError, OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"the study's data cannot be loaded from here ({first_line(exc)})"
+    split = data.split("test")
+    expected = None
+    if (folder / "metrics.json").is_file():
+        with contextlib.suppress(AutoftError):
+            expected = read_json(folder / "metrics.json", "").get("test_rows")
+    if expected is not None and expected != len(split):
+        return None, f"the rebuilt test split has {len(split)} rows, the study scored {expected}"
+    unknown = [n for n in data.label_names if n not in label_names]
+    if unknown or not len(split):
+        return None, "the rebuilt test split does not fit the model's labels"
+    to_model = np.array([label_names.index(n) for n in data.label_names])
+    labels = to_model[np.asarray(split.labels)]
+    return CheckTexts(list(split.texts), labels, f"the study's test split ({len(split)} rows)"), ""
+
+
+def vocabulary_texts(tokenizer: Any, n: int, lengths: tuple[int, int], seed: int = 0) -> list[str]:
+    """``n`` texts of whole words drawn from the tokenizer's vocabulary (deterministic), ``lengths`` words long."""
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    words = sorted(
+        {w.lstrip("Ġ▁") for w in tokenizer.get_vocab() if w not in special and w.lstrip("Ġ▁").isalpha()}
+    ) or ["text"]
+    rng = random.Random(seed)
+    low, high = lengths
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(low, high))) for _ in range(n)]
+
+
+def probe_texts(tokenizer: Any, max_length: int, n: int = PROBES) -> list[str]:
+    """Texts of every length from 1 word to past ``max_length`` tokens (some truncated), for the dynamic axes."""
+    texts = vocabulary_texts(tokenizer, n, (1, 1), seed=1)
+    longest = max_length + 8
+    return [" ".join([t] * max(1, round(1 + (longest - 1) * i / max(1, n - 1)))) for i, t in enumerate(texts)]
+
+
+def fallback_texts(folder: Path, tokenizer: Any, max_length: int) -> CheckTexts:
+    """The mistakes the study listed (``evaluation/misclassified.csv``) and texts drawn from the vocabulary."""
+    import pandas as pd
+
+    texts: list[str] = []
+    listed = Path(folder).parent / "evaluation" / "misclassified.csv"
+    if Path(folder).name == "best" and listed.is_file():
+        with contextlib.suppress(Exception):
+            frame = pd.read_csv(listed, keep_default_na=False)
+            texts = [t for t in frame["text"].astype(str) if t.strip()]
+    drawn = vocabulary_texts(tokenizer, VOCAB_TEXTS, (1, max(2, max_length // 2)))
+    source = f"{len(drawn)} texts drawn from the vocabulary"
+    if texts:
+        source = f"{len(texts)} texts of evaluation/misclassified.csv and {source}"
+    return CheckTexts(texts + drawn, None, source)
+
+
+# --- the check ------------------------------------------------------------------------------------------------
+
+
+def compare(reference: np.ndarray, got: np.ndarray) -> dict:
+    """How far ``got``'s probabilities are from the reference's: max |Δp| and the share of equal labels."""
+    import numpy as np
+
+    same = reference.argmax(axis=1) == got.argmax(axis=1)
+    return {
+        "max_abs_diff": float(np.abs(reference - got).max()) if len(got) else 0.0,
+        "argmax_agreement": float(same.mean()) if len(got) else 1.0,
+        "argmax_differs": int((~same).sum()),
+    }
+
+
+def accuracy(proba: np.ndarray, labels: np.ndarray | None) -> float | None:
+    return None if labels is None else float((proba.argmax(axis=1) == labels).mean())
+
+
+def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def _mb(path: Path) -> float:
+    data = Path(str(path) + ".data")
+    return round((path.stat().st_size + (data.stat().st_size if data.exists() else 0)) / 1e6, 1)
+
+
+def _move_in(tmp: Path, folder: Path, names: list[str]) -> None:
+    """Rename the checked files of ``tmp`` into ``folder`` (weights before the graph that points at them)."""
+    for name in sorted(names, key=lambda n: not n.endswith(".data")):
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp / name, folder / name)
+
+
+def export(
+    folder: Path,
+    *,
+    quantize: bool = False,
+    opset: int = DEFAULT_OPSET,
+    texts: Path | None = None,
+    batch_size: int = 32,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """Export the saved model in ``folder`` to ``model.onnx`` (and ``model.int8.onnx``), checked; the report.
+
+    The report is also written to ``onnx.json``. A graph that fails its check is not written, and the
+    failure is a :class:`ModelError` (after the report, with what passed, is written).
+    """
+    from .fsutil import write_json
+    from .predict import Predictor
+    from .saved import check_model_folder
+
+    folder = Path(folder)
+    check_model_folder(folder)
+    require_exporter()
+    if opset not in range(OPSETS[0], OPSETS[1] + 1):
+        raise ConfigError(f"--opset {opset}: the exporter writes opsets {OPSETS[0]} to {OPSETS[1]}")
+    check = texts_file(texts) if texts is not None else None
+    torch_model = Predictor(folder, device="cpu", batch_size=batch_size)
+    why = ""
+    if check is None:
+        check, why = study_test_split(folder, torch_model.label_names)
+    if check is None:
+        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length)
+        check.source += f" (no test split: {why})"
+    probes = probe_texts(torch_model.tokenizer, torch_model.max_length)
+    say(f"checking on {check.source}, and {len(probes)} probe texts of 1 to {torch_model.max_length}+ tokens")
+
+    report: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "exporter": "torch.onnx.export(dynamo=True)",
+        "versions": _versions(),
+        "opset": opset,
+        "max_length": torch_model.max_length,
+        "temperature": torch_model.temperature,
+        "texts": check.source,
+        "rows": len(check.texts),
+        "probe_texts": len(probes),
+        "batch_size": batch_size,
+    }
+    reference, seconds = _timed(lambda: torch_model.proba(check.texts + probes))
+    report["pytorch"] = {
+        "accuracy": accuracy(reference[: len(check.texts)], check.labels),
+        "seconds": round(seconds, 2),
+    }
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".onnx-export.", suffix=".tmp"))
+    except OSError as exc:
+        raise ModelError(f"cannot write to '{folder}' ({exc.strerror or first_line(exc)})") from exc
+    try:
+        try:
+            started = time.perf_counter()
+            inputs = export_graph(torch_model.model, tmp / ONNX_FILE, opset)
+            export_seconds = time.perf_counter() - started
+        except AutoftError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"cannot export '{folder}' to ONNX: {type_and_first_line(exc)}") from exc
+        graph = OnnxPredictor(folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / ONNX_FILE)
+        got, seconds = _timed(lambda: graph.proba(check.texts + probes))
+        fp32 = {
+            "file": ONNX_FILE,
+            "mb": _mb(tmp / ONNX_FILE),
+            "inputs": inputs,
+            "outputs": list(OUTPUTS),
+            **compare(reference, got),
+            "accuracy": accuracy(got[: len(check.texts)], check.labels),
+            "export_seconds": round(export_seconds, 2),
+            "seconds": round(seconds, 2),
+        }
+        fp32["passed"] = fp32["max_abs_diff"] <= FP32_TOLERANCE and fp32["argmax_differs"] == 0
+        report["fp32"] = fp32
+        if not fp32["passed"]:
+            raise ModelError(
+                f"the exported graph differs from the PyTorch model in '{folder}' on {check.source}: "
+                f"max |Δp| {fp32['max_abs_diff']:.2g} (at most {FP32_TOLERANCE:g}), "
+                f"{fp32['argmax_differs']} of {len(got)} labels differ; nothing was written"
+            )
+        written = sorted(p.name for p in tmp.iterdir() if p.name.startswith(ONNX_FILE))
+        failure = None
+        if quantize:
+            quantize_graph(tmp / ONNX_FILE, tmp / INT8_FILE)
+            int8_graph = OnnxPredictor(
+                folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / INT8_FILE
+            )
+            n = len(check.texts)
+            got8, seconds = _timed(lambda: int8_graph.proba(check.texts))
+            int8 = {"file": INT8_FILE, "mb": _mb(tmp / INT8_FILE), **compare(reference[:n], got8)}
+            int8["accuracy"] = accuracy(got8, check.labels)
+            if check.labels is not None:
+                int8["accuracy_drop"] = report["pytorch"]["accuracy"] - int8["accuracy"]
+            int8["seconds"] = round(seconds, 2)
+            int8["passed"] = int8["argmax_agreement"] >= INT8_AGREEMENT
+            report["int8"] = int8
+            if int8["passed"]:
+                written += sorted(p.name for p in tmp.iterdir() if p.name.startswith(INT8_FILE))
+            else:
+                failure = (
+                    f"the int8 graph gives the PyTorch model's label for {int8['argmax_agreement']:.1%} of the "
+                    f"{n} texts checked (at least {INT8_AGREEMENT:.0%} needed; see {folder / REPORT_FILE}): "
+                    f"{INT8_FILE} was not written, {ONNX_FILE} was"
+                )
+        _move_in(tmp, folder, written)
+        # files of an earlier export that this one did not write (and onnx.json no longer describes)
+        stale = [folder / name for name in (INT8_FILE, f"{INT8_FILE}.data", f"{ONNX_FILE}.data")]
+        for path in (p for p in stale if p.name not in written):
+            if path.exists():
+                path.unlink()
+                say(f"removed {path} (from an earlier export, not checked by this one)")
+        report["files"] = written
+        write_json(folder / REPORT_FILE, report)
+        if failure:
+            raise ModelError(failure)
+        return report
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _versions() -> dict:
+    import onnx
+    import onnxruntime
+    import onnxscript
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxscript": onnxscript.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def summary(report: dict, folder: Path) -> list[str]:
+    """What ``autoft export --onnx`` prints: a line per graph written."""
+    fp32 = report["fp32"]
+    rows = report["rows"] + report["probe_texts"]
+    lines = [
+        f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
+        f"{', '.join(fp32['inputs'])}): max |Δp| {fp32['max_abs_diff']:.1e} against PyTorch, the same label for "
+        f"{rows} of {rows} texts"
+    ]
+    int8 = report.get("int8")
+    if int8 and int8["passed"]:
+        line = (
+            f"wrote {Path(folder) / INT8_FILE} ({int8['mb']} MB): PyTorch's label for "
+            f"{int8['argmax_agreement']:.1%} of {report['rows']} texts"
+        )
+        if int8.get("accuracy_drop") is not None:
+            line += (
+                f"; accuracy {report['pytorch']['accuracy']:.4f} → {int8['accuracy']:.4f} "
+                f"(drop {int8['accuracy_drop']:.4f})"
+            )
+        lines.append(line)
+    lines.append(f"checked on {report['texts']}; the results are in {Path(folder) / REPORT_FILE}")
+    return lines
+
+
+__all__ = [
+    "INT8_FILE",
+    "ONNX_FILE",
+    "REPORT_FILE",
+    "CheckTexts",
+    "OnnxPredictor",
+    "export",
+    "export_graph",
+    "graph_path",
+    "quantize_graph",
+    "require_runtime",
+    "summary",
+]

@@ -1,0 +1,232 @@
+"""ONNX export (``autoft export --onnx``): the graph gives PyTorch's probabilities, at any batch size and length."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+#: texts of 1 to ~60 words (some past max_length 32: truncated), in an order that mixes lengths
+WORDS = "the seller was superb and the box arrived broken but the price was great honestly".split()
+TEXTS = [" ".join(WORDS[(i * 7) % len(WORDS) :] + WORDS * (i % 5))[: 4 + i * 9] for i in range(36)]
+
+
+def one_line_error(result, *parts):
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.err + result.out
+    for part in parts:
+        assert part in result.err, result.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_bert):
+    """A tiny BERT trained by a one-trial study, exported with --quantize (runs/tiny/best)."""
+    from autoft.cli import main
+    from autoft.testing import write_csv, write_study
+
+    root = tmp_path_factory.mktemp("onnx")
+    data = write_csv(root / "reviews.csv", 300)
+    study = write_study(
+        root / "study.toml",
+        {
+            "study": {"name": "tiny", "output_dir": str(root / "runs")},
+            "model": {"name": str(tiny_bert), "max_length": 32},
+            "dataset": {"type": "files", "path": str(data)},
+            "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
+            "space": {"learning_rate": 1e-2, "epochs": 4, "batch_size": 16},
+            "train": {"eval_batch_size": 64},
+        },
+    )
+    assert main(["study", "run", str(study), "--no-progress"]) == 0
+    best = root / "runs" / "tiny" / "best"
+    assert json.loads((best / "metrics.json").read_text())["test"]["accuracy"] > 0.9  # it learned: labels differ
+    assert main(["export", str(best), "--onnx", "--quantize"]) == 0
+    return best
+
+
+def exported_before(folder):
+    """An ``export_graph`` that copies the folder's exported graph (without the exporter's seconds)."""
+
+    def export_graph(model, path, opset):
+        shutil.copy(folder / "model.onnx", path)
+        return ["input_ids", "attention_mask", "token_type_ids"]
+
+    return export_graph
+
+
+def saved_classifier(folder, backbone, head=None):
+    """An untrained 3-label classifier on ``backbone`` saved as autoft saves one (with ``head``: an MLP head)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from autoft.heads import HeadSpec, install_head, save_head
+
+    labels = {0: "neg", 1: "mid", 2: "pos"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()}
+    )
+    spec = HeadSpec(hidden_size=16, activation="tanh") if head else None
+    if spec:
+        install_head(model, spec, seed=0)
+    model.save_pretrained(folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(backbone).save_pretrained(folder)
+    save_head(folder, spec)
+    (folder / "study.toml").write_text("[model]\nmax_length = 32\n")
+    return folder
+
+
+def test_export_writes_checked_graphs_and_reports_the_check(trained):
+    from autoft.saved import trained_temperature
+
+    report = json.loads((trained / "onnx.json").read_text())
+    assert report["files"] == ["model.onnx", "model.int8.onnx"]
+    assert (trained / "model.onnx").is_file() and (trained / "model.int8.onnx").is_file()
+    assert not [p for p in trained.iterdir() if p.name.startswith(".onnx-export")]
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert report["texts"] == f"the study's test split ({metrics['test_rows']} rows)"
+    assert report["pytorch"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert report["temperature"] == pytest.approx(trained_temperature(trained))  # calibration.json, if any
+    fp32, int8 = report["fp32"], report["int8"]
+    assert fp32["passed"] and fp32["max_abs_diff"] <= 1e-4 and fp32["argmax_agreement"] == 1.0
+    assert fp32["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert int8["passed"] and int8["argmax_agreement"] >= 0.99
+    assert int8["accuracy_drop"] == pytest.approx(report["pytorch"]["accuracy"] - int8["accuracy"])
+
+
+def test_the_graph_has_dynamic_batch_and_sequence_axes(trained):
+    """Probabilities within 1e-4 of PyTorch's at every batch size, for texts of many lengths."""
+    import onnx
+
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.predict import Predictor
+
+    graph = onnx.load(str(trained / "model.onnx"), load_external_data=False).graph
+    for value in graph.input:
+        dims = value.type.tensor_type.shape.dim
+        assert [d.dim_param != "" for d in dims] == [True, True], value
+    reference = Predictor(trained, device="cpu").proba(TEXTS)
+    for batch_size in (1, 3, 8, 64):
+        got = OnnxPredictor(trained, batch_size=batch_size).proba(TEXTS)
+        np.testing.assert_allclose(got, reference, atol=1e-4)
+        assert (got.argmax(1) == reference.argmax(1)).all()
+    int8 = OnnxPredictor(trained, batch_size=5, quantized=True).proba(TEXTS)
+    assert (int8.argmax(1) == reference.argmax(1)).mean() >= 0.9
+    assert OnnxPredictor(trained).proba([]).shape == (0, 2)
+
+
+def test_predict_onnx_gives_the_pytorch_labels(trained, cli, tmp_path):
+    import pandas as pd
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    outputs = {}
+    for flags in ([], ["--onnx"], ["--onnx", "--quantized"]):
+        out = tmp_path / f"labels{len(flags)}.csv"
+        result = cli("predict", trained, "--file", texts, "--output", out, *flags)
+        assert result.code == 0, result.err
+        outputs[len(flags)] = pd.read_csv(out)
+    torch, onnx, int8 = outputs[0], outputs[1], outputs[2]
+    assert list(onnx["label"]) == list(torch["label"])
+    np.testing.assert_allclose(onnx["p(pos)"], torch["p(pos)"], atol=1e-4)
+    assert (int8["label"] == torch["label"]).mean() >= 0.9
+    shown = cli("predict", trained, "superb wonderful seller", "awful broken item", "--onnx")
+    assert shown.code == 0 and "pos" in shown.out and "neg" in shown.out
+
+
+def test_serve_loads_the_onnx_model(trained):
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.serve import load_model
+
+    model = load_model(trained, device="auto", batch_size=4, onnx=True)
+    assert isinstance(model, OnnxPredictor) and model.label_names == ["neg", "pos"] and model.max_length == 32
+    assert model.proba(["superb wonderful seller"]).shape == (1, 2)
+
+
+def test_distilbert_with_a_custom_head_exports(tiny_distilbert, tmp_path):
+    """DistilBERT (no token_type_ids) with autoft's MLP head (autoft_head.json), loaded by load_trained."""
+    from autoft.onnx_export import OnnxPredictor, export
+    from autoft.predict import Predictor
+
+    folder = saved_classifier(tmp_path / "best", tiny_distilbert, head=True)
+    assert (folder / "autoft_head.json").is_file()
+    report = export(folder)
+    assert report["fp32"]["passed"] and report["files"] == ["model.onnx"]
+    assert "drawn from the vocabulary" in report["texts"] and report["rows"] >= 100
+    assert report["fp32"]["inputs"] == ["input_ids", "attention_mask"]
+    reference = Predictor(folder, device="cpu").proba(TEXTS)
+    for batch_size in (1, 7):
+        got = OnnxPredictor(folder, batch_size=batch_size).proba(TEXTS)
+        np.testing.assert_allclose(got, reference, atol=1e-4)
+
+
+def test_export_refuses_what_it_cannot_do_in_one_line(trained, cli, tmp_path, monkeypatch):
+    copy = tmp_path / "best"
+    shutil.copytree(trained, copy)
+    (copy / "model.onnx").unlink()
+    (copy / "model.int8.onnx").unlink()
+    one_line_error(cli("predict", copy, "superb", "--onnx"), f"autoft export {copy} --onnx", "has no model.onnx")
+    one_line_error(cli("predict", copy, "superb", "--quantized"), "--quantized", "--onnx")
+    one_line_error(cli("export", copy), "--onnx")
+    one_line_error(cli("export", copy, "--onnx", "--opset", "9"), "--opset")
+    one_line_error(cli("export", copy, "--onnx", "--texts", tmp_path / "none.txt"), "--texts", "does not exist")
+    one_line_error(cli("export", tmp_path / "nowhere", "--onnx"), "does not exist")
+    one_line_error(cli("predict", trained, "superb", "--onnx", "--device", "cuda"), "CPU", "--device cpu")
+    (copy / "model.onnx").write_bytes(b"not a graph")
+    one_line_error(cli("predict", copy, "superb", "--onnx"), "cannot be loaded by onnxruntime", "autoft export")
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    one_line_error(cli("predict", trained, "superb", "--onnx"), "pip install 'autoft[onnx]'")
+    one_line_error(cli("export", copy, "--onnx"), "onnxruntime", "pip install 'autoft[onnx]'")
+
+
+def test_a_failed_check_writes_nothing(trained, cli, tmp_path, monkeypatch):
+    """A graph that gives other probabilities than PyTorch is refused, and the folder keeps what it had."""
+    import autoft.onnx_export as onnx_export
+
+    copy = tmp_path / "best"
+    shutil.copytree(trained, copy)
+    before = {p.name: p.stat().st_mtime_ns for p in copy.iterdir()}
+    texts = tmp_path / "texts.txt"
+    texts.write_text("superb wonderful seller\nawful broken item\n")
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(trained))
+    real = onnx_export.compare
+    monkeypatch.setattr(onnx_export, "compare", lambda a, b: {**real(a, b), "max_abs_diff": 0.5})
+    one_line_error(cli("export", copy, "--onnx", "--texts", texts), "max |Δp| 0.5", "nothing was written")
+    assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
+
+
+def test_the_cpu_benchmark_runs_all_three_side_by_side(trained, tmp_path, monkeypatch, capsys):
+    """``python -m benchmarks.onnx`` on a tiny model with tiny settings (speed is measured there, never here)."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from benchmarks.onnx import main
+
+    out = tmp_path / "bench.json"
+    args = [str(trained), "--threads", "1", "--single", "4", "--batches", "2", "--batch-size", "4", "--rounds", "1"]
+    assert main([*args, "--warmup", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"pytorch", "onnx", "onnx-int8"}
+    assert report["settings"]["single_texts"] == 4 and report["environment"]["threads"] == 1
+    assert report["texts"].startswith("the study's test split")
+    for figures in report["results"].values():
+        assert figures["latency_ms_median"] > 0 and figures["throughput_texts_per_s"] > 0
+    assert report["results"]["onnx"]["agreement_with_pytorch"] == 1.0
+    assert "| ONNX int8 |" in capsys.readouterr().out
+
+
+def test_an_int8_graph_that_changes_labels_is_not_kept(trained, cli, tmp_path, monkeypatch):
+    """Below 99% agreement the int8 graph is refused (an earlier one removed); the fp32 graph is still written."""
+    import autoft.onnx_export as onnx_export
+
+    copy = tmp_path / "best"
+    shutil.copytree(trained, copy)
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(trained))
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 1.01)
+    result = cli("export", copy, "--onnx", "--quantize")
+    one_line_error(result, "the int8 graph gives the PyTorch model's label for", "model.int8.onnx was not written")
+    report = json.loads((copy / "onnx.json").read_text())
+    assert report["files"] == ["model.onnx"] and report["fp32"]["passed"] and not report["int8"]["passed"]
+    assert (copy / "model.onnx").is_file() and not (copy / "model.int8.onnx").exists()
