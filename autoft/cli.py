@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import AutoftError, Terminated
+from .errors import AutoftError, Terminated, one_line
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -96,10 +96,12 @@ def _model_commands(commands: Any) -> None:
     predict.add_argument("texts", nargs="*", help="texts to label")
     predict.add_argument("--file", type=Path, help="a file of texts, one per line")
     predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
-    predict.add_argument("--text-column", default="text", help="the text column of --input (default: text)")
+    predict.add_argument("--text-column", help="the text column of --input (default: text)")
     predict.add_argument("--output", type=Path, help="write the predictions here (.csv, .jsonl, .json, .parquet)")
     predict.add_argument("--batch-size", type=count(), default=128)
     predict.add_argument("--max-length", type=count(8), help="tokens per text (default: the model's study.toml)")
+    predict.add_argument("--onnx", action="store_true", help="run the folder's model.onnx (autoft export --onnx)")
+    predict.add_argument("--quantized", action="store_true", help="with --onnx: run model.int8.onnx instead")
     predict.set_defaults(func=cmd_predict)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
@@ -118,6 +120,41 @@ def _model_commands(commands: Any) -> None:
     evaluate.set_defaults(func=cmd_evaluate)
     for command in (predict, evaluate):
         command.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    _export_command(commands)
+    _serve_command(commands)
+
+
+def _export_command(commands: Any) -> None:
+    from .onnx_export import DEFAULT_OPSET, OPSETS
+
+    export = commands.add_parser("export", help="export a saved model to ONNX for CPU serving, checked against PyTorch")
+    export.add_argument("model_dir", type=Path, help="a saved model folder, runs/<study>/best")
+    export.add_argument("--onnx", action="store_true", required=True, help="write model.onnx (the only format)")
+    export.add_argument("--quantize", action="store_true", help="also write model.int8.onnx (int8 weights)")
+    export.add_argument(
+        "--opset", type=count(*OPSETS), default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})"
+    )
+    export.add_argument("--texts", type=Path, help="check on these texts, one per line (default: the test split)")
+    export.add_argument("--batch-size", type=count(), default=32, help="texts per batch in the check (default: 32)")
+    export.set_defaults(func=cmd_export)
+
+
+def _serve_command(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="serve a saved model over HTTP (POST /predict, GET /health, GET /)")
+    serve.add_argument("model_dir", type=Path, help="a saved model folder, runs/<study>/best")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=count(1, 65535), default=8000, help="(default: 8000)")
+    serve.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    serve.add_argument("--batch-size", type=count(), default=64, help="texts per forward pass (default: 64)")
+    serve.add_argument(
+        "--max-wait-ms",
+        type=count(0, 10_000),
+        default=5,
+        help="how long a batch waits for more requests after its first (default: 5)",
+    )
+    serve.add_argument("--max-texts", type=count(), default=1024, help="texts per request at most (default: 1024)")
+    serve.add_argument("--onnx", action="store_true", help="serve the folder's model.onnx (autoft export --onnx)")
+    serve.set_defaults(func=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, console) or 0
     except AutoftError as exc:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        Console(stderr=True, highlight=False).print(f"[red]error:[/] {escape(one_line(str(exc)))}", soft_wrap=True)
         return exc.exit_code
     except Terminated:
         Console(stderr=True, highlight=False).print("terminated; run the same command again to resume")
@@ -243,19 +280,52 @@ def cmd_dashboard(args: argparse.Namespace, console: Console) -> int:
 
 def check_listen(host: str, port: int) -> None:
     """Fail in one line if nothing can listen on host:port (a taken port, an unknown host)."""
+    listen(host, port).close()
+
+
+def listen(host: str, port: int):
+    """A socket listening on host:port, or one line saying why there cannot be one."""
     import errno
     import socket
 
     from .errors import StudyError
 
     try:
-        with socket.create_server((host, port)):
-            pass
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = (exc.strerror or str(exc)).split(" (while attempting to bind")[0]
         taken = exc.errno == errno.EADDRINUSE
         hint = "choose another --port" if taken else "use an address of this machine, such as 127.0.0.1"
         raise StudyError(f"--host {host} --port {port}: cannot listen ({reason}); {hint}") from exc
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    from .saved import check_model_folder
+    from .serve import check_onnx, create_app, load_model, require_server_packages, run_server
+
+    require_server_packages()  # the cheap checks first: nothing loads before every input is right
+    check_model_folder(args.model_dir)
+    if args.onnx:
+        check_onnx(args.model_dir)
+    check_listen(args.host, args.port)
+    model = load_model(args.model_dir, device=args.device, batch_size=args.batch_size, onnx=args.onnx)
+    app = create_app(
+        model,
+        args.model_dir,
+        batch_size=args.batch_size,
+        max_wait_ms=args.max_wait_ms,
+        max_texts=args.max_texts,
+        backend="onnx" if args.onnx else "torch",
+    )
+    sock = listen(args.host, args.port)  # taken while the model loaded: the same one line
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    console.print(
+        f"serving {args.model_dir} ({', '.join(model.label_names)}) at http://{host}:{args.port}/ "
+        "· POST /predict, GET /health, GET / · Ctrl-C stops it"
+    )
+    run_server(app, sock)
+    console.print("stopped")
+    return 0
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
@@ -265,9 +335,9 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
 
     run_dir = args.run_dir
     if not run_dir.exists():
-        raise StudyError(f"'{run_dir}' does not exist; give a run folder (runs/<study>)")
+        raise StudyError(f"'{run_dir}' has no leaderboard.json: it does not exist; give a run folder (runs/<study>)")
     if not run_dir.is_dir():
-        raise StudyError(f"'{run_dir}' is a file, not a folder; give a run folder (runs/<study>)")
+        raise StudyError(f"'{run_dir}' has no leaderboard.json: it is a file; give a run folder (runs/<study>)")
     if not (run_dir / "leaderboard.json").exists():
         raise StudyError(f"'{run_dir}' has no leaderboard.json; is it a run folder (runs/<study>)?")
     objective, rows = read(args.run_dir)
@@ -300,16 +370,36 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.file:
         texts += read_texts(args.file)
     table = None
+    if args.text_column is not None and not args.input:
+        raise ConfigError("--text-column names a column of --input; give --input too, or drop --text-column")
     if args.input:
         if texts:
             raise ConfigError("give texts either as arguments/--file or with --input, not both")
-        table = read_table(args.input, args.text_column)
-        texts = table_texts(table, args.text_column, args.input)
+        column = args.text_column or "text"
+        table = read_table(args.input, column)
+        texts = table_texts(table, column, args.input)
     if not texts:
         raise ConfigError("no texts: give them as arguments, with --file, or with --input")
     if args.output:
         check_output(args.output, args.model_dir, [p for p in (args.file, args.input) if p])
-    predictor = Predictor(args.model_dir, device=args.device, batch_size=args.batch_size, max_length=args.max_length)
+    if args.quantized and not args.onnx:
+        raise ConfigError("--quantized runs model.int8.onnx: give it with --onnx")
+    if args.onnx:
+        from .onnx_export import OnnxPredictor, graph_path, require_runtime
+
+        graph_path(args.model_dir, args.quantized)
+        require_runtime()
+        predictor = OnnxPredictor(
+            args.model_dir,
+            device=args.device,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            quantized=args.quantized,
+        )
+    else:
+        predictor = Predictor(
+            args.model_dir, device=args.device, batch_size=args.batch_size, max_length=args.max_length
+        )
     if table is not None and args.output:
         ours = ["label", "probability", *[f"p({name})" for name in predictor.label_names]]
         clash = [c for c in ours if c in table.columns]
@@ -339,27 +429,63 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from .onnx_export import export, require_exporter, summary
+    from .saved import check_model_folder
+
+    check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
+    require_exporter()
+    if args.texts is not None:
+        from .onnx_export import texts_file
+
+        texts_file(args.texts)
+    report = export(
+        args.model_dir,
+        quantize=args.quantize,
+        opset=args.opset,
+        texts=args.texts,
+        batch_size=args.batch_size,
+        say=lambda line: console.print(escape(line)),
+    )
+    for line in summary(report, args.model_dir):
+        console.print(escape(line))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     import numpy as np
 
     from .config import apply_overrides, parse_dataset, read_toml
-    from .errors import DataError
+    from .errors import ConfigError, DataError
     from .export import write_evaluation
     from .plugins import load_plugins
-    from .predict import Predictor
+    from .predict import Predictor, check_evaluation_out
+    from .saved import check_model_folder
     from .workbench import load_dataset
 
+    check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
+    out = args.out or args.model_dir / f"evaluation-{args.split}"
+    check_evaluation_out(out, args.model_dir)
     if args.study:
+        if args.study.is_dir():
+            raise ConfigError(f"--study '{args.study}' is a folder; give the study file (.toml) the model came from")
         raw = read_toml(args.study)
-        files = [args.study.parent / p for p in raw.get("study", {}).get("plugins", [])]
+        study = raw.get("study", {})
+        if not isinstance(study, dict):
+            raise ConfigError(f"{args.study}: [study] must be a table")
+        plugins, seed = study.get("plugins", []), study.get("seed", 0)
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise ConfigError(f"{args.study}: [study] plugins must be a list of plugin file paths")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"{args.study}: [study] seed must be a whole number, got {seed!r}")
+        files = [args.study.parent / p for p in plugins]
         table, base_dir, where = raw.get("dataset", {}), args.study.parent, str(args.study)
-        seed = raw.get("study", {}).get("seed", 0)
     else:
         table = apply_overrides({}, [f"dataset.{item}" for item in args.data], Path("--data"))["dataset"]
         files, base_dir, where, seed = [], Path.cwd(), "--data", 0
     registry = load_plugins(files)
     section, options = parse_dataset(table, where, registry)
-    data = load_dataset(section, options, registry, base_dir, seed if isinstance(seed, int) else 0, where)
+    data = load_dataset(section, options, registry, base_dir, seed, where)
     predictor = Predictor(args.model_dir, device=args.device)
     unknown = [n for n in data.label_names if n not in predictor.label_names]
     if unknown:
@@ -372,7 +498,6 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     labels = to_model[split.labels]
     console.print(f"evaluating {args.model_dir} on {len(split)} {args.split} rows of {data.source}")
     proba = predictor.proba(split.texts)
-    out = args.out or args.model_dir / f"evaluation-{args.split}"
     summary = write_evaluation(
         out,
         predictor.model,
