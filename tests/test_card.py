@@ -10,8 +10,8 @@ TEXTS = ["great product, works well", "broke after a day, awful", "it is fine I 
 
 @pytest.mark.parametrize(
     "strategy, space",
-    [("full", {}), ("lora", {}), ("full", {"head": "mlp", "head_hidden_size": 16})],
-    ids=["full", "lora-merged", "mlp-head"],
+    [*((name, {}) for name in ("full", "head", "body", "two_stage", "lora")), ("full", {"head": "mlp"})],
+    ids=["full", "head", "body", "two_stage", "lora-merged", "mlp-head"],
 )
 def test_the_card_and_plain_transformers_agree_with_autoft_predict(strategy, space, study_file, tmp_path, cli):
     from transformers import pipeline

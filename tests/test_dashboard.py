@@ -60,3 +60,21 @@ def test_the_dashboard_serves_the_study_trials_over_http(tmp_path):
 def test_the_dashboard_needs_a_run_folder(tmp_path, cli):
     result = cli("dashboard", tmp_path)
     assert result.code == 2 and "has no study.db" in result.err
+
+
+def test_a_taken_port_or_an_unknown_host_is_one_line(tmp_path, cli):
+    run_dir = tmp_path / "runs" / "demo"
+    run_dir.mkdir(parents=True)
+    optuna.create_study(study_name="demo", storage=f"sqlite:///{run_dir / 'study.db'}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("dashboard", run_dir, "--port", str(port))
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert f"--port {port}" in result.err and "choose another --port" in result.err
+    result = cli("dashboard", run_dir, "--host", "no-such-host.invalid", "--port", str(free_port()))
+    assert result.code == 2 and result.err.count("\n") == 1 and "--host no-such-host.invalid" in result.err
+    for bad in ("0", "70000", "http"):
+        result = cli("dashboard", run_dir, "--port", bad)
+        assert result.code == 2 and result.err.count("\n") == 1 and "--port" in result.err

@@ -218,3 +218,13 @@ def test_a_signal_at_a_phase_boundary_stops_cleanly_and_the_study_resumes(phase,
     assert again.returncode == 0, out
     board = json.loads((tmp_path / "runs" / "tiny" / "leaderboard.json").read_text())
     assert sum(r["state"] == "complete" for r in board["trials"]) == 2
+
+
+def test_changing_the_objective_of_an_existing_study_is_refused(finished, tiny_bert, tmp_path, cli):
+    """Stored scores are for the objective a study was made with; another one would rank them wrongly."""
+    root, data = finished
+    before = snapshot(root / "runs")
+    path = write_study(tmp_path / "s.toml", study(root, tiny_bert, data, search={"objective": "f1_macro"}))
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2 and "was created with objective 'accuracy'" in result.err, result.err
+    assert snapshot(root / "runs") == before

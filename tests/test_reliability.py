@@ -46,6 +46,8 @@ class Gated(Full):
 
     def prepare(self, model, options):
         import os, pathlib, time
+        if next(model.parameters()).device.type == "meta":  # the study's check before the first trial
+            return super().prepare(model, options)
         calls = pathlib.Path(os.environ["AUTOFT_TEST_GATE"] + ".calls")
         calls.mkdir(exist_ok=True)
         (calls / str(os.getpid())).touch()
@@ -60,6 +62,8 @@ class Broken(Full):
     name = "broken"
 
     def prepare(self, model, options):
+        if next(model.parameters()).device.type == "meta":  # passes the study's check, fails in the trial
+            return model
         raise ValueError("this combination cannot train")
 
 
