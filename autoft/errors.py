@@ -22,6 +22,18 @@ def type_and_first_line(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
 
 
+def require(packages: tuple[str, ...], feature: str, extra: str) -> None:
+    """Fail in one line when an optional dependency of ``feature`` is missing, naming the extra to install."""
+    import importlib.util
+
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(
+            f"{feature} needs {' and '.join(missing)}, which {verb} not installed: pip install 'autoft[{extra}]'"
+        )
+
+
 class AutoftError(Exception):
     """Base of every error autoft reports to the user as one line."""
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AutoftError, ConfigError, ModelError, first_line, type_and_first_line
+from .errors import AutoftError, ConfigError, ModelError, first_line, require, type_and_first_line
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -87,15 +87,7 @@ def require_runtime(what: str = "--onnx") -> Any:
 
 def require_exporter() -> None:
     """onnx, onnxscript (torch's ONNX exporter) and onnxruntime (the check), or one line naming what is missing."""
-    missing = []
-    for name in ("onnx", "onnxscript", "onnxruntime"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        raise ConfigError(f"autoft export --onnx needs {' and '.join(missing)}, which {verb} not installed: {INSTALL}")
+    require(("onnx", "onnxscript", "onnxruntime"), "autoft export --onnx", "onnx")
 
 
 def graph_path(folder: Path, quantized: bool = False) -> Path:
@@ -217,9 +209,8 @@ class OnnxPredictor:
         """Class probabilities; all finite, or a :class:`ModelError` naming the graph and the texts."""
         import numpy as np
 
-        from .calibration import scale
         from .features import encode, eval_batches
-        from .predict import _rows
+        from .predict import finish
 
         texts = list(texts)
         enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
@@ -231,14 +222,7 @@ class OnnxPredictor:
             if "token_type_ids" in self.inputs:
                 feeds["token_type_ids"] = np.zeros_like(batch["input_ids"])
             out[rows] = self.session.run(["probabilities"], feeds)[0]
-        out = scale(out, self.temperature) if self.temperature != 1.0 else out
-        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
-        if len(bad):
-            raise ModelError(
-                f"'{self.path}' gives NaN or infinite probabilities for {_rows(bad + 1, 'text')} of {len(texts)}; "
-                f"export it again: autoft export {self.folder} --onnx"
-            )
-        return out
+        return finish(out, self.temperature, f"'{self.path}'", f"export it again: autoft export {self.folder} --onnx")
 
     def __call__(self, texts: list[str]) -> Any:
         from .predict import Predictions

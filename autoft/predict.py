@@ -122,17 +122,22 @@ class Predictor:
             raise ConfigError(
                 f"--batch-size {self.batch_size}: out of memory on {self.device}; use a smaller --batch-size"
             ) from exc
-        proba = scale(proba, self.temperature) if self.temperature != 1.0 else proba
-        bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
-        if len(bad):
-            raise ModelError(
-                f"the model in '{self.folder}' gives NaN or infinite probabilities for {_rows(bad + 1, 'text')} "
-                f"of {len(texts)}; its weights are damaged or it overflows: {model_fix(self.folder)}"
-            )
-        return proba
+        fix = f"its weights are damaged or it overflows: {model_fix(self.folder)}"
+        return finish(proba, self.temperature, f"the model in '{self.folder}'", fix)
 
     def __call__(self, texts: list[str]) -> Predictions:
         return Predictions(list(texts), self.label_names, self.proba(list(texts)))
+
+
+def finish(proba: np.ndarray, temperature: float, source: str, fix: str) -> np.ndarray:
+    """Apply the saved temperature; refuse NaN or infinite probabilities in one line naming the texts."""
+    proba = scale(proba, temperature) if temperature != 1.0 else proba
+    bad = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+    if len(bad):
+        raise ModelError(
+            f"{source} gives NaN or infinite probabilities for {_rows(bad + 1, 'text')} of {len(proba)}; {fix}"
+        )
+    return proba
 
 
 def _rows(numbers, noun: str = "row") -> str:

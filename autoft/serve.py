@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import AutoftError, ConfigError, ModelError, first_line, type_and_first_line
+from .errors import AutoftError, ModelError, first_line, require, type_and_first_line
 
 #: texts per request unless ``--max-texts`` says otherwise
 MAX_TEXTS = 1024
@@ -39,7 +39,6 @@ MAX_TEXTS = 1024
 BODY_BYTES_PER_TEXT = 16 * 1024
 #: the exported ONNX model a model folder holds for ``--onnx``
 ONNX_FILE = "model.onnx"
-INSTALL = "pip install 'autoft[serve]'"
 EXAMPLE = '{"texts": ["Love it!", "Broke after a week."]}'
 ENDPOINTS = "GET /, GET /health and POST /predict"
 
@@ -66,15 +65,7 @@ class BadRequest(Exception):
 
 def require_server_packages() -> None:
     """FastAPI and uvicorn are importable, or one line saying how to install them."""
-    missing = []
-    for name in ("fastapi", "uvicorn"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append(name)
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        raise ConfigError(f"autoft serve needs {' and '.join(missing)}, which {verb} not installed: {INSTALL}")
+    require(("fastapi", "uvicorn"), "autoft serve", "serve")
 
 
 def check_onnx(folder: Path) -> Path:

@@ -131,7 +131,6 @@ def test_a_worker_pointed_at_another_storage_leaves_the_run_folder_alone(finishe
 PHASES = '''
 import multiprocessing, os, pathlib, time
 from autoft import hookimpl
-from autoft_plugins.datasets.files import Files
 
 marks = pathlib.Path(os.environ["AUTOFT_TEST_PHASES"])
 
@@ -145,19 +144,6 @@ def pause(phase):
 
 if multiprocessing.parent_process() is not None:  # a trial worker loading the study's plugins and data
     pause("worker")
-
-
-class SlowFiles(Files):
-    name = "slow_files"
-
-    def load(self, options, ctx):
-        pause("load")
-        return super().load(options, ctx)
-
-
-@hookimpl
-def register_datasets(register):
-    register(SlowFiles)
 
 
 @hookimpl
@@ -180,8 +166,8 @@ def run_in_background(path, phases):
 
 @pytest.mark.parametrize(
     "phase, sig, code",
-    [("load", signal.SIGINT, 130), ("worker", signal.SIGINT, 130), ("between", signal.SIGTERM, 143)],
-    ids=["ctrl-c-loading-data", "ctrl-c-while-workers-start", "sigterm-between-trials"],
+    [("worker", signal.SIGINT, 130), ("between", signal.SIGTERM, 143)],
+    ids=["ctrl-c-while-workers-start", "sigterm-between-trials"],
 )
 def test_a_signal_at_a_phase_boundary_stops_cleanly_and_the_study_resumes(phase, sig, code, tiny_bert, tmp_path):
     phases = tmp_path / "phases"
@@ -191,7 +177,6 @@ def test_a_signal_at_a_phase_boundary_stops_cleanly_and_the_study_resumes(phase,
     data = write_csv(tmp_path / "reviews.csv", 120)
     tables = study(tmp_path, tiny_bert, data, search={"n_trials": 2, "isolation": "process"})
     tables["study"]["plugins"] = ["phases.py"]
-    tables["dataset"]["type"] = "slow_files"
     path = write_study(tmp_path / "study.toml", tables)
 
     proc = run_in_background(path, phases)

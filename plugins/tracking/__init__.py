@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autoft.errors import type_and_first_line
+from autoft.leaderboard import CSV_TAIL
 
 #: trackers that failed in this process, by (tracker, destination): they stay off
 _broken: set[tuple[str, str]] = set()
@@ -82,16 +83,8 @@ def evaluation_scalars(entry: dict) -> dict[str, float]:
     return out
 
 
-#: leaderboard-row numbers a tracker records once per trial
-TRIAL_NUMBERS = (
-    "trainable_params",
-    "trainable_share",
-    "best_epoch",
-    "train_seconds",
-    "samples_per_second",
-    "peak_memory_mb",
-    "duration_seconds",
-)
+#: leaderboard-row numbers a tracker records once per trial (the leaderboard's per-trial columns but the reason)
+TRIAL_NUMBERS = tuple(c for c in CSV_TAIL if c != "reason")
 
 
 def trial_summary(record: dict) -> dict[str, float]:
