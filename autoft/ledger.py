@@ -89,17 +89,25 @@ class Ledger:
             storage = rdb_storage(url)
         except Exception as exc:
             raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {first_line(exc)}") from exc
-        existing = {s.study_name: s for s in storage.get_all_studies()}
-        if config.name in existing:
-            _check_identity(config, url, existing[config.name], identity)
-        study = optuna.create_study(
-            storage=storage,
-            study_name=config.name,
-            sampler=make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials),
-            pruner=make_pruner(config.search.pruner, config.search.startup_trials),
-            direction=config.search.direction,
-            load_if_exists=True,
-        )
+        try:
+            existing = {s.study_name: s for s in storage.get_all_studies()}
+            if config.name in existing:
+                _check_identity(config, url, existing[config.name], identity)
+            study = optuna.create_study(
+                storage=storage,
+                study_name=config.name,
+                sampler=make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials),
+                pruner=make_pruner(config.search.pruner, config.search.startup_trials),
+                direction=config.search.direction,
+                load_if_exists=True,
+            )
+        except StudyError:
+            raise
+        except Exception as exc:  # a damaged or foreign database behind a storage that opened
+            raise StudyError(
+                f"{config.path}: [study] storage {url!r}: cannot read the study ({first_line(exc)}); "
+                "restore the database or point [study] storage at another one"
+            ) from exc
         kept = study.user_attrs.get("autoft")
         if identity and (not kept or any(k not in kept for k in identity)):
             study.set_user_attr("autoft", {**identity, **(kept or {})})

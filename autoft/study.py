@@ -21,7 +21,7 @@ from .display import StudyDisplay
 from .errors import StudyError
 from .export import finalize, write_study_report
 from .fsutil import write_text
-from .ledger import Ledger, storage_of_run
+from .ledger import Ledger, check_sqlite, storage_of_run
 from .plugins import Registry
 from .search import MAX_FAILURES_IN_A_ROW, StudySearch
 from .summary import describe_data
@@ -43,6 +43,8 @@ def check_study(config: StudyConfig, registry: Registry) -> Workbench:
 def check_run_folder(config: StudyConfig) -> None:
     """A run folder that holds another storage's study is not written over (its leaderboard, its study.toml)."""
     run_dir = config.run_dir
+    if config.storage_url.startswith("sqlite:///"):
+        check_sqlite(Path(config.storage_url[len("sqlite:///") :]))  # a damaged database, before anything runs
     if run_dir.exists() and not run_dir.is_dir():
         raise StudyError(f"{config.path}: the run folder '{run_dir}' is a file; move it, or set [study] output_dir")
     if not ((run_dir / "study.toml").exists() or (run_dir / "study.db").exists()):

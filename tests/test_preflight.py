@@ -213,3 +213,16 @@ def test_changing_the_objective_of_an_existing_study_is_refused(finished, tiny_b
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 2 and "was created with objective 'accuracy'" in result.err, result.err
     assert snapshot(root / "runs") == before
+
+
+def test_a_damaged_database_at_the_study_storage_is_found_by_the_check(tiny_bert, tmp_path, cli):
+    data = write_csv(tmp_path / "reviews.csv", 120)
+    db = tmp_path / "elsewhere.db"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 20)
+    tables = study(tmp_path, tiny_bert, data)
+    tables["study"]["storage"] = f"sqlite:///{db}"
+    path = write_study(tmp_path / "s.toml", tables)
+    for command in ("check", "run"):
+        result = cli("study", command, path)
+        assert result.code == 2 and result.err.count("\n") == 1 and "elsewhere.db" in result.err, result.err
+    assert not (tmp_path / "runs").exists()
