@@ -8,6 +8,7 @@ process ended (this machine) or whose worker went silent (any machine).
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import socket
@@ -30,6 +31,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: running trials record a heartbeat this often (seconds); a trial silent for GRACE seconds is failed
 HEARTBEAT = 20
 GRACE = 120
+#: a RUNNING trial that has named no owner (host and pid) this many seconds after it started is orphaned
+ORPHAN_AFTER = 60
 #: what must stay the same for a stored study to be resumed (the keys of :func:`Ledger.open`'s identity)
 IDENTITY = ("dataset", "labels", "model", "max_length", "objective")
 
@@ -139,14 +142,18 @@ class Ledger:
     # --- a trial's life ------------------------------------------------------------------------
 
     def ask(self) -> optuna.Trial:
+        """A new RUNNING trial, owned at once: its host and pid come first, so a later run can fail it
+        if this process dies (an ownerless trial is failed after ORPHAN_AFTER seconds anyway)."""
         with warnings.catch_warnings():  # heartbeats are recorded by the search (Ledger.heartbeat)
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            return self.study.ask()
+            handle = self.study.ask()
+        handle.set_user_attr("pid", os.getpid())
+        handle.set_user_attr("host", socket.gethostname())
+        return handle
 
     @staticmethod
     def started(handle: optuna.Trial, attrs: dict[str, Any]) -> None:
-        """Record who runs a trial and with what (host and pid let a later run spot it orphaned)."""
-        attrs = {**attrs, "host": socket.gethostname(), "pid": os.getpid()}
+        """Record what a trial runs with."""
         for key, value in attrs.items():
             handle.set_user_attr(key, value)
 
@@ -179,12 +186,19 @@ class Ledger:
     # --- trials nobody runs any more ---------------------------------------------------------------
 
     def mark_interrupted(self) -> list[int]:
-        """Fail the trials left RUNNING by a process of this machine that no longer exists."""
+        """Fail the trials left RUNNING by a process of this machine that no longer exists, and trials that
+        named no owner ORPHAN_AFTER seconds after they started."""
         host = socket.gethostname()
         marked = []
+        now = datetime.datetime.now()
         for t in self.trials((TrialState.RUNNING,)):
             pid = t.user_attrs.get("pid")
-            if t.user_attrs.get("host") != host or not isinstance(pid, int) or pid_alive(pid):
+            if "host" not in t.user_attrs or not isinstance(pid, int):
+                # asked, then its process died before it could say whose it is
+                age = (now - t.datetime_start).total_seconds() if t.datetime_start else ORPHAN_AFTER
+                if age < ORPHAN_AFTER:
+                    continue
+            elif t.user_attrs["host"] != host or pid_alive(pid):
                 continue
             self.fail(optuna.trial.Trial(self.study, t._trial_id), "interrupted (its process ended)")
             marked.append(t.number)
@@ -211,6 +225,7 @@ class Ledger:
         """Wait until no trial runs anywhere (so the best model is chosen among all); ``announce`` them once."""
         announced = False
         while True:
+            self.mark_interrupted()
             self.fail_stale()
             running = self.trials((TrialState.RUNNING,))
             if not running:

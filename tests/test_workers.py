@@ -144,3 +144,20 @@ def test_processes_that_open_a_new_storage_at_the_same_moment_all_get_it(tmp_pat
             barrier = manager.Barrier(4)
             assert pool.starmap(_open_at_once, [(url, barrier)] * 4) == [True] * 4
         assert optuna.storages.RDBStorage(url).get_all_studies() == []
+
+
+def test_a_trial_whose_process_died_before_naming_itself_is_failed_once_orphaned(study_file, monkeypatch):
+    """kill -9 between asking for a trial and recording its owner must not block later runs forever."""
+    from autoft import ledger as ledger_module
+    from autoft.config import load_study
+
+    config, _ = load_study(study_file())
+    config.run_dir.mkdir(parents=True)
+    ledger = ledger_module.Ledger.open(config)
+    orphan = ledger.study.ask()  # as if the process died right after: no host, no pid
+    owned = ledger.ask()  # this process: alive, so left alone
+    assert ledger.mark_interrupted() == []  # too young to call orphaned
+    monkeypatch.setattr(ledger_module, "ORPHAN_AFTER", 0)
+    assert ledger.mark_interrupted() == [orphan.number]
+    states = {t.number: t.state.name for t in ledger.trials()}
+    assert states == {orphan.number: "FAIL", owned.number: "RUNNING"}
