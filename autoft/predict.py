@@ -253,19 +253,24 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def check_parent(flag: str, path: Path) -> None:
+    """The folder ``path`` goes into exists, is a folder, and can be written."""
+    parent = path.parent
+    if not parent.exists():
+        raise ConfigError(f"{flag} '{path}': the folder '{parent}' does not exist; create it first")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} '{path}': '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} '{path}': the folder '{parent}' is not writable")
+
+
 def check_output(path: Path, model_dir: Path, sources: list[Path]) -> None:
     """``--output`` can be written, in a known format, without overwriting anything autoft or the user needs."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"--output '{path}' is a folder; give a file name in it, such as '{path / 'labels.csv'}'")
     _kind(path)
-    parent = path.parent
-    if not parent.exists():
-        raise ConfigError(f"--output '{path}': the folder '{parent}' does not exist; create it first")
-    if not parent.is_dir():
-        raise ConfigError(f"--output '{path}': '{parent}' is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output '{path}': the folder '{parent}' is not writable")
+    check_parent("--output", path)
     for source in sources:
         if source.exists() and path.exists() and path.resolve() == source.resolve():
             raise ConfigError(f"--output '{path}' is the file the texts come from; write the labels to another file")
@@ -293,13 +298,7 @@ def check_evaluation_out(out: Path, model_dir: Path) -> None:
     own = run_dir is not None and (run_dir / "study.toml").exists()
     if own and out.resolve() == (run_dir / "evaluation").resolve():
         raise ConfigError(f"--out '{out}' is the study's own test evaluation; give another folder")
-    parent = out.parent
-    if not parent.exists():
-        raise ConfigError(f"--out '{out}': the folder '{parent}' does not exist; create it first")
-    if not parent.is_dir():
-        raise ConfigError(f"--out '{out}': '{parent}' is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out '{out}': the folder '{parent}' is not writable")
+    check_parent("--out", out)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
