@@ -8,8 +8,10 @@ DistilBERT, RoBERTa, DeBERTa, ELECTRA, XLM-R, MPNet, ...).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where a function needs it: `autoft plugins list` loads no torch
+    from torch import nn
 
 #: attention projections for LoRA's "attention" target set, by model type
 ATTENTION_MODULES = {
@@ -44,10 +46,49 @@ def is_head(model: nn.Module, param_name: str) -> bool:
     return not param_name.startswith(backbone_prefix(model) + ".")
 
 
+def pooler_of(backbone: nn.Module) -> nn.Module | None:
+    """The backbone's pooler (BERT-style models have one), or None."""
+    from torch import nn
+
+    pooler = getattr(backbone, "pooler", None)
+    return pooler if isinstance(pooler, nn.Module) else None
+
+
+def body_frozen(model: nn.Module, trainable) -> bool:
+    """True when the parameters named ``trainable`` include nothing of the backbone but its pooler.
+
+    Such a body is a fixed feature extractor: the head (with the pooler, when it trains) learns on
+    what the body reads, and the body's output can be computed once (:mod:`autoft.feature_cache`).
+    Parameters are matched by identity, so a wrapped model (peft's LoRA) is judged by what it
+    really trains; a model autoft cannot take apart counts as not frozen.
+    """
+    try:
+        backbone = getattr(model, backbone_prefix(model))
+    except (ValueError, AttributeError):
+        return False
+    pooler = pooler_of(backbone)
+    body = {id(p) for p in backbone.parameters()} - {id(p) for p in (pooler.parameters() if pooler else ())}
+    params = dict(model.named_parameters())
+    return not any(id(params[n]) in body for n in trainable if n in params)
+
+
+def set_train_modes(model: nn.Module, trainable) -> None:
+    """Training mode for a phase that trains ``trainable``: a frozen body (see :func:`body_frozen`) runs in eval mode.
+
+    A frozen feature extractor has no dropout inside it, so its features do not depend on the
+    step; the head keeps its own dropout (BERT's dropout before the classifier, the MLP head's).
+    """
+    model.train()
+    if body_frozen(model, trainable):
+        getattr(model, backbone_prefix(model)).eval()
+
+
 def layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
     """The backbone's stack of transformer layers: (qualified name, module list)."""
     backbone = getattr(model, backbone_prefix(model))
     n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layers", None)
+    from torch import nn
+
     best: tuple[str, nn.ModuleList] | None = None
     for name, module in backbone.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) > 0 and (n is None or len(module) == n):
@@ -97,6 +138,8 @@ def lora_targets(model: nn.Module, which: str | tuple[str, ...]) -> list[str] | 
     model_type = getattr(model.config, "model_type", "")
     if model_type in ATTENTION_MODULES:
         return ATTENTION_MODULES[model_type]
+    from torch import nn
+
     names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     for candidates in ATTENTION_MODULES.values():
         if set(candidates) <= names:

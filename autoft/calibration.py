@@ -9,7 +9,6 @@ probabilities; the predicted labels never change. Fitted on log-probabilities
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 #: the temperatures searched (log-uniformly bounded): beyond these the model is not worth calibrating
 BOUNDS = (0.05, 20.0)
@@ -30,6 +29,8 @@ def nll(proba: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_temperature(proba: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of ``labels`` (1.0 when it would not help)."""
+    from scipy.optimize import minimize_scalar  # here: predicting (scale) needs none of scipy
+
     if len(labels) == 0:
         return 1.0
     low, high = np.log(BOUNDS[0]), np.log(BOUNDS[1])

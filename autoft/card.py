@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
 from .leaderboard import fmt
 
 if TYPE_CHECKING:
@@ -39,6 +37,8 @@ def model_card(
     custom_head: bool,
 ) -> str:
     """The text of ``best/README.md`` for the best trial ``best`` (an Optuna FrozenTrial)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
     config = bench.config
     test, baseline = metrics["test"], metrics["majority_baseline"]
     objective = metrics["objective"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -57,6 +58,24 @@ def device(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
 
 
+def duration(text: str) -> str:
+    """An argparse type: a duration such as 20m, 1h30m or 90s (kept as written: it becomes [search] budget)."""
+    from .budget import parse_duration
+
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class BudgetAction(argparse.Action):
+    """``--budget 20m`` is ``--set search.budget="20m"``: one place reads and checks the budget."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, value: Any, option: Any = None) -> None:
+        namespace.overrides = [*namespace.overrides, f'search.budget="{value}"']
+
+
 def _study_commands(commands: Any) -> None:
     study = commands.add_parser("study", help="run a study, show its leaderboard").add_subparsers(
         dest="study_command", required=True, metavar="ACTION"
@@ -83,6 +102,12 @@ def _study_commands(commands: Any) -> None:
             help='override a study-file value, such as --set search.pruner="none" (repeatable)',
         )
         command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        command.add_argument(
+            "--budget",
+            type=duration,
+            action=BudgetAction,
+            help="the search's time, such as 20m or 1h30m (overrides [search] budget)",
+        )
         command.set_defaults(func=func)
     board = study.add_parser("leaderboard", help="print the leaderboard of a run folder")
     board.add_argument("run_dir", type=Path)
@@ -346,10 +371,14 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
-    from .config import load_study
-    from .plugins import load_plugins
+    if args.study:  # the study file's checks need its settings' types (torch): only then
+        from .config import load_study
 
-    registry = load_study(args.study)[1] if args.study else load_plugins()
+        registry = load_study(args.study)[1]
+    else:
+        from .plugins import load_plugins
+
+        registry = load_plugins()
     table = Table(header_style="bold")
     for col in ("plugin", "registers", "from"):
         table.add_column(col)
@@ -531,7 +560,11 @@ def entry() -> None:
     # anything else; sleeping costs little when they are not. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     quiet_warnings()
-    sys.exit(main())
+    code = main()
+    # Done: the interpreter's exit need not garbage-collect torch's and the model's objects one by one
+    # (a second or more); the operating system takes the memory back. Files are closed and hooks have run.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

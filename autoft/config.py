@@ -6,7 +6,7 @@ A study file has these tables (all but ``[dataset]`` optional)::
     [model]      name, max_length, revision, trust_remote_code
     [dataset]    type = "<dataset plugin>", validation_size, test_size, and the plugin's options
     [train]      fixed loop settings (autoft.training.TrainSettings)
-    [search]     backend, n_trials, timeout, objective, direction, sampler, pruner
+    [search]     backend, n_trials, timeout, objective, direction, sampler, pruner, reduction_factor
     [search.<backend>]    a search backend's own settings (the backend plugin's Options)
     [space]      searchable training settings (autoft.training.Hyperparams)
     [strategies.<name>]   one table per strategy to try: its options, and overrides of [space]
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import options as opts
+from .budget import parse_duration
 from .data import one_line_errors
 from .errors import ConfigError, PluginError, one_line
 from .metrics import Objective
@@ -69,10 +70,18 @@ class SearchSection:
     backend: str = option("optuna", "search backend plugin: optuna, ray, or a plugin's")
     n_trials: int = option(10, "trials to finish (complete or pruned), counting earlier runs", ge=1)
     timeout: float = option(0.0, "stop starting trials after this many seconds; 0 means no limit", ge=0)
+    budget: str = option(
+        "",
+        'the search\'s time, such as "20m" or "1h30m": no trial starts that cannot reach its first evaluation '
+        "in it, a running trial ends at it; empty: no budget",
+    )
     objective: str = option("accuracy", "metric to optimise on the validation split")
     direction: Literal["auto", "maximize", "minimize"] = option("auto", "auto follows the metric")
     sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler (seeded with study.seed)")
-    pruner: Literal["median", "hyperband", "none"] = option("median", "stop poor trials early")
+    pruner: Literal["asha", "median", "hyperband", "none"] = option(
+        "asha", "stop poor trials early: asha (successive halving at the rungs), median, hyperband, or none"
+    )
+    reduction_factor: int = option(3, "asha and hyperband keep the best 1 in this many trials at each rung", ge=2)
     startup_trials: int = option(4, "trials before the sampler and the median pruner start to act", ge=0)
     isolation: Literal["process", "none"] = option(
         "process", "run each trial in its own process (memory and crashes stay with the trial)"
@@ -143,6 +152,11 @@ class StudyConfig:
     @property
     def maximize(self) -> bool:
         return self.search.direction == "maximize"
+
+    @property
+    def budget_seconds(self) -> float | None:
+        """``[search] budget`` in seconds, or None without one."""
+        return parse_duration(self.search.budget) if self.search.budget else None
 
     @property
     def objective(self) -> Objective:
@@ -236,6 +250,11 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     search = opts.build(
         SearchSection, {k: v for k, v in search_raw.items() if k not in backend_tables}, f"{where}: [search]"
     )
+    if search.budget:
+        try:
+            parse_duration(search.budget)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: [search] budget: {exc}") from exc
     tracking = opts.build(TrackingSection, raw.get("tracking", {}), f"{where}: [tracking]")
     _check_tracking(tracking, where)
     _check_gpus(search.gpus, where)

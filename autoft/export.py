@@ -26,6 +26,7 @@ from .metrics import compute
 from .saved import CALIBRATION, DamagedFile, check_folder, load_trained, read_json, read_text
 from .space import SearchSpace, TrialConfig
 from .training import autocast_dtype, predict_proba
+from .trial import PREDICTIONS, saved_predictions
 
 if TYPE_CHECKING:
     from .checkpoints import CheckpointStore
@@ -74,10 +75,12 @@ def finalize(
     model, _ = load_trained(checkpoint, tokenizer=False)
     model.to(bench.device)
     test = bench.encoded["test"]
-    raw = _proba(model, bench, "test")
+    raw = _proba(model, bench, "test", checkpoint)
     calibrate = bench.config.train.calibrate
     validation = bench.encoded["validation"]
-    temperature = fit_temperature(_proba(model, bench, "validation"), validation.labels) if calibrate else 1.0
+    temperature = 1.0
+    if calibrate:
+        temperature = fit_temperature(_proba(model, bench, "validation", checkpoint), validation.labels)
     proba = scale(raw, temperature)
     metrics = _test_metrics(best, bench, proba)
     if calibrate:
@@ -96,21 +99,20 @@ def finalize(
         temperature=temperature,
     )
     write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
+    shutil.rmtree(checkpoint / PREDICTIONS, ignore_errors=True)  # used: the checkpoint is its model again
     del model
     return metrics
 
 
-def _proba(model: Any, bench: Workbench, split: str) -> np.ndarray:
-    settings, device = bench.config.train, bench.device
-    dtype = autocast_dtype(settings.precision, device)
-    split_data = bench.encoded[split]
-    return predict_proba(
-        model, split_data, batch_size=settings.eval_batch_size, device=device, pad_id=bench.pad_id, dtype=dtype
-    )
+def _proba(model: Any, bench: Workbench, split: str, checkpoint: Path) -> np.ndarray:
+    """Class probabilities of one split (the model's own, before any temperature).
 
-
-def _proba(model: Any, bench: Workbench, split: str) -> np.ndarray:
-    """Class probabilities of one split (the model's own, before any temperature)."""
+    The trial scored them when it saved the checkpoint, holding its weights; they are scored here
+    only when it did not (or they do not fit).
+    """
+    saved = saved_predictions(checkpoint, bench, split)
+    if saved is not None:
+        return saved
     settings, device = bench.config.train, bench.device
     dtype = autocast_dtype(settings.precision, device)
     size = settings.eval_batch_size
@@ -139,7 +141,7 @@ class _BarReporter:
     def progress(self, step: int, total: int, loss: float | None) -> None:
         self.bar.progress(step, total)
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
         return False
 
 
@@ -163,6 +165,8 @@ def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
 def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metrics: dict, evaluation: dict) -> None:
     """``best/``: the checkpoint, the tokenizer, the resolved study file, the trial, its scores, its model card."""
     for item in checkpoint.iterdir():
+        if item.name == PREDICTIONS:  # the trial's scores of the splits, read above
+            continue
         target = folder / item.name
         if item.is_dir():
             shutil.copytree(item, target)

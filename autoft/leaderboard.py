@@ -2,7 +2,9 @@
 
 It is built from the study storage (the one source of truth), so it is the same
 whichever process or backend ran the trials, and it is rewritten atomically
-after every trial.
+after every trial. Complete and pruned trials are ranked together by the score
+they reached (a pruned trial's best evaluation before it was stopped), and each
+row says how far the trial got: epochs trained of those planned.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from .metrics import Objective
 
 STATE_ORDER = {"complete": 0, "pruned": 1, "running": 2, "failed": 3, "waiting": 4}
+#: states ranked by their score: a pruned trial is ranked by the score it reached before it was stopped
+RANKED = ("complete", "pruned")
 
 
 def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
@@ -29,7 +33,7 @@ def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
         attrs = t.user_attrs
         state = t.state.name.lower()
         state = {"fail": "failed"}.get(state, state)
-        value = t.value if t.values else attrs.get("value")
+        value = t.value if t.values else (attrs.get("metrics") or {}).get(name)
         params = {k: v for k, v in t.params.items() if k != "strategy"}
         config = attrs.get("config") or {}
         duration = (
@@ -47,6 +51,8 @@ def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
                 "trainable_params": attrs.get("trainable_params"),
                 "trainable_share": attrs.get("trainable_share"),
                 "best_epoch": attrs.get("best_epoch"),
+                "epochs_trained": attrs.get("epochs_trained"),
+                "epochs_planned": attrs.get("epochs_planned"),
                 "train_seconds": attrs.get("train_seconds"),
                 "samples_per_second": attrs.get("samples_per_second"),
                 "peak_memory_mb": attrs.get("peak_memory_mb"),
@@ -56,12 +62,19 @@ def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
             }
         )
 
+    def ranked(row: dict) -> bool:
+        return row["state"] in RANKED and row[name] is not None
+
     def key(row: dict) -> tuple:
-        return (STATE_ORDER.get(row["state"], 9), *objective.rank_key(row[name]), row["trial"])
+        if not ranked(row):
+            return (1, STATE_ORDER.get(row["state"], 9), row["trial"])
+        # by score; at the same score complete before pruned, and the pruned trial that got further first
+        further = -(row["epochs_trained"] or 0) if row["state"] == "pruned" else 0
+        return (0, *objective.rank_key(row[name]), STATE_ORDER[row["state"]], further, row["trial"])
 
     rows.sort(key=key)
     for rank, row in enumerate(rows, 1):
-        row["rank"] = rank if row["state"] == "complete" else None
+        row["rank"] = rank if ranked(row) else None
     return rows
 
 
@@ -126,6 +139,8 @@ CSV_TAIL = (
     "trainable_params",
     "trainable_share",
     "best_epoch",
+    "epochs_trained",
+    "epochs_planned",
     "train_seconds",
     "samples_per_second",
     "peak_memory_mb",
@@ -147,7 +162,7 @@ def to_csv(rows: list[dict], objective: str) -> str:
                 *[r[k] for k in head],
                 *[r["params"].get(p, "") for p in param_names],
                 *[r["validation"].get(m, "") for m in metric_names],
-                *[r[k] for k in CSV_TAIL],
+                *[r.get(k) for k in CSV_TAIL],
             ]
         )
     return buf.getvalue()
@@ -163,6 +178,7 @@ def table_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[s
         "strategy",
         "parameters",
         "trainable",
+        "trained",
         "best epoch",
         "train s",
         "samples/s",
@@ -180,6 +196,7 @@ def table_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[s
                 r["strategy"],
                 ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r["params"].items())),
                 trainable(r["trainable_params"], r["trainable_share"]),
+                trained(r),
                 fmt(r["best_epoch"]),
                 fmt(r["train_seconds"], 1),
                 fmt(r["samples_per_second"], 1),
@@ -214,7 +231,7 @@ def short_params(params: dict) -> str:
 
 def compact_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[str]]]:
     """The columns that fit a terminal."""
-    header = ["#", "trial", "state", objective, "strategy", "parameters", "trainable", "samples/s", "note"]
+    header = ["#", "trial", "state", objective, "strategy", "parameters", "trained", "trainable", "samples/s", "note"]
     cells = [
         [
             str(r["rank"] or "-"),
@@ -223,6 +240,7 @@ def compact_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list
             fmt(r[objective]),
             r["strategy"],
             short_params(r["params"]),
+            trained(r),
             f"{r['trainable_share']:.1%}" if r["trainable_share"] else "-",
             fmt(r["samples_per_second"], 0),
             r["reason"],
@@ -250,6 +268,14 @@ def fmt(value: Any, digits: int = 4) -> str:
             return f"{value:.3g}"
         return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
     return str(value)
+
+
+def trained(row: dict) -> str:
+    """How far a trial got: epochs trained of those planned ("0.125/3 ep"); "-" for rows written before."""
+    done, planned = row.get("epochs_trained"), row.get("epochs_planned")
+    if not planned:
+        return "-"
+    return f"{fmt(float(done or 0), 3)}/{planned} ep"
 
 
 def trainable(count: int | None, share: float | None) -> str:

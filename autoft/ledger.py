@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .errors import StudyError, first_line
 from .processes import pid_alive
+from .rungs import min_resource
 
 if TYPE_CHECKING:
     from .config import StudyConfig
@@ -68,11 +69,18 @@ def make_sampler(sampler: str, seed: int, startup_trials: int) -> optuna.sampler
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True)
 
 
-def make_pruner(pruner: str, startup_trials: int) -> optuna.pruners.BasePruner:
-    if pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=0)
-    if pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """The study's pruner; its steps are the rungs' resources (thousandths of an epoch: ``autoft.rungs``)."""
+    search = config.search
+    first = min_resource(config.train.rungs)
+    if search.pruner == "asha":  # asynchronous successive halving: rungs at first * factor**k
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=first, reduction_factor=search.reduction_factor, min_early_stopping_rate=0
+        )
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=search.startup_trials, n_warmup_steps=0)
+    if search.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=first, reduction_factor=search.reduction_factor)
     return optuna.pruners.NopPruner()
 
 
@@ -100,7 +108,7 @@ class Ledger:
                 storage=storage,
                 study_name=config.name,
                 sampler=make_sampler(config.search.sampler, config.study.seed, config.search.startup_trials),
-                pruner=make_pruner(config.search.pruner, config.search.startup_trials),
+                pruner=make_pruner(config),
                 direction=config.search.direction,
                 load_if_exists=True,
             )

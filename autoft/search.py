@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .backends import Pruning, RunningTrial, Search
+from .budget import Forecast, format_duration, mean_of
 from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay, trial_summary
@@ -21,6 +22,7 @@ from .errors import Terminated
 from .leaderboard import rows_from_trials, write
 from .ledger import HEARTBEAT, Ledger
 from .plugins import Registry
+from .rungs import PER_EPOCH, min_resource
 from .space import SearchSpace
 from .trial import TrialOutcome
 from .workbench import Workbench
@@ -28,6 +30,8 @@ from .workers import WorkerPool
 
 #: a study stops after this many failed trials in a row (something is wrong with every configuration)
 MAX_FAILURES_IN_A_ROW = 3
+#: seconds of the first trial's training after which the study's forecast is printed
+FORECAST_AFTER = 5.0
 
 
 class StudySearch(Search):
@@ -58,8 +62,14 @@ class StudySearch(Search):
         self.last_failure = ""
         self.ran = 0  # trials this process ran to an end
         self.timed_out = False
+        self.deadline = bench.deadline  # the budget's end on the wall clock (time.time()), or None
+        self.out_of_budget = False
         self._last_heartbeat = 0.0
         self._running: dict[int, tuple[Any, Any]] = {}  # number -> (storage handle, bar or None)
+        self._began: dict[int, float] = {}
+        self._first_rung_seconds: list[float] = []  # per trial ended here: about how long its first rung took
+        self._first_steps: tuple[float, int] | None = None  # (time, step) of the watched trial's first report
+        self._forecast_done = False
 
     def remaining(self) -> int:
         return max(0, self.n_trials - self.ledger.finished_count())
@@ -73,7 +83,26 @@ class StudySearch(Search):
                 self.display.print(f"timeout of {timeout:g} s reached; no new trials")
             self.timed_out = True
             return True
+        if self.deadline is not None and self._out_of_budget():
+            return True
         return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def _out_of_budget(self) -> bool:
+        """Whether the budget is spent, or too little of it is left for a trial to reach its first rung."""
+        left = self.deadline - time.time()
+        need = min(self._first_rung_seconds, default=0.0)
+        if left > need and left > 0:
+            return False
+        if not self.out_of_budget:
+            budget = self.config.search.budget
+            self.display.print(
+                f"budget of {budget} spent; no new trials"
+                if left <= 0
+                else f"budget of {budget}: {format_duration(left)} left, less than a trial takes to its first "
+                f"evaluation here (about {format_duration(need)}); no new trials"
+            )
+        self.out_of_budget = True
+        return True
 
     def begin(self, prune: Pruning | None = None) -> RunningTrial:
         handle = self.ledger.ask()
@@ -85,11 +114,14 @@ class StudySearch(Search):
         options = self.config.strategies[config.strategy].options
         bar = self.display.trial(handle.number, trial_summary(config, options))
         self._running[handle.number] = (handle, bar)
-        return RunningTrial(handle.number, config, handle, self.objective.name, bar, self.heartbeat, prune)
+        self._began[handle.number] = time.monotonic()
+        watch = None if self._forecast_done or self._first_steps is not None else self._watch
+        return RunningTrial(handle.number, config, handle, self.objective.name, bar, self.heartbeat, prune, watch=watch)
 
     def end(self, trial: RunningTrial, outcome: TrialOutcome) -> None:
         self.ledger.tell(trial.handle, outcome)
         self._running.pop(trial.number, None)
+        self._time_first_rung(trial, outcome, time.monotonic() - self._began.pop(trial.number, time.monotonic()))
         trial.bar.close(outcome.state)
         if outcome.state == "failed":
             self.failures_in_a_row += 1
@@ -110,6 +142,48 @@ class StudySearch(Search):
             study_name=self.config.name, record=row, history=list(outcome.history), config=self.config
         )
 
+    def _watch(self, trial: RunningTrial, step: int, total: int) -> None:
+        """Forecast the study from the first trial's training throughput, once it has run for a few seconds."""
+        now = time.monotonic()
+        if self._forecast_done:
+            return
+        if self._first_steps is None:
+            self._first_steps = (now, step)
+            return
+        began, first = self._first_steps
+        if now - began < FORECAST_AFTER or step - first < 3:
+            return
+        self._forecast_done = True
+        per_second = (step - first) * trial.config.hp.batch_size / (now - began)
+        forecast = Forecast(
+            trials=self.remaining(),
+            epochs=mean_of(self.config.space.get("epochs", trial.config.hp.epochs)),
+            train_rows=len(self.bench.encoded["train"]),
+            validation_rows=len(self.bench.encoded["validation"]),
+            evaluations=mean_of(self.config.space.get("epochs", trial.config.hp.epochs)) + self.config.train.rungs,
+            samples_per_second=per_second,
+        )
+        model = self.config.model
+        shrink = [
+            f"dataset.max_train_rows (now {len(self.bench.encoded['train']):,} rows)",
+            f"model.max_length (now {model.max_length})",
+            f"search.n_trials (now {self.n_trials})",
+            "or set search.budget (such as --budget 30m)" if self.deadline is None else "",
+        ]
+        self.display.print(forecast.text([s for s in shrink if s]))
+
+    def _time_first_rung(self, trial: RunningTrial, outcome: TrialOutcome, seconds: float) -> None:
+        """About how long a trial takes to its first evaluation here: setup, the first rung's training, scoring."""
+        trained = outcome.epochs_trained
+        if outcome.state == "failed" or not trained or not outcome.history:
+            return
+        first = outcome.history[0]["epoch"]
+        busy = outcome.train_seconds + outcome.eval_seconds
+        setup = max(0.0, seconds - busy)
+        self._first_rung_seconds.append(
+            setup + outcome.train_seconds * first / trained + outcome.eval_seconds / len(outcome.history)
+        )
+
     def interrupt(self, stop: BaseException) -> None:
         reason = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
         for handle, bar in self._running.values():
@@ -126,8 +200,11 @@ class StudySearch(Search):
         self._last_heartbeat = now
         self.ledger.heartbeat([handle for handle, _ in self._running.values()])
 
-    def max_evaluations(self) -> int:
-        return self.space.most_evaluations(len(self.bench.encoded["train"]), self.config.train.eval_every)
+    def horizon(self) -> int:
+        return self.space.most_reported_epochs() * PER_EPOCH
+
+    def first_rung(self) -> int:
+        return min_resource(self.config.train.rungs if self.config.search.pruner != "none" else 0)
 
     def write_leaderboard(self, trials: list | None = None) -> list[dict]:
         """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""

@@ -10,7 +10,6 @@ in trials of that strategy.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,18 +66,14 @@ class SearchSpace:
         options = self.registry.strategy(strategy).Options(**option_values)
         return TrialConfig(strategy, options, Hyperparams(**hp_values))
 
-    def most_evaluations(self, train_rows: int, eval_every: int) -> int:
-        """The most evaluations any trial of this space reports (each strategy at its largest settings)."""
+    def most_reported_epochs(self) -> int:
+        """The most epochs any trial of this space reports to the search (each strategy at its largest settings)."""
         most = 1
         for name, chosen in self.config.strategies.items():
             hp_values = {k: _largest(v) for k, v in {**self.config.space, **chosen.overrides}.items()}
-            smallest_batch = {**self.config.space, **chosen.overrides}.get("batch_size", Hyperparams().batch_size)
-            hp_values["batch_size"] = _largest(smallest_batch, pick=min)
             option_values = {k: _largest(v) for k, v in chosen.options.items()}
             strategy = self.registry.strategy(name)()
-            epochs = strategy.reported_epochs(strategy.Options(**option_values), Hyperparams(**hp_values))
-            per_epoch = math.ceil(math.ceil(train_rows / hp_values["batch_size"]) / eval_every) if eval_every else 1
-            most = max(most, epochs * per_epoch)
+            most = max(most, strategy.reported_epochs(strategy.Options(**option_values), Hyperparams(**hp_values)))
         return most
 
     def rows(self) -> list[tuple[str, str]]:

@@ -5,6 +5,10 @@ search in ``[strategies.<name>]``) and the code that decides what trains.
 :meth:`Strategy.prepare` freezes or wraps the model, :meth:`Strategy.phases`
 says what trains in which order with which learning rate, and
 :meth:`Strategy.export` turns the trained model into a plain Hugging Face model.
+
+A phase that trains nothing of the body but its pooler (the head alone, a frozen body) needs
+nothing more: the trial runs the body once per run and trains the head on its cached output
+(:mod:`autoft.feature_cache`), and the frozen body runs in eval mode either way.
 """
 
 from __future__ import annotations

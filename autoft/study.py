@@ -9,6 +9,10 @@ scheduling (a backend plugin), the best model (:mod:`autoft.export`).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +23,6 @@ from . import preflight
 from .config import StudyConfig
 from .display import StudyDisplay
 from .errors import StudyError
-from .export import finalize, write_study_report
 from .fsutil import write_text
 from .ledger import Ledger, check_sqlite, storage_of_run
 from .plugins import Registry
@@ -27,6 +30,19 @@ from .search import MAX_FAILURES_IN_A_ROW, StudySearch
 from .summary import describe_data
 from .workbench import Workbench
 from .workers import WorkerPool
+
+#: what exporting the best model imports (plots, scikit-learn, captum, the model card), imported while the
+#: study waits for its workers and trials rather than after the last trial
+EXPORT_MODULES = (
+    "autoft.export",
+    "sklearn.metrics",
+    "autoft.evaluation",
+    "autoft.report",
+    "captum.attr",
+    "autoft.attributions",
+    "huggingface_hub",
+    "scipy.optimize",
+)
 
 
 def check_study(config: StudyConfig, registry: Registry) -> Workbench:
@@ -76,6 +92,22 @@ def identity(bench: Workbench) -> dict:
     }
 
 
+def import_in_background(names: tuple[str, ...]) -> threading.Thread:
+    """Import modules in a thread while this process mostly waits (on its workers, on trials).
+
+    One that fails to import is left alone: it fails again, with its reason, where it is used.
+    """
+
+    def run() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="autoft-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class StudyResult:
     run_dir: Path
@@ -97,27 +129,44 @@ def run_study(
     ``finalize_best=False`` is a worker joining a study: it runs trials and leaves the
     test evaluation and the best model to the study's own run.
     """
-    bench = check_study(config, registry)
+    budget = config.budget_seconds
+    deadline = time.time() + budget if budget else None  # counted from here: loading and checking are in it
+    check_run_folder(config)  # the checks of check_study, with the workers starting once the data is loaded
+    bench = Workbench.with_data(config, registry)
+    bench.deadline = deadline
     backend = registry.backend(config.search.backend)()
     run_dir = config.run_dir
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        ledger = Ledger.open(config, identity(bench))
-    except BaseException:
-        if created and not any(run_dir.iterdir()):
-            run_dir.rmdir()
-        raise
-    interrupted = ledger.mark_interrupted() + ledger.fail_stale()
-    if interrupted:
-        display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
-    target = n_trials or config.search.n_trials
     workers = WorkerPool(bench, display)
-    search = StudySearch(config, registry, bench, ledger, display, workers, target)
+    if backend.uses_workers:
+        workers.start(quiet=True)  # they load the model while this process checks, opens the storage, tokenizes
+    try:
+        bench.add_tokenizer()
+        preflight.check_study(bench)
+        created = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            ledger = Ledger.open(config, identity(bench))
+        except BaseException:
+            if created and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            raise
+        interrupted = ledger.mark_interrupted() + ledger.fail_stale()
+        if interrupted:
+            display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
+        target = n_trials or config.search.n_trials
+        search = StudySearch(config, registry, bench, ledger, display, workers, target)
+    except BaseException:
+        workers.close()
+        raise
+    imports = None
     try:
         early = backend.uses_workers and not search.should_stop()
         if early:
-            workers.start()  # they load the model while this process tokenizes
+            workers.announce()
+        else:
+            workers.close()  # no trials to run here: workers still loading end now
+        if finalize_best:
+            imports = import_in_background(EXPORT_MODULES)
         bench.tokenize(run_dir / "cache")
         describe_data(bench, display)
         display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in search.space.rows())))
@@ -134,6 +183,8 @@ def run_study(
             backend.optimize(search, config.options_of(type(backend)))
             best = None
             if finalize_best:
+                from .export import finalize, write_study_report
+
                 ledger.wait_for_running(
                     lambda numbers: display.print(f"waiting for trial(s) {numbers} on other workers")
                 )
@@ -143,6 +194,8 @@ def run_study(
                 write_study_report(run_dir, ledger, config.objective, rows, best)
     finally:
         workers.close()
+        if imports is not None:
+            imports.join()
     if search.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
         raise StudyError(
             f"{MAX_FAILURES_IN_A_ROW} trials failed in a row, so the study stopped; the last said: "

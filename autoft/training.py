@@ -3,18 +3,20 @@
 It knows nothing of Optuna or Ray. It trains the phases a strategy gives it
 with AdamW (linear warmup, then linear decay), clips gradients, uses bf16
 autocast on CUDA, evaluates on the validation split every epoch (or every N
-steps), reports each evaluation through a :class:`Reporter` (which may ask it to
-stop: pruning), stops early when the objective stalls, and finally restores the
-weights of the best evaluation by the study's objective and direction, not the last.
+steps) and at the rungs inside the first epoch (on a sample of it: ``autoft.rungs``),
+reports each evaluation through a :class:`Reporter` (which may ask it to stop:
+pruning, never at the last evaluation), stops early when the objective stalls, and
+finally restores the weights of the best full evaluation by the study's objective
+and direction, not the last.
 """
 
 from __future__ import annotations
 
 import math
-import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from resource import RUSAGE_SELF, getrusage
 from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
@@ -22,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import anatomy
+from . import anatomy, rungs
 from .errors import TrialFailed
 from .features import Encoded, eval_batches, to_device, train_batches
 from .heads import HeadSpec
@@ -69,7 +71,14 @@ class TrainSettings:
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     gradient_accumulation: int = option(1, "split each batch into this many micro-batches", ge=1)
     group_by_length: bool = option(True, "batch texts of similar length together (less padding)")
+    feature_cache: bool = option(True, "a frozen body runs once per run; its head trains on the cached output")
     calibrate: bool = option(True, "fit a temperature on validation for the best model; predict applies it")
+    rungs: int = option(
+        3, "with a pruner, evaluations in the first epoch after 1/2**k of it (3: 1/8, 1/4, 1/2); 0: none", ge=0, le=6
+    )
+    rung_validation_rows: int = option(
+        256, "validation rows the rungs inside the first epoch score (seeded, stratified); 0 scores all", ge=0
+    )
 
 
 class Reporter(Protocol):
@@ -77,8 +86,13 @@ class Reporter(Protocol):
 
     def progress(self, step: int, total: int, loss: float | None) -> None: ...
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-        """Record an evaluation; return True to stop the trial (pruned)."""
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
+        """Record an evaluation; return True to stop the trial (pruned).
+
+        ``resource`` is how far the trial has got in thousandths of a reported epoch (``autoft.rungs``);
+        ``final`` marks the trial's last evaluation, whose answer is ignored: a trial that has done all
+        its work is never pruned.
+        """
         ...
 
 
@@ -86,7 +100,7 @@ class SilentReporter:
     def progress(self, step: int, total: int, loss: float | None) -> None:
         pass
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
         return False
 
 
@@ -102,6 +116,9 @@ class TrainResult:
     eval_seconds: float = 0.0
     samples: int = 0
     peak_memory_mb: float = 0.0
+    epochs_trained: float = 0.0  # at the last evaluation, over all phases
+    epochs_planned: int = 0
+    out_of_time: bool = False  # ended at the deadline before its planned work was done
 
     @property
     def samples_per_second(self) -> float:
@@ -138,19 +155,59 @@ def class_weight_tensor(spec, labels: np.ndarray, label_names: tuple[str, ...]) 
     return torch.tensor(weights, dtype=torch.float32)
 
 
+#: logits, on the training device, for some rows (indices) of one split
+Forward = Callable[[np.ndarray], torch.Tensor]
+
+
+class Forwards(Protocol):
+    """Where a phase's logits come from: by default the whole model on token ids (:func:`model_forward`).
+
+    A phase whose body is frozen may instead apply the head to features computed once
+    (``autoft.feature_cache``); the loop and the evaluation ask for the forward and need not know.
+    """
+
+    def __call__(self, phase: Phase, data: Encoded) -> Forward:
+        """The forward of ``phase`` for rows of ``data`` (the training or the validation split)."""
+        ...
+
+
+def model_forward(model: nn.Module, data: Encoded, *, device: torch.device, pad_id: int) -> Forward:
+    """The whole model on the rows' token ids, padded to the longest row of each batch."""
+
+    def forward(rows: np.ndarray) -> torch.Tensor:
+        batch = to_device(data.batch(rows, pad_id), device)
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+    return forward
+
+
 def predict_proba(
-    model: nn.Module, data: Encoded, *, batch_size: int, device: torch.device, pad_id: int, dtype: torch.dtype | None
+    model: nn.Module,
+    data: Encoded,
+    *,
+    batch_size: int,
+    device: torch.device,
+    pad_id: int,
+    dtype: torch.dtype | None,
+    forward: Forward | None = None,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities for every row, in the data's order (batches run longest first)."""
-    was_training = model.training
+    """Class probabilities for ``rows`` of ``data`` (default: all), in their order; batches run longest first.
+
+    ``forward`` gives the logits (default: :func:`model_forward`). Every module's training mode
+    comes back as it was (a frozen body stays in eval mode).
+    """
+    forward = forward or model_forward(model, data, device=device, pad_id=pad_id)
+    rows = np.arange(len(data)) if rows is None else np.asarray(rows)
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
-    out = np.zeros((len(data), model.config.num_labels), dtype=np.float32)
+    out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        for rows in eval_batches(data.lengths, batch_size):
-            batch = to_device(data.batch(rows, pad_id), device)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            out[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    model.train(was_training)
+        for batch in eval_batches(data.lengths_of(rows), batch_size):
+            logits = forward(rows[batch])
+            out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    for module, mode in modes:
+        module.training = mode
     return out
 
 
@@ -177,11 +234,16 @@ def evaluate(
     device: torch.device,
     pad_id: int,
     dtype: torch.dtype | None,
+    forward: Forward | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Every metric on the validation split, and the seconds it took."""
+    """Every metric on the validation split (or on ``rows`` of it), and the seconds it took."""
     started = time.perf_counter()
-    proba = predict_proba(model, validation, batch_size=batch_size, device=device, pad_id=pad_id, dtype=dtype)
-    return compute(metrics, validation.labels, proba), time.perf_counter() - started
+    proba = predict_proba(
+        model, validation, batch_size=batch_size, device=device, pad_id=pad_id, dtype=dtype, forward=forward, rows=rows
+    )
+    labels = validation.labels if rows is None else validation.labels[rows]
+    return compute(metrics, labels, proba), time.perf_counter() - started
 
 
 class BestWeights:
@@ -231,9 +293,20 @@ def train(
     seed: int,
     class_weights: torch.Tensor | None = None,
     reporter: Reporter | None = None,
+    forwards: Forwards | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
-    """Train ``model`` through ``phases``; return the best evaluation, with the model holding its weights."""
+    """Train ``model`` through ``phases``; return the best evaluation, with the model holding its weights.
+
+    ``forwards`` says where each phase's logits come from (default: the whole model on tokens).
+    At ``deadline`` (``time.time()``: the study's budget) the trial evaluates once more and ends.
+    """
     reporter = reporter or SilentReporter()
+    if forwards is None:
+
+        def forwards(phase: Phase, split: Encoded) -> Forward:
+            return model_forward(model, split, device=device, pad_id=pad_id)
+
     dtype = autocast_dtype(settings.precision, device)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     rng = np.random.default_rng(seed)
@@ -250,8 +323,15 @@ def train(
     steps_per_epoch = math.ceil(len(data) / hp.batch_size)
     total_steps = sum(phase.epochs for phase in phases) * steps_per_epoch
     result = TrainResult(best_metrics={}, best_index=-1, best_epoch=0.0)
+    result.epochs_planned = sum(phase.epochs for phase in phases)
+    # multi-fidelity: early evaluations inside the first reported epoch, on a sample of validation
+    early = rungs.first_epoch_rungs(steps_per_epoch, settings.rungs)
+    sample_rows = rungs.stratified_rows(validation.labels, settings.rung_validation_rows)
+    rung_scores: dict[str, float] = {}
+    rung_epoch = 0.0
     running_loss, running_count = torch.zeros((), device=device), 0
     step = 0
+    reported_epochs = 0  # whole epochs of reported phases before this step's
     segment_start = time.perf_counter()
     for s in _steps(phases, data, hp, settings, rng):
         if s.first:  # a new phase: only its parameters train, with an optimizer of its own
@@ -259,13 +339,15 @@ def train(
             phase_params = set(s.phase.params)
             for name, p in model.named_parameters():
                 p.requires_grad_(name in phase_params)
+            anatomy.set_train_modes(model, phase_params)  # a frozen body runs in eval mode: no dropout inside it
+            forward, validation_forward = forwards(s.phase, data), forwards(s.phase, validation)
             optimizer = _PhaseOptimizer(model, s.phase, hp, s.phase.epochs * steps_per_epoch, scaler, settings)
 
         for part in np.array_split(s.rows, min(accum, len(s.rows))):
-            batch = to_device(data.batch(part, pad_id), device)
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = F.cross_entropy(logits.float(), batch["labels"], weight=weights, label_smoothing=hp.label_smoothing)
+                logits = forward(part)
+            labels = torch.from_numpy(data.labels[part]).to(device)
+            loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
             optimizer.backward(loss * (len(part) / len(s.rows)))
             running_loss += loss.detach() * len(part)
             running_count += len(part)
@@ -274,37 +356,62 @@ def train(
         result.samples += len(s.rows)
         reporter.progress(step, total_steps, None)
 
-        if settings.eval_every and step % settings.eval_every == 0:
-            epoch = s.epoch + s.batch / s.batches
-        elif s.batch == s.batches:  # the epoch's end, unless this step just evaluated
-            epoch = s.epoch + 1
-        else:
+        at_end = s.batch == s.batches
+        on_schedule = bool(settings.eval_every) and step % settings.eval_every == 0
+        rung = early.get(s.batch) if s.phase.reported and reported_epochs == 0 else None
+        out_of_time = deadline is not None and time.time() >= deadline
+        if not (at_end or on_schedule or out_of_time or rung is not None):
             continue
+        fraction = 1.0 if at_end else s.batch / s.batches
+        epoch = s.epoch + fraction
+        full = at_end or on_schedule or out_of_time  # a rung alone scores the sample
+        done = rungs.resource_of(reported_epochs + fraction) if full else rung
         train_loss = _check_loss(running_loss, running_count, step)
         running_loss.zero_()
         running_count = 0
         result.train_seconds += _elapsed(segment_start, device)
         scores, seconds = evaluate(
-            model, validation, metrics, batch_size=settings.eval_batch_size, device=device, pad_id=pad_id, dtype=dtype
+            model,
+            validation,
+            metrics,
+            rows=None if full else sample_rows,
+            forward=validation_forward,
+            batch_size=settings.eval_batch_size,
+            device=device,
+            pad_id=pad_id,
+            dtype=dtype,
         )
         result.eval_seconds += seconds
         index = len(result.history)
-        result.history.append(
-            {"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": train_loss, **scores}
-        )
-        best.offer(index, round(epoch, 4), scores)
-        if s.phase.reported and reporter.evaluated(index, epoch, scores):
+        entry = {"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": train_loss, **scores}
+        if not full:
+            entry["validation_rows"] = len(sample_rows)
+        result.history.append(entry)
+        result.epochs_trained = round(epoch, 4)
+        if full:
+            best.offer(index, round(epoch, 4), scores)
+        else:
+            rung_scores, rung_epoch = scores, round(epoch, 4)
+        final = step == total_steps or out_of_time
+        if s.phase.reported and reporter.evaluated(index, epoch, scores, done, final) and not final:
             result.pruned = True
-        elif settings.early_stopping_patience and best.since_best >= settings.early_stopping_patience:
+        elif full and settings.early_stopping_patience and best.since_best >= settings.early_stopping_patience:
             result.stopped_early = True
-        if result.pruned or result.stopped_early:
+        result.out_of_time = out_of_time and step < total_steps
+        if result.pruned or result.stopped_early or out_of_time:
             break
+        if at_end and s.phase.reported:
+            reported_epochs += 1
         segment_start = time.perf_counter()
 
     best.restore(model)
     for name, p in model.named_parameters():
         p.requires_grad_(name in tracked)
-    result.best_metrics, result.best_index, result.best_epoch = best.scores, best.index, best.epoch
+    # a trial stopped at a rung before any full evaluation keeps the score it reached there
+    if best.scores:
+        result.best_metrics, result.best_index, result.best_epoch = best.scores, best.index, best.epoch
+    else:
+        result.best_metrics, result.best_epoch = rung_scores, rung_epoch
     result.peak_memory_mb = _peak_memory_mb(device)
     return result
 
@@ -402,4 +509,4 @@ def _elapsed(start: float, device: torch.device) -> float:
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return getrusage(RUSAGE_SELF).ru_maxrss / 1024

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
 import random
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import feature_cache
 from .errors import TrialFailed
+from .fsutil import write_json
 from .heads import install_head, save_head
 from .space import TrialConfig
-from .training import Reporter, class_weight_tensor, train
+from .training import Reporter, autocast_dtype, class_weight_tensor, predict_proba, train
 from .workbench import Workbench
 
 
@@ -36,6 +40,8 @@ class TrialOutcome:
     peak_memory_mb: float = 0.0
     checkpoint: bool = False
     reason: str = ""
+    epochs_trained: float = 0.0  # how far it got: epochs at its last evaluation (all phases)
+    epochs_planned: int = 0
 
     @property
     def trainable_share(self) -> float:
@@ -48,6 +54,10 @@ class TrialOutcome:
         out.pop("state")
         out.pop("value")
         return out
+
+
+#: the folder, inside a saved trial's checkpoint, of its test (and validation) probabilities
+PREDICTIONS = "predictions"
 
 
 def seed_everything(seed: int) -> None:
@@ -74,6 +84,8 @@ def run_trial(
     """
     seed = trial_seed(bench.config.study.seed, number)
     settings = bench.config.train
+    if bench.config.search.pruner == "none":  # nothing acts on early evaluations: spend no time on them
+        settings = replace(settings, rungs=0)
     note = ""
     for attempt in range(2):
         try:
@@ -94,6 +106,9 @@ def run_trial(
             f"of {math.ceil(config.hp.batch_size / accumulation)}"
         )
     value = result.best_metrics.get(bench.config.objective.name)
+    if result.out_of_time:
+        budget = f"stopped at the budget ({bench.config.search.budget}) after {result.epochs_trained:g} epochs"
+        note = f"{note}; {budget}" if note else budget
     outcome = TrialOutcome(
         state="pruned" if result.pruned else "complete",
         value=value,
@@ -107,10 +122,13 @@ def run_trial(
         samples_per_second=round(result.samples_per_second, 2),
         peak_memory_mb=round(result.peak_memory_mb, 1),
         reason=note,
+        epochs_trained=result.epochs_trained,
+        epochs_planned=result.epochs_planned,
     )
     if outcome.state == "complete" and store is not None and value is not None:
         folder = store.claim(number, value)
         if folder is not None:
+            save_predictions(bench, model, settings, folder)  # while the model is on its device
             save_trained(model, strategy, config, folder)
             store.commit(number, folder)
             outcome.checkpoint = True
@@ -147,8 +165,76 @@ def _attempt(bench: Workbench, config: TrialConfig, seed: int, settings: Any, re
         seed=seed,
         class_weights=weights,
         reporter=reporter,
+        deadline=bench.deadline,
+        forwards=feature_cache.for_trial(bench, model, phases, settings),  # a frozen body's output, computed once
     )
     return model, strategy, result, trainable, total
+
+
+def save_predictions(bench: Workbench, model: torch.nn.Module, settings: Any, folder: Path) -> None:
+    """Beside a saved model: its class probabilities of the test split (and of validation, to calibrate on).
+
+    The trial scores them while it holds the weights, so the study's export of the best trial
+    need not score them again (:func:`saved_predictions`). Out of memory, it leaves them to the export.
+    """
+    device = bench.device
+    dtype = autocast_dtype(settings.precision, device)
+    out = folder / PREDICTIONS
+    out.mkdir()
+    splits = {}
+    try:
+        for split in ("test", "validation") if bench.config.train.calibrate else ("test",):
+            data = bench.encoded[split]
+            proba = predict_proba(
+                model, data, batch_size=settings.eval_batch_size, device=device, pad_id=bench.pad_id, dtype=dtype
+            )
+            np.save(out / f"{split}.npy", proba)
+            splits[split] = _digests(proba, data.labels)
+    except torch.cuda.OutOfMemoryError:
+        shutil.rmtree(out)
+        free_memory()
+        return
+    write_json(out / "scored.json", {**_scored_as(bench), "splits": splits})
+
+
+def saved_predictions(checkpoint: Path, bench: Any, split: str) -> np.ndarray | None:
+    """The class probabilities of ``split`` a trial saved beside its model (:func:`save_predictions`), or None.
+
+    None when there are none, when they are damaged (their digest), or when they do not fit this study's
+    split (its rows and labels, the precision and max_length it is scored at): the caller scores it itself.
+    """
+    from .saved import DamagedFile, read_json, read_npy
+
+    folder = Path(checkpoint) / PREDICTIONS
+    if not (folder / f"{split}.npy").is_file():
+        return None
+    try:
+        scored = read_json(folder / "scored.json", "")
+        proba = read_npy(folder / f"{split}.npy", "", mmap=False, finite=True)
+    except DamagedFile:
+        return None
+    splits = scored.pop("splits", None)
+    if scored != _scored_as(bench) or not isinstance(splits, dict):
+        return None
+    data = bench.encoded[split]
+    fits = proba.shape == (len(data), len(bench.label_names))
+    if not (fits and splits.get(split) == _digests(proba, data.labels)):
+        return None
+    return proba
+
+
+def _scored_as(bench: Any) -> dict:
+    """What a split's probabilities depend on besides the weights and the split's rows."""
+    return {"precision": bench.config.train.precision, "max_length": bench.config.model.max_length}
+
+
+def _digests(proba: np.ndarray, labels: Any) -> dict[str, str]:
+    """SHA-256 of the probabilities (a damaged file is not read as scores) and of the labels they are for."""
+
+    def digest(array: np.ndarray) -> str:
+        return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+    return {"proba": digest(proba), "labels": digest(np.asarray(labels, dtype=np.int64))}
 
 
 def save_trained(model: torch.nn.Module, strategy, config: TrialConfig, folder: Path) -> None:

@@ -70,22 +70,36 @@ class Workbench:
     registry: Registry
     label_names: tuple[str, ...]
     ref: ModelRef
-    pad_id: int
+    pad_id: int | None  # None until the tokenizer is loaded (:meth:`add_tokenizer`)
     data: PreparedData | None = None
     tokenizer: Any = None
     encoded: dict[str, Encoded] | None = None
     cache: Path | None = None
     tokens_cached: bool = False
+    deadline: float | None = None  # the budget's end on the wall clock (time.time()): trials end there
     _base: BaseModel | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config: StudyConfig, registry: Registry) -> Workbench:
         """Load and check the data and the tokenizer. Writes nothing."""
+        bench = cls.with_data(config, registry)
+        bench.add_tokenizer()
+        return bench
+
+    @classmethod
+    def with_data(cls, config: StudyConfig, registry: Registry) -> Workbench:
+        """Load and check the data, and find the model: enough for trial workers to start loading it.
+
+        The tokenizer comes next (:meth:`add_tokenizer`). Writes nothing.
+        """
         data = load_data(config, registry)
-        ref = model_ref(config)
-        tokenizer = load_tokenizer(ref)
-        check_model(ref)
-        return cls(config, registry, data.label_names, ref, int(tokenizer.pad_token_id), data, tokenizer)
+        return cls(config, registry, data.label_names, model_ref(config), None, data)
+
+    def add_tokenizer(self) -> None:
+        """Load the tokenizer (its padding id with it) and check the model's files."""
+        tokenizer = load_tokenizer(self.ref)
+        check_model(self.ref)
+        self.tokenizer, self.pad_id = tokenizer, int(tokenizer.pad_token_id)
 
     def tokenize(self, cache_dir: Path | None) -> None:
         self.encoded, self.cache, self.tokens_cached = encode_splits(
@@ -116,10 +130,13 @@ class Workbench:
 
         A portable spec leaves out the token cache's path; the tokens travel with it instead
         (through Ray's object store, to machines that do not share this one's disk). A spec made
-        before tokenizing has no cache either: its workers are handed the cache once it is written.
+        before tokenizing has no cache either: its workers are handed the cache once it is written (and
+        the padding id, when the spec was made before the tokenizer was loaded).
         """
         cache = None if portable else self.cache
-        return WorkbenchSpec(self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache)
+        return WorkbenchSpec(
+            self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache, self.deadline
+        )
 
 
 @dataclass(frozen=True)
@@ -130,8 +147,9 @@ class WorkbenchSpec:
     raw: dict
     label_names: tuple[str, ...]
     ref: ModelRef
-    pad_id: int
+    pad_id: int | None
     cache: Path | None
+    deadline: float | None = None
 
     def build(self, tokens: dict[str, Encoded] | None = None) -> Workbench:
         """The workbench with the base model loaded, and ``tokens`` or the cache's tokens.
@@ -139,7 +157,9 @@ class WorkbenchSpec:
         Without either, ``encoded`` stays None until :meth:`Workbench.use_cache`.
         """
         config, registry = parse_study(self.path, self.raw)
-        bench = Workbench(config, registry, self.label_names, self.ref, self.pad_id, encoded=tokens)
+        bench = Workbench(
+            config, registry, self.label_names, self.ref, self.pad_id, encoded=tokens, deadline=self.deadline
+        )
         if tokens is None and self.cache is not None:
             bench.use_cache(self.cache)
         bench.base  # noqa: B018 - load the model once, before trials fork

@@ -13,7 +13,8 @@ Workers and their children die with the study process (kill -9 included) and
 ignore Ctrl-C, which the study process handles. An :class:`InlineWorker` runs
 trials in the study process itself (``isolation = "none"``). A :class:`WorkerPool`
 is this machine's set of workers: placed on the GPUs (``trials_per_gpu`` each) or
-the CPU, started before tokenizing so they load the model meanwhile.
+the CPU, started as soon as the data is loaded, so they load the model while the study process
+loads the tokenizer, checks the study and tokenizes.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ class Worker:
         outcome, self.outcome, self.number, self.events = self.outcome, None, None, None
         return outcome
 
-    def ready(self, tokens: Path | None = None) -> None:
-        """Wait until the worker can run trials (``tokens``: the token cache, if it was started without)."""
+    def ready(self, tokens: Path | None = None, pad_id: int | None = None) -> None:
+        """Wait until the worker can run trials.
+
+        ``tokens``: the token cache, if it was started without; ``pad_id``: the tokenizer's padding id,
+        if it was started before the tokenizer was loaded.
+        """
 
     def stop(self) -> None:
         """Ask the worker to end once idle, without waiting."""
@@ -135,7 +140,7 @@ class ProcessWorker(Worker):
         self._needs_tokens = spec.cache is None  # started before tokenizing: it waits for the cache
         self._ready = self._stopping = False
 
-    def ready(self, tokens: Path | None = None) -> None:
+    def ready(self, tokens: Path | None = None, pad_id: int | None = None) -> None:
         """Wait until the worker has loaded everything, handing it the token cache first if its spec had none.
 
         A worker starts loading the model as soon as it is made, so the study process can
@@ -146,7 +151,7 @@ class ProcessWorker(Worker):
         if self._needs_tokens:
             if tokens is None:
                 raise ValueError("this worker was started before tokenizing: give it the token cache")
-            self.conn.send(("tokens", str(tokens)))
+            self.conn.send(("tokens", str(tokens), pad_id))
         self._wait_ready()
         self._ready = True
 
@@ -202,8 +207,11 @@ class ProcessWorker(Worker):
                 self.conn.send(("stop",))
 
     def close(self) -> None:
-        """Stop the worker and wait for it; a trial still running is killed with it."""
-        if not self.busy:
+        """Stop the worker and wait for it; a trial still running is killed with it.
+
+        A worker still loading (it never reported ready) has nothing to finish: it is killed at once.
+        """
+        if not self.busy and self._ready:
             self.stop()
             self.process.join(timeout=10)
         if self.process.is_alive():
@@ -261,9 +269,13 @@ class WorkerPool:
         self.bench = bench
         self.display = display
         self._workers: list[Worker] | None = None
+        self._started = ""  # what start said, or would have said
 
-    def start(self) -> None:
-        """Start the workers; they load the model while this process goes on (tokenizing)."""
+    def start(self, *, quiet: bool = False) -> None:
+        """Start the workers; they load the model while this process goes on (checking, tokenizing).
+
+        ``quiet``: say it later (:meth:`announce`), once the study knows it has trials to run.
+        """
         if self._workers is not None:
             return
         if self.bench.config.search.isolation == "none" or not sys.platform.startswith("linux"):
@@ -272,7 +284,9 @@ class WorkerPool:
         lanes = worker_lanes(self.bench)
         gpus = sorted({env["CUDA_VISIBLE_DEVICES"] for env in lanes if env.get("CUDA_VISIBLE_DEVICES")})
         where = f"{len(gpus)} GPU(s)" if gpus else "the CPU"
-        self.display.print(f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]")
+        self._started = f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]"
+        if not quiet:
+            self.announce()
         spec = self.bench.spec()
         workers: list[Worker] = []
         try:
@@ -284,12 +298,17 @@ class WorkerPool:
             raise
         self._workers = workers
 
+    def announce(self) -> None:
+        """Say that the workers started (after a quiet :meth:`start`)."""
+        if self._started:
+            self.display.print(self._started)
+
     @property
     def workers(self) -> list[Worker]:
         """Every worker, ready for trials (a model that fails to load stops the study here)."""
         self.start()
         for worker in self._workers:
-            worker.ready(self.bench.cache)
+            worker.ready(self.bench.cache, self.bench.pad_id)
         return self._workers
 
     def idle(self) -> list[Worker]:
@@ -313,8 +332,10 @@ class WorkerPool:
             worker.stop()
 
     def close(self) -> None:
+        """End every worker (one still loading at once); a later need starts new ones."""
         for worker in self._workers or []:
             worker.close()
+        self._workers = None
 
 
 # --- inside the worker process -------------------------------------------------------------------
@@ -331,8 +352,8 @@ class _PipeReporter:
             self.last = now
             self.conn.send(("progress", step, total, loss))
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-        self.conn.send(("eval", index, epoch, metrics))
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
+        self.conn.send(("eval", index, epoch, metrics, resource, final))
         return bool(self.conn.recv())
 
 
@@ -345,11 +366,14 @@ def _worker_main(spec: Any, conn: Any) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         bench = spec.build()
+        _warm_up_metrics(bench)
         if bench.encoded is None:  # started before the study process tokenized: wait for its cache
             command = conn.recv()
             if command[0] != "tokens":
                 return
             bench.use_cache(Path(command[1]))
+            if command[2] is not None:  # started before the study process loaded the tokenizer
+                bench.pad_id = command[2]
     except EOFError:  # the study process is gone
         return
     except Exception as exc:
@@ -393,6 +417,23 @@ def _shared_locks() -> None:
     from tqdm import tqdm
 
     tqdm.get_lock()
+
+
+def _warm_up_metrics(bench: Any) -> None:
+    """Score each metric once, before forking, so that trials inherit the libraries metrics import on first use.
+
+    Metric plugins import their libraries (scikit-learn) when first computed, not when loaded; without
+    this, every trial's process would import them again at its first evaluation. A metric that fails
+    on these uniform probabilities fails for real, with its reason, in the trial.
+    """
+    import numpy as np
+
+    k = len(bench.label_names)
+    labels = np.arange(2 * k) % k
+    proba = np.full((len(labels), k), 1.0 / k, dtype=np.float32)
+    for metric in bench.metrics.values():
+        with contextlib.suppress(Exception):
+            metric(labels, proba.argmax(axis=1), proba)
 
 
 def _main_thread() -> bool:

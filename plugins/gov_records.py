@@ -16,9 +16,12 @@ This is not a plugin (nothing registers it): the ``tabular`` dataset uses it for
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # state: (code, population in millions (2020 census), counties with their share of the population)
 STATES: dict[str, tuple[str, float, dict[str, float]]] = {
@@ -83,6 +86,8 @@ def generate_records(rows: int, seed: int = 0, missing_share: float = 0.0) -> pd
 
     ``missing_share`` of the rows lose their county name, and as many their count (suppressed).
     """
+    import pandas as pd
+
     if not 1 <= rows <= MAX_RECORDS:
         raise ValueError(f"rows must be between 1 and {MAX_RECORDS}, got {rows}")
     if not 0.0 <= missing_share < 1.0:

@@ -9,26 +9,11 @@ import pytest
 from autoft.testing import write_csv, write_study
 
 
-@pytest.fixture(scope="module")
-def existing_run(tmp_path_factory, tiny_bert):
-    """A finished one-trial study, whose run folder every bad input below must leave untouched."""
-    from autoft.cli import main
-
-    root = tmp_path_factory.mktemp("existing")
-    data = write_csv(root / "reviews.csv", 200)
-    study = base_study(root, tiny_bert, data)
-    assert main(["study", "run", str(write_study(root / "study.toml", study)), "--no-progress"]) == 0
-    return root, data, study
-
-
-def base_study(root, model, data):
-    return {
-        "study": {"name": "tiny", "output_dir": str(root / "runs")},
-        "model": {"name": str(model), "max_length": 32},
-        "dataset": {"type": "files", "path": str(data)},
-        "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
-        "space": {"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
-    }
+@pytest.fixture
+def existing_run(finished_run):
+    """A finished one-trial study (conftest's shared ``finished_run``), whose run folder every bad input below
+    must leave untouched: (root, data, study tables)."""
+    return finished_run.root, finished_run.data, finished_run.tables
 
 
 def snapshot(folder):
@@ -105,9 +90,9 @@ CASES = [
     ("unknown metric", lambda s, t, m, d: with_(s, "search", objective="auc"), [], "unknown metric 'auc'; available:"),
     (
         "unknown pruner",
-        lambda s, t, m, d: with_(s, "search", pruner="asha"),
+        lambda s, t, m, d: with_(s, "search", pruner="sha"),
         [],
-        "[search] pruner: 'asha' is not one of 'median', 'hyperband', 'none'",
+        "[search] pruner: 'sha' is not one of 'asha', 'median', 'hyperband', 'none'",
     ),
     ("bad storage url", lambda s, t, m, d: with_(s, "study", storage="redis://x"), [], "is not a storage URL"),
     (

@@ -89,7 +89,11 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
             "[strategies]: unknown strategy 'fancy'; available: body, full, head, lora",
         ),
         ({"search": {"objective": "auc"}}, [], "[search] objective: unknown metric 'auc'; available: accuracy"),
-        ({"search": {"pruner": "asha"}}, [], "[search] pruner: 'asha' is not one of 'median', 'hyperband', 'none'"),
+        (
+            {"search": {"pruner": "sha"}},
+            [],
+            "[search] pruner: 'sha' is not one of 'asha', 'median', 'hyperband', 'none'",
+        ),
         ({"space": {"learning_rate": {"low": 1e-2, "high": 1e-4}}}, [], "low (0.01) must be below high (0.0001)"),
         ({"space": {"epochs": 0}}, [], "[space] epochs: 0 is out of range; must be at least 1"),
         ({"strategies": {"lora": {"rank": 8}}}, [], "[strategies.lora]: unknown key 'rank'; valid keys: alpha"),

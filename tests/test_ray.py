@@ -9,7 +9,10 @@ pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip inst
 
 
 def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(study_file, cli, tmp_path):
-    path = study_file(search={"backend": "ray", "n_trials": 3, "ray": {"cpus_per_trial": 1, "scheduler": "asha"}})
+    path = study_file(
+        search={"backend": "ray", "n_trials": 3, "pruner": "asha", "ray": {"cpus_per_trial": 1, "scheduler": "asha"}},
+        train={"rung_validation_rows": 16},
+    )
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err
     run_dir = tmp_path / "runs" / "tiny"
@@ -19,6 +22,9 @@ def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(study_file, cli
     assert complete
     for t in complete:
         assert {"strategy", "trainable_params", "samples_per_second", "config"} <= set(t.user_attrs)
+        assert max(t.intermediate_values) == 4000  # its last evaluation (4 epochs) came with its outcome
+    for t in study.trials:  # ASHA met every trial at the study's rungs, from an eighth of an epoch
+        assert min(t.intermediate_values) == 125
     board = json.loads((run_dir / "leaderboard.json").read_text())
     assert {r["trial"] for r in board["trials"]} == {0, 1, 2}
     metrics = json.loads((run_dir / "best" / "metrics.json").read_text())

@@ -37,7 +37,7 @@ def fit(model, phases, tr, va, hp, pad_id, settings=None, reporter=None):
         tr,
         va,
         hp=hp,
-        settings=settings or TrainSettings(early_stopping_patience=0),
+        settings=settings or TrainSettings(rungs=0, early_stopping_patience=0),
         objective=Objective("accuracy"),
         metrics=METRIC_TABLE,
         device=torch.device("cpu"),
@@ -152,7 +152,7 @@ def test_two_stage_trains_the_head_first_then_everything(registry, tiny_bert):
         def progress(self, *args):
             pass
 
-        def evaluated(self, index, epoch, metrics):
+        def evaluated(self, index, epoch, metrics, resource, final):
             reported.append(index)
             return False
 

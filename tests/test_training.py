@@ -29,13 +29,14 @@ def setup(tiny_bert):
 
 class Recorder:
     def __init__(self, prune_at=None):
-        self.evals, self.steps, self.prune_at = [], [], prune_at
+        self.evals, self.steps, self.reports, self.prune_at = [], [], [], prune_at
 
     def progress(self, step, total, loss):
         self.steps.append((step, total))
 
-    def evaluated(self, index, epoch, metrics):
+    def evaluated(self, index, epoch, metrics, resource, final):
         self.evals.append((index, epoch, metrics["accuracy"]))
+        self.reports.append((resource, final))
         return self.prune_at is not None and index >= self.prune_at
 
 
@@ -55,7 +56,7 @@ def run(setup, phases_fn=None, hp=None, settings=None, reporter=None, seed=0, dr
         train_enc,
         val_enc,
         hp=hp,
-        settings=settings or TrainSettings(early_stopping_patience=0),
+        settings=settings or TrainSettings(rungs=0, early_stopping_patience=0),
         objective=objective,
         metrics=METRIC_TABLE,
         device=torch.device("cpu"),
@@ -141,7 +142,7 @@ def test_the_reporter_can_prune(setup):
 
 def test_early_stopping_after_patience(setup):
     hp = Hyperparams(learning_rate=1e-9, epochs=6, batch_size=16)  # nothing improves after the first evaluation
-    _, result = run(setup, hp=hp, settings=TrainSettings(early_stopping_patience=2))
+    _, result = run(setup, hp=hp, settings=TrainSettings(rungs=0, early_stopping_patience=2))
     assert result.stopped_early and len(result.history) == 3
 
 
@@ -154,16 +155,16 @@ def test_early_stopping_after_patience(setup):
 )
 def test_evaluation_every_n_steps(setup, every, steps, epochs):
     hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=16)
-    _, result = run(setup, hp=hp, settings=TrainSettings(eval_every=every, early_stopping_patience=0))
+    _, result = run(setup, hp=hp, settings=TrainSettings(rungs=0, eval_every=every, early_stopping_patience=0))
     assert [h["step"] for h in result.history] == steps
     assert [h["epoch"] for h in result.history] == epochs
 
 
 def test_gradient_accumulation_gives_the_same_training(setup):
     hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=16)
-    one, _ = run(setup, hp=hp, settings=TrainSettings(early_stopping_patience=0), dropout=False)
+    one, _ = run(setup, hp=hp, settings=TrainSettings(rungs=0, early_stopping_patience=0), dropout=False)
     two, _ = run(
-        setup, hp=hp, settings=TrainSettings(early_stopping_patience=0, gradient_accumulation=4), dropout=False
+        setup, hp=hp, settings=TrainSettings(rungs=0, early_stopping_patience=0, gradient_accumulation=4), dropout=False
     )
     for (n, a), (_, b) in zip(one.named_parameters(), two.named_parameters()):
         torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3, msg=n)
@@ -183,7 +184,7 @@ def test_a_diverging_loss_fails_the_trial(setup):
             train_enc,
             val_enc,
             hp=hp,
-            settings=TrainSettings(),
+            settings=TrainSettings(rungs=0),
             objective=ACCURACY,
             metrics=METRIC_TABLE,
             device=torch.device("cpu"),

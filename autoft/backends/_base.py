@@ -51,21 +51,29 @@ class RunningTrial:
     heartbeat: Callable[[], None]
     prune: Pruning | None = None
     evaluations: int = 0
+    #: told of every progress report (the study's forecast watches the first trial's first steps)
+    watch: Callable[[RunningTrial, int, int], None] | None = None
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
         self.bar.progress(step, total)
         self.heartbeat()
+        if self.watch is not None:
+            self.watch(self, step, total)
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-        """Show and record the evaluation; return the backend's pruning decision."""
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
+        """Show and record the evaluation (at step ``resource``); return the backend's pruning decision.
+
+        The rule is asked at the last evaluation too (a successive-halving pruner records the rung it
+        reached), but its answer is not taken: a trial that has done all its work is never pruned.
+        """
         self.evaluations += 1
         value = metrics.get(self.objective, math.nan)
         self.bar.evaluated(epoch, value)
         self.heartbeat()
         if not math.isfinite(value):
             return False
-        self.handle.report(value, index)
-        return bool(self.prune and self.prune(self))
+        self.handle.report(value, resource)
+        return bool(self.prune and self.prune(self)) and not final
 
     def should_prune(self) -> bool:
         """The study pruner's decision on the scores reported so far (a ready-made ``prune`` rule)."""
@@ -107,8 +115,13 @@ class Search:
         """Fail every begun trial not yet ended (Ctrl-C or SIGTERM: ``stop``), then rewrite the leaderboard."""
         raise NotImplementedError
 
-    def max_evaluations(self) -> int:
-        """The most evaluations a trial of this study reports to the backend (a scheduler's horizon)."""
+    def horizon(self) -> int:
+        """The most resource a trial of this study reports (a scheduler's ``max_t``): its longest
+        reported training in thousandths of an epoch (``autoft.rungs``)."""
+        raise NotImplementedError
+
+    def first_rung(self) -> int:
+        """The resource of the first evaluation a trial reports (a scheduler's grace period)."""
         raise NotImplementedError
 
     def heartbeat(self) -> None:

@@ -67,11 +67,12 @@ def _searcher_class():
             return {"number": trial.number, "config": trial.config.to_dict()}
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
-            if "outcome" in result:
+            if "evaluation" not in result:  # an outcome without a last evaluation of its own
                 return
             trial = self.running[trial_id]
-            metrics = {self.search.objective.name: result["objective"]}
-            trial.evaluated(result["evaluation"] - 1, result.get("epoch", 0.0), metrics)
+            metrics = {self.search.objective.name: result["score"]}
+            final = "outcome" in result
+            trial.evaluated(result["evaluation"] - 1, result.get("epoch", 0.0), metrics, result["resource"], final)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             trial = self.running.pop(trial_id)
@@ -116,18 +117,25 @@ def ray_trial(config: dict, spec: Any, tokens: dict) -> None:
     objective = bench.config.objective.name
 
     class Reporter:
+        last: dict = {}
+
         def progress(self, step: int, total: int, loss: float | None) -> None:
             pass
 
-        def evaluated(self, index: int, epoch: float, metrics: dict[str, float]) -> bool:
-            tune.report({"objective": metrics[objective], "evaluation": index + 1, "epoch": epoch, **metrics})
+        def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
+            report = {"score": metrics[objective], "evaluation": index + 1, "epoch": epoch, "resource": resource}
+            if final:  # reported with the outcome: a scheduler that stops a trial here would lose it
+                self.last = report
+            else:
+                tune.report({"objective": metrics[objective], **report, **metrics})
             return False  # the scheduler decides, by stopping this process
 
+    reporter = Reporter()
     store = CheckpointStore(bench.config.run_dir, bench.config.objective)
-    outcome = guarded_trial(bench, config["number"], trial_config, Reporter(), store)
+    outcome = guarded_trial(bench, config["number"], trial_config, reporter, store)
     value = outcome.value if outcome.value is not None else math.nan
     # the outcome travels as JSON text: Tune flattens nested dicts in results
-    tune.report({"objective": value, "evaluation": len(outcome.history), "outcome": json.dumps(asdict(outcome))})
+    tune.report({"objective": value, **reporter.last, "outcome": json.dumps(asdict(outcome))})
 
 
 class RayBackend(Backend):
@@ -162,12 +170,16 @@ class RayBackend(Backend):
                 tune.with_parameters(ray_trial, spec=bench.spec(portable=True), tokens=bench.encoded),
                 {"cpu": options.cpus_per_trial, "gpu": gpus},
             )
-            horizon = search.max_evaluations()
+            horizon, first = search.horizon(), search.first_rung()
             scheduler = (
-                ASHAScheduler(
-                    time_attr="evaluation", max_t=horizon, grace_period=1, reduction_factor=3, stop_last_trials=False
+                ASHAScheduler(  # the rungs of the study's own pruner: first * factor**k thousandths of an epoch
+                    time_attr="resource",
+                    max_t=horizon,
+                    grace_period=first,
+                    reduction_factor=search.config.search.reduction_factor,
+                    stop_last_trials=False,
                 )  # a trial that reaches max_t still reports its outcome
-                if options.scheduler == "asha" and horizon > 1
+                if options.scheduler == "asha" and horizon > first
                 else FIFOScheduler()
             )
             searcher = _searcher_class()(search)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
 from autoft.data import one_line_errors
@@ -25,6 +23,9 @@ from autoft.tables import (
     table_texts,
     template_columns,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # read_table, require_columns and folder_splits stay importable from here (docs/plugins.md); they live in autoft.tables
 __all__ = ["Files", "FilesOptions", "folder_splits", "read_table", "require_columns", "texts", "to_split"]

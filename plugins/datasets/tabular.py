@@ -12,15 +12,17 @@ the study log. ``generate = N`` uses N seeded government-style records
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
 from autoft.data import one_line_errors, shown_rows
 from autoft.tables import read_table, require_columns, split_files, table_texts, template_columns
 from autoft_plugins.gov_records import MAX_RECORDS, generate_records
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,8 @@ def numbers_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     The reader keeps cells as text ("NA" stays "NA"); a column of numbers is numeric here, where values are cut
     and templates format them (``{count:,}``).
     """
+    import pandas as pd
+
     out = frame.copy()
     for column in frame.columns:
         values = frame[column]
@@ -203,6 +207,8 @@ def numbers_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def parse_values(table: Table, column: str, missing: str) -> int:
     """Put the numeric value of ``column`` in VALUE; drop (or report) rows without one. Returns rows dropped."""
+    import pandas as pd
+
     raw = table.frame[column]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = pd.to_numeric(raw, errors="coerce").astype(float)
@@ -253,6 +259,8 @@ def fix_missing(table: Table, columns: list[str], options: TabularOptions) -> tu
 
 def aggregate_groups(tables: dict[str, Table], group_by: list[str], aggregate: str) -> int:
     """Replace each row's value with its group's aggregate over the rows of every split; return the groups."""
+    import pandas as pd
+
     both = pd.concat([t.frame[[*group_by, VALUE]] for t in tables.values()], ignore_index=True)
     keys = [both[c].astype(object).map(_key) for c in group_by]
     grouped = both.groupby(keys, sort=False)[VALUE]
@@ -267,6 +275,8 @@ def aggregate_groups(tables: dict[str, Table], group_by: list[str], aggregate: s
 
 def render(frame: pd.DataFrame, options: TabularOptions, where: str) -> list[str]:
     """Each row's text; whole numbers stored as floats (a column with gaps) print without '.0'."""
+    import pandas as pd
+
     frame = frame.copy()
     for c in frame.columns:
         column = frame[c]
@@ -300,6 +310,8 @@ def missing_notes(fixed: list[tuple[int, dict[str, int]]], options: TabularOptio
 
 
 def _blank(column: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     mask = column.isna().to_numpy(dtype=bool)
     if pd.api.types.is_numeric_dtype(column):
         return mask
@@ -314,6 +326,8 @@ def _key(value):
 
 
 def _show(value) -> str:
+    import pandas as pd
+
     return "empty" if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else repr(value)
 
 

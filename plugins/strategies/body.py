@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from autoft import NoOptions, Strategy, hookimpl
 from autoft.anatomy import is_head, set_trainable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class Body(Strategy):

@@ -1,14 +1,20 @@
-"""The ``full`` strategy: fine-tune every parameter, optionally keeping the embeddings and lowest layers frozen."""
+"""The ``full`` strategy: fine-tune every parameter, optionally keeping the embeddings and lowest layers frozen.
+
+With the embeddings and every layer frozen only the pooler and the head train: such trials use the
+body's output computed once per run (``autoft.feature_cache``), as the ``head`` strategy does.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from autoft import Strategy, hookimpl, option
 from autoft.anatomy import is_embedding, layer_list, set_trainable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)

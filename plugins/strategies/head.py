@@ -1,13 +1,19 @@
-"""The ``head`` strategy: train only the classifier head; the pretrained body stays frozen."""
+"""The ``head`` strategy: train only the classifier head; the pretrained body stays frozen.
+
+The body is a fixed feature extractor (eval mode, no dropout inside it): trials compute its output
+once per run and train the head on it (``autoft.feature_cache``), so a trial costs what its head costs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from autoft import Strategy, hookimpl, option
 from autoft.anatomy import backbone_prefix, is_head, set_trainable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)

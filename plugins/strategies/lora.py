@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Literal
 
 from autoft import Strategy, hookimpl, option
 from autoft.anatomy import head_modules, lora_targets
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)

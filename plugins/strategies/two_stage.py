@@ -5,17 +5,20 @@ initial gradients from disturbing the pretrained weights (as in ULMFiT's
 gradual unfreezing, in two steps). Each stage has its own learning rate and
 epochs; the second stage uses the trial's ``learning_rate`` and ``epochs``. Only the second
 stage's evaluations go to the pruner: a head trained alone would look poor next to
-whole models at the same epoch, and be pruned for it.
+whole models at the same epoch, and be pruned for it. The first stage trains on the body's output
+computed once per run (``autoft.feature_cache``); the second runs the whole model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from autoft import Phase, Strategy, hookimpl, option
 from autoft.anatomy import backbone_prefix, is_head
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+"""Multi-fidelity search: where a trial is evaluated and how far along it is.
+
+A trial's progress (its *resource*, what a pruner or scheduler compares trials at)
+is counted in thousandths of an epoch of its reported phases: ``500`` is half an
+epoch, ``3000`` three epochs. Besides every epoch's end, the loop evaluates at
+rungs inside the first reported epoch, after 1/2**k of it (k = rungs .. 1: with
+three, after 1/8, 1/4 and 1/2), so a poor configuration can be stopped after an
+eighth of an epoch instead of a whole one. Those early evaluations are reported
+at their nominal resource (an eighth is ``125`` whatever the batch size), so
+trials with other batch sizes meet at the same steps, and they score a seeded,
+stratified sample of the validation split; epoch ends score all of it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: resource units per epoch: a resource of 1000 is one epoch of the reported phases
+PER_EPOCH = 1000
+
+
+def first_epoch_rungs(steps_per_epoch: int, rungs: int) -> dict[int, int]:
+    """Optimizer step (from 1) -> nominal resource of each rung inside the first epoch.
+
+    Rungs that fall on the same step as a smaller one, or on the epoch's end, are dropped.
+    """
+    out: dict[int, int] = {}
+    for k in range(rungs, 0, -1):
+        step = math.ceil(steps_per_epoch / 2**k)
+        if step < steps_per_epoch and step not in out:
+            out[step] = PER_EPOCH // 2**k
+    return out
+
+
+def min_resource(rungs: int) -> int:
+    """The resource of the first rung: where successive halving first compares trials."""
+    return PER_EPOCH // 2**rungs
+
+
+def resource_of(epochs: float) -> int:
+    """The resource of an evaluation after ``epochs`` reported epochs (not at a nominal rung)."""
+    return max(1, round(epochs * PER_EPOCH))
+
+
+def stratified_rows(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """A seeded sample of ``size`` row indices with each label in its share (all rows when size covers them).
+
+    Every label keeps at least one row; the rows come back sorted, so the sample is the same set
+    whatever the trial.
+    """
+    n = len(labels)
+    if size <= 0 or size >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    values, counts = np.unique(labels, return_counts=True)
+    share = counts / n * size
+    take = np.maximum(1, np.floor(share)).astype(int)
+    while take.sum() > max(size, len(values)):  # the one row every label keeps came from the largest labels
+        take[np.argmax(take)] -= 1
+    # hand out the rows the floors left over, largest remainders first
+    for i in np.argsort(-(share - np.floor(share)))[: max(0, size - int(take.sum()))]:
+        take[i] += 1
+    picked = [
+        rng.choice(np.flatnonzero(labels == v), size=min(t, c), replace=False) for v, t, c in zip(values, take, counts)
+    ]
+    return np.sort(np.concatenate(picked))
