@@ -51,6 +51,32 @@ def held_out_rows(data_dir: Path, rows: int, seed: int = 0) -> pd.DataFrame:
     return test.iloc[pick].reset_index(drop=True)
 
 
+def stratified_split(
+    frame: pd.DataFrame, fractions: tuple[float, float] = (0.70, 0.15), seed: int = 0
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Train, validation and test rows of a table without an official split, and the duplicates dropped.
+
+    Repeated texts are dropped first (the first one stays), so no text lands in two splits. Each label's rows
+    are shuffled (seeded) and cut at ``fractions`` (train, validation; test gets the rest); each split is then
+    shuffled so the labels are mixed.
+    """
+    unique = frame.drop_duplicates("text").reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    labels = unique.label.to_numpy()
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        n_train = round(len(rows) * fractions[0])
+        n_val = round(len(rows) * fractions[1])
+        parts["train"].append(rows[:n_train])
+        parts["validation"].append(rows[n_train : n_train + n_val])
+        parts["test"].append(rows[n_train + n_val :])
+    splits = {
+        name: unique.iloc[rng.permutation(np.concatenate(rows))].reset_index(drop=True) for name, rows in parts.items()
+    }
+    return splits, len(frame) - len(unique)
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -60,7 +86,10 @@ def sync(device: str) -> None:
 
 def run_timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> float:
     """Run a command to the end, its output into ``log``; return its wall seconds (raise if it failed)."""
-    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    # both sides with sleeping OpenMP threads (autoft sets PASSIVE itself): busy-waiting threads collapse
+    # when anything else runs on the cores, which would time the machine's load, not the Trainer
+    passive = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_WAIT_POLICY": passive, **(env or {})}
     with open(log, "w") as out:
         started = time.perf_counter()
         code = subprocess.run(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT).returncode
@@ -91,6 +120,7 @@ def environment() -> dict:
         "device_name": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),  # both sides' processes inherit it
         "load_average_1m_at_start": load_average(),
         "platform": platform.platform(),
     }

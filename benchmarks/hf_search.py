@@ -1,8 +1,10 @@
 """The Trainer side of the search, in its own process: ``Trainer.hyperparameter_search(backend="optuna")``.
 
 As in the reference script (``peer_baseline.py``): tokenize with the model's tokenizer, ``model_init`` loads
-the pretrained model from disk for every trial, evaluation every epoch, TPE with seed 0, Optuna's default
-(median) pruner. A callback records when each trial trains and evaluates, so setup time can be told apart.
+the pretrained model from disk for every trial, evaluation every epoch, TPE seeded with the spec's seed (also
+the training seed), Optuna's default (median) pruner. The space (learning rate, epochs, batch size) comes from
+the spec. A callback records when each trial trains and evaluates, so setup time can be told apart; each
+trial's ``datetime_complete`` goes out too, so the caller can place it against the process's launch.
 
 Usage: python -m benchmarks.hf_search SPEC.json OUT.json
 """
@@ -64,11 +66,7 @@ def main(argv: list[str]) -> int:
         )
 
     def space(trial):
-        return {
-            "learning_rate": trial.suggest_float("learning_rate", 1e-5, 2e-4, log=True),
-            "num_train_epochs": trial.suggest_int("num_train_epochs", 1, 3),
-            "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", [16, 32, 64]),
-        }
+        return hp_space(trial, spec["space"])
 
     settings = LoopSettings(
         batch_size=32,
@@ -112,13 +110,23 @@ def main(argv: list[str]) -> int:
         "best_trial": int(best.run_id),
         "best_params": best.hyperparameters,
         "trials": trials,
-        "sampler": "TPESampler(seed=0), n_startup_trials=10 (Optuna default)",
+        "sampler": f"TPESampler(seed={spec['seed']}), n_startup_trials=10 (Optuna default)",
         "pruner": "Optuna default: MedianPruner(n_startup_trials=5)",
         "trial_value": "accuracy of the last evaluation (Trainer's hyperparameter_search)",
         "optimizer": str(trainer.args.optim),
     }
     Path(argv[1]).write_text(json.dumps(result, indent=1))
     return 0
+
+
+def hp_space(trial, space: dict) -> dict:
+    """The Trainer's arguments for one trial, sampled from ``space`` (autoft's [space] keys and forms)."""
+    lr, epochs = space["learning_rate"], space["epochs"]
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", lr["low"], lr["high"], log=lr.get("log", False)),
+        "num_train_epochs": trial.suggest_int("num_train_epochs", epochs["low"], epochs["high"]),
+        "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", space["batch_size"]),
+    }
 
 
 class TokenDataset:
@@ -154,6 +162,7 @@ def trial_rows(frozen: list, timeline: list[dict]) -> list[dict]:
                 "train_s": train_s,
                 "eval_s": times["eval_s"],
                 "setup_s": duration - train_s - times["eval_s"] if duration is not None else None,
+                "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
             }
         )
     return rows

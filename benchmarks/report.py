@@ -43,6 +43,9 @@ def table(results: dict) -> str:
         t, a = part["trainer"].get(key), part["autoft"].get(key)
         name = f"{label} ({unit})" if unit else label
         lines.append(f"{name:34} {_fmt(t):>12} {_fmt(a):>12} {_fmt(part['ratios'].get(key), 3):>15}  {direction}")
+    summary = results.get("summary")
+    if summary:
+        lines.extend(seed_lines(summary))
     quick = results.get("quickstart")
     if quick:
         test = quick.get("test") or {}
@@ -52,6 +55,28 @@ def table(results: dict) -> str:
             f"macro-F1 {_fmt(test.get('f1_macro'))}"
         )
     return "\n".join(lines)
+
+
+def seed_lines(summary: dict) -> list[str]:
+    """The search per seed, and the medians over seeds (the search rows above are medians too)."""
+    lines = [
+        f"search per seed ({summary['preset']}): wall s Trainer / autoft (ratio), best validation (autoft - Trainer)"
+    ]
+    for row in summary["per_seed"]:
+        lines.append(
+            f"  seed {row['seed']} ({row['first']} first): {_fmt(row['trainer_wall_s'])} / {_fmt(row['autoft_wall_s'])}"
+            f" ({_fmt(row['wall_ratio'], 3)}), {_fmt(row['trainer_best_validation'])} / "
+            f"{_fmt(row['autoft_best_validation'])} ({_signed(row['best_validation_delta'])})"
+        )
+    lines.append(
+        f"median over {len(summary['per_seed'])} seed(s): wall ratio {_fmt(summary['wall_ratio'], 3)}, "
+        f"best validation delta {_signed(summary['best_validation_delta'])}"
+    )
+    return lines
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 
 
 def _fmt(value: float | None, digits: int | None = None) -> str:

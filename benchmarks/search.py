@@ -1,9 +1,11 @@
 """The search, side by side: ``Trainer.hyperparameter_search`` and an autoft study, each a fresh process.
 
-Both read the same train and validation parquet files, search learning rate (log 1e-5..2e-4), epochs (1-3)
-and batch size (16/32/64) for the same number of trials, maximising validation accuracy, with the same
-precision, no warmup and no weight decay. The wall time of each process is the search's time: Python and
-library imports, tokenization, model loading, every trial, and (autoft) scoring and saving the best model.
+Both read the same train and validation parquet files, search the same space (by default learning rate log
+1e-5..2e-4, epochs 1-3, batch size 16/32/64; the search presets use epochs 1-4, batch size 16/32) for the same
+number of trials, maximising validation accuracy, with the same precision, no warmup and no weight decay. The
+wall time of each process is the search's time: Python and library imports, tokenization, model loading,
+every trial, and (autoft) scoring and saving the best model. Each trial's end is recorded in seconds since
+its process was launched, for the best-so-far plot.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -19,10 +21,18 @@ from tomli_w import dumps
 
 from .common import run_timed
 
+#: the default mode's space (autoft's [space] forms; hf_search.hp_space maps them to the Trainer's arguments)
 SPACE = {
     "learning_rate": {"low": 1e-5, "high": 2e-4, "log": True},
     "epochs": {"low": 1, "high": 3},
     "batch_size": [16, 32, 64],
+}
+
+#: the search presets' space (finpb-cpu, imdb-cpu)
+PRESET_SPACE = {
+    "learning_rate": {"low": 1e-5, "high": 2e-4, "log": True},
+    "epochs": {"low": 1, "high": 4},
+    "batch_size": [16, 32],
 }
 
 
@@ -35,7 +45,12 @@ class SearchSettings:
     precision: str
     device: str
     dataloader_workers: int = 0
-    seed: int = 0
+    seed: int = 0  # the study's seed; the Trainer's TPE and training seed
+    space: dict = field(default_factory=lambda: dict(SPACE))
+    #: True: autoft searches with its own defaults (sampler, pruner, early stopping, evaluation schedule),
+    #: the study file setting only what parity needs; False (the default mode): pinned to TPE, the median
+    #: pruner, no early stopping, as the Trainer side
+    autoft_defaults: bool = False
 
 
 def trainer_search(workdir: Path, files: dict[str, Path], s: SearchSettings) -> dict:
@@ -50,25 +65,40 @@ def trainer_search(workdir: Path, files: dict[str, Path], s: SearchSettings) -> 
         "device": s.device,
         "dataloader_workers": s.dataloader_workers,
         "seed": s.seed,
+        "space": s.space,
         "output_dir": str(workdir / "trainer-out"),
     }
     (workdir / "hf_spec.json").write_text(json.dumps(spec))
     out = workdir / "hf_result.json"
     cmd = [sys.executable, "-m", "benchmarks.hf_search", str(workdir / "hf_spec.json"), str(out)]
+    launched = datetime.now()  # the clock Optuna stamps trials with
     wall = run_timed(cmd, workdir / "trainer.log")
     result = json.loads(out.read_text())
+    for t in result["trials"]:
+        done = t.pop("datetime_complete", None)
+        t["ended_s"] = (datetime.fromisoformat(done) - launched).total_seconds() if done else None
     return {"wall_s": wall, **result, "setup_s_per_trial": _mean(t["setup_s"] for t in result["trials"])}
 
 
 def study_tables(files: dict[str, Path], output_dir: Path, s: SearchSettings) -> dict:
-    """The autoft study: the same space, budget and fixed settings as the Trainer side."""
+    """The autoft study: the same space, budget and fixed settings as the Trainer side.
+
+    With ``s.autoft_defaults`` the file sets only what parity needs (trials, objective, space, no warmup or
+    weight decay as the Trainer's defaults, precision, device, seed): sampler, pruner, early stopping and
+    evaluation schedule are autoft's own defaults.
+    """
+    search = {"n_trials": s.trials, "objective": "accuracy"}
+    train = {"precision": s.precision, "device": s.device}
+    if not s.autoft_defaults:
+        search |= {"sampler": "tpe", "pruner": "median"}
+        train |= {"eval_batch_size": 128, "early_stopping_patience": 0}
     return {
         "study": {"name": "bench", "seed": s.seed, "output_dir": str(output_dir)},
         "model": {"name": s.model, "max_length": s.max_length},
         "dataset": {"type": "files", **{split: str(path) for split, path in files.items()}},
-        "search": {"n_trials": s.trials, "objective": "accuracy", "sampler": "tpe", "pruner": "median"},
-        "space": {**SPACE, "weight_decay": 0.0, "warmup_ratio": 0.0},
-        "train": {"precision": s.precision, "device": s.device, "eval_batch_size": 128, "early_stopping_patience": 0},
+        "search": search,
+        "space": {**s.space, "weight_decay": 0.0, "warmup_ratio": 0.0},
+        "train": train,
         "strategies": {"full": {}},
     }
 
@@ -94,6 +124,7 @@ def run_study_process(cmd: list[str], run_dir: Path, name: str, log: Path) -> di
     starts = [t["start"] for t in trials if t["start"]]
     completes = [t["complete"] for t in trials if t["complete"]]
     for t in trials:
+        t["ended_s"] = (t["complete"] - launched).total_seconds() if t["complete"] else None
         t.pop("start"), t.pop("complete")
     return {
         "wall_s": wall,

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end with --smoke (speed is measured there, never asserted here)."""
+"""The benchmark harness runs end to end with --smoke (speed is measured there, never asserted here); the search
+presets and --seeds run with both searches faked, in seconds."""
 
 import json
 import subprocess
@@ -38,8 +39,123 @@ def test_smoke_run_reports_both_sides_and_their_ratios(tmp_path):
             trainer, autoft = part["trainer"][key], part["autoft"][key]
             assert trainer > 0 and autoft > 0, (section, key)
             assert part["ratios"][key] == pytest.approx(autoft / trainer), (section, key)
-    assert len(results["search"]["autoft"]["trials"]) == len(results["search"]["trainer"]["trials"]) == 1
+    (run,) = results["search"]["runs"]  # one seed: the search figures are that seed's
+    assert run["seed"] == 0 and run["order"] == ["trainer", "autoft"]
+    for side in ("trainer", "autoft"):
+        (trial,) = run[side]["trials"]
+        assert 0 < trial["ended_s"] <= run[side]["wall_s"] + 1, side  # each trial's end, since its launch
+        assert results["search"][side]["wall_s"] == run[side]["wall_s"]
     assert results["search"]["autoft"]["setup_s_per_trial"] is not None
+    assert results["summary"]["wall_ratio"] == pytest.approx(results["search"]["ratios"]["wall_s"])
+    assert Path(results["summary"]["plot"]) == out.with_suffix(".png") and out.with_suffix(".png").is_file()
     assert results["environment"]["torch"] and results["environment"]["transformers"]
     assert results["environment"]["device_name"] and results["date"]
     assert "autoft/Trainer" in proc.stdout and "training throughput" in proc.stdout
+
+
+def write_phrasebank_like(path: Path, rows: int = 150) -> Path:
+    """One table like Financial PhraseBank (text, label 0/1/2, no split), with 3 texts repeated."""
+    texts, labels = sentiment_rows(rows, 0, ("neg", "neu", "pos"))
+    ids = {"neg": 0, "neu": 1, "pos": 2}
+    frame = pd.DataFrame({"text": texts + texts[:3], "label": [ids[label] for label in labels + labels[:3]]})
+    frame.to_parquet(path)
+    return path
+
+
+def test_stratified_split_keeps_label_shares_and_no_text_in_two_splits(tmp_path):
+    from benchmarks.common import stratified_split
+
+    table = pd.read_parquet(write_phrasebank_like(tmp_path / "allagree.parquet"))
+    splits, repeated = stratified_split(table, (0.70, 0.15), seed=0)
+    assert repeated == 3
+    assert {name: len(frame) for name, frame in splits.items()} == {"train": 105, "validation": 24, "test": 21}
+    for frame in splits.values():
+        assert sorted(frame.label.unique()) == [0, 1, 2]
+    texts = [set(frame.text) for frame in splits.values()]
+    assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+    again, _ = stratified_split(table, (0.70, 0.15), seed=0)
+    assert again["validation"].text.tolist() == splits["validation"].text.tolist()
+
+
+def fake_side(name: str, seed: int) -> dict:
+    """What a side's search returns, made up: a complete, a pruned (better, left out) and a better complete trial."""
+    trials = [
+        {"trial": 0, "state": "complete", "value": 0.5, "ended_s": 4.0 + seed},
+        {"trial": 1, "state": "pruned", "value": 0.9, "ended_s": 5.0 + seed},
+        {"trial": 2, "state": "complete", "value": 0.6 + 0.1 * seed, "ended_s": 7.0 + seed},
+    ]
+    wall = {"trainer": 10.0, "autoft": 5.0}[name] + seed
+    return {"wall_s": wall, "best_validation": trials[2]["value"], "trials": trials, "test": {"accuracy": 0.5}}
+
+
+@pytest.mark.parametrize("preset", ["finpb-cpu", "imdb-cpu"])
+def test_preset_searches_each_seed_and_summarises(tmp_path, monkeypatch, capsys, preset):
+    """--preset with --smoke --seeds 2, the two searches replaced by fakes that check what they are given."""
+    import optuna
+
+    from autoft.config import load_study
+    from autoft.testing import write_study
+    from benchmarks import compare, search
+    from benchmarks.hf_search import hp_space
+
+    if preset == "finpb-cpu":
+        data = write_phrasebank_like(tmp_path / "allagree.parquet")
+    else:
+        data = write_imdb_like(tmp_path / "imdb")
+    calls = []
+
+    def trainer(workdir, files, s):
+        calls.append(("trainer", s.seed, files))
+        params = hp_space(optuna.create_study(sampler=optuna.samplers.TPESampler(seed=s.seed)).ask(), s.space)
+        assert 1 <= params["num_train_epochs"] <= 4 and params["per_device_train_batch_size"] in (16, 32)
+        return fake_side("trainer", s.seed)
+
+    def autoft(workdir, files, s):
+        calls.append(("autoft", s.seed, files))
+        tables = search.study_tables(files, workdir / "runs", s)
+        assert set(tables["search"]) == {"n_trials", "objective"}  # autoft's own sampler, pruner, schedule
+        config, _ = load_study(write_study(workdir / "bench.toml", tables))
+        assert (config.study.seed, config.search.n_trials, config.train.device) == (s.seed, 2, "cpu")
+        assert config.space["epochs"].high == 4 and config.space["weight_decay"] == 0.0
+        return fake_side("autoft", s.seed)
+
+    monkeypatch.setattr(search, "trainer_search", trainer)
+    monkeypatch.setattr(search, "autoft_search", autoft)
+    out = tmp_path / "out" / "results.json"
+    argv = ["--preset", preset, "--smoke", "--seeds", "2", "--trials", "2", "--data", str(data), "--out", str(out)]
+    assert compare.main([*argv, "--workdir", str(tmp_path / "work")]) == 0
+
+    # each seed: both sides, the first one alternating, on the same files
+    assert [(side, seed) for side, seed, _ in calls] == [("trainer", 0), ("autoft", 0), ("autoft", 1), ("trainer", 1)]
+    assert all(files == calls[0][2] for *_, files in calls)
+    splits = {name: pd.read_parquet(path) for name, path in calls[0][2].items()}
+    assert {name: len(frame) for name, frame in splits.items()} == {"train": 32, "validation": 16, "test": 16}
+    assert not set(splits["train"].text) & set(splits["validation"].text)
+
+    results = json.loads(out.read_text())
+    summary = results["summary"]
+    assert summary["seeds"] == [0, 1] and summary["preset"] == preset
+    assert [row["first"] for row in summary["per_seed"]] == ["trainer", "autoft"]
+    assert [row["wall_ratio"] for row in summary["per_seed"]] == pytest.approx([5 / 10, 6 / 11])
+    assert summary["wall_ratio"] == pytest.approx((5 / 10 + 6 / 11) / 2)
+    assert summary["best_validation_delta"] == pytest.approx(0.0)
+    assert summary["median"]["trainer"] == pytest.approx({"wall_s": 10.5, "best_validation": 0.65})
+    assert summary["machine"]["cores"] and summary["machine"]["name"] and summary["date"]
+    assert all(summary["versions"][k] for k in ("torch", "transformers", "optuna"))
+    assert results["search"]["autoft"]["wall_s"] == pytest.approx(5.5)  # the table's figures: medians over seeds
+    plot = out.with_suffix(".png")
+    assert summary["plot"] == str(plot) and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "median over 2 seed(s): wall ratio" in capsys.readouterr().out
+
+
+def test_best_so_far_counts_complete_trials_only():
+    from benchmarks.plot import best_so_far
+
+    assert best_so_far(fake_side("autoft", 0)["trials"]) == ([4.0, 7.0], [0.5, 0.6])
+
+
+def test_a_preset_is_a_search(tmp_path, capsys):
+    from benchmarks import compare
+
+    assert compare.main(["--preset", "imdb-cpu", "--mode", "throughput", "--out", str(tmp_path / "r.json")]) == 2
+    assert "search benchmark" in capsys.readouterr().err
