@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see autoft.cli.entry
+import copy
+import hashlib
+import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,80 @@ def tiny_distilbert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_roberta(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny-roberta"), "roberta")
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A study run to completion: ``root`` holds reviews.csv, study.toml and runs/tiny/ (the run folder)."""
+
+    root: Path
+    _tables: dict = field(repr=False)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "reviews.csv"
+
+    @property
+    def study(self) -> Path:
+        """The study file the run was made with."""
+        return self.root / "study.toml"
+
+    @property
+    def tables(self) -> dict:
+        """The study's tables (a fresh copy each time: change it freely)."""
+        return copy.deepcopy(self._tables)
+
+    @property
+    def run(self) -> Path:
+        return self.root / "runs" / "tiny"
+
+    @property
+    def best(self) -> Path:
+        return self.run / "best"
+
+    def copy_run(self, dest: Path) -> Path:
+        """Copy the run folder to ``dest/runs/tiny`` (to change it: the shared one is read-only) and return it."""
+        out = dest / "runs" / "tiny"
+        shutil.copytree(self.run, out)
+        return out
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, tiny_bert):
+    """One finished one-trial study on ``tiny_bert``, built once per session and shared: READ-ONLY.
+
+    300 rows, 4 epochs at learning rate 1e-2: the model has learned (test accuracy 1 or nearly), so its
+    labels can be asserted. A test that changes anything in the run folder works on a copy
+    (:meth:`FinishedRun.copy_run`, or ``shutil.copytree`` of ``best``); at the end of the session the
+    folder is checked to be as it was built.
+    """
+    from autoft.cli import main
+
+    root = tmp_path_factory.mktemp("finished-run")
+    data = write_csv(root / "reviews.csv", 300)
+    tables = {
+        "study": {"name": "tiny", "output_dir": str(root / "runs")},
+        "model": {"name": str(tiny_bert), "max_length": 32},
+        "dataset": {"type": "files", "path": str(data)},
+        "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
+        "space": {"learning_rate": 1e-2, "epochs": 4, "batch_size": 16},
+        "train": {"eval_batch_size": 64},
+    }
+    assert main(["study", "run", str(write_study(root / "study.toml", tables)), "--no-progress"]) == 0
+    run = FinishedRun(root, tables)
+    built = _digests(run.run)
+    yield run
+    now = _digests(run.run)
+    changed = sorted(k for k in built.keys() | now.keys() if built.get(k) != now.get(k))
+    assert not changed, f"a test changed the shared finished_run folder (copy it first): {changed}"
 
 
 @pytest.fixture

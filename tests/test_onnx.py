@@ -23,26 +23,12 @@ def one_line_error(result, *parts):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_bert):
-    """A tiny BERT trained by a one-trial study, exported with --quantize (runs/tiny/best)."""
+def trained(tmp_path_factory, finished_run):
+    """A tiny BERT trained by a one-trial study (conftest's shared ``finished_run``), in a copy of its run folder
+    exported with --quantize (runs/tiny/best)."""
     from autoft.cli import main
-    from autoft.testing import write_csv, write_study
 
-    root = tmp_path_factory.mktemp("onnx")
-    data = write_csv(root / "reviews.csv", 300)
-    study = write_study(
-        root / "study.toml",
-        {
-            "study": {"name": "tiny", "output_dir": str(root / "runs")},
-            "model": {"name": str(tiny_bert), "max_length": 32},
-            "dataset": {"type": "files", "path": str(data)},
-            "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
-            "space": {"learning_rate": 1e-2, "epochs": 4, "batch_size": 16},
-            "train": {"eval_batch_size": 64},
-        },
-    )
-    assert main(["study", "run", str(study), "--no-progress"]) == 0
-    best = root / "runs" / "tiny" / "best"
+    best = finished_run.copy_run(tmp_path_factory.mktemp("onnx")) / "best"
     assert json.loads((best / "metrics.json").read_text())["test"]["accuracy"] > 0.9  # it learned: labels differ
     assert main(["export", str(best), "--onnx", "--quantize"]) == 0
     return best

@@ -6,25 +6,11 @@ import pandas as pd
 import pytest
 
 
-@pytest.fixture(scope="module")
-def best_model(tmp_path_factory, tiny_bert):
-    from autoft.cli import main
-    from autoft.testing import write_csv, write_study
-
-    root = tmp_path_factory.mktemp("trained")
-    data = write_csv(root / "reviews.csv", 300)
-    study = write_study(
-        root / "study.toml",
-        {
-            "study": {"name": "tiny", "output_dir": str(root / "runs")},
-            "model": {"name": str(tiny_bert), "max_length": 32},
-            "dataset": {"type": "files", "path": str(data)},
-            "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
-            "space": {"learning_rate": 1e-2, "epochs": 4, "batch_size": 16},
-        },
-    )
-    assert main(["study", "run", str(study), "--no-progress"]) == 0
-    return root / "runs" / "tiny" / "best", data, study
+@pytest.fixture
+def best_model(finished_run):
+    """(best/, data, study.toml) of conftest's shared ``finished_run``: a tiny BERT that learned the data.
+    Shared by the session: a test that changes the model works on a copy."""
+    return finished_run.best, finished_run.data, finished_run.study
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

@@ -33,20 +33,24 @@ def study(root, model, data, /, **tables):
         "search": {"n_trials": 1, "isolation": "none", "pruner": "none"},
         "space": {"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
     }
+    return merged(base, tables)
+
+
+def merged(base, tables):
     for table, values in tables.items():
         base[table] = {**base.get(table, {}), **values}
     return base
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, tiny_bert):
-    from autoft.cli import main
+def finished(finished_run):
+    """A finished one-trial study on tiny_bert (conftest's shared ``finished_run``: never change its folder)."""
+    return finished_run
 
-    root = tmp_path_factory.mktemp("finished")
-    data = write_csv(root / "reviews.csv", 200)
-    path = write_study(root / "study.toml", study(root, tiny_bert, data))
-    assert main(["study", "run", str(path), "--no-progress"]) == 0
-    return root, data
+
+def on_finished(finished, /, **tables):
+    """The finished run's own study (its run folder, model and data), with ``tables`` merged in."""
+    return merged(finished.tables, tables)
 
 
 #: (tables to merge into the study, what the one-line error must name)
@@ -69,10 +73,9 @@ impossible = st.one_of(
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the GPU cases assume a machine without one")
 @settings(max_examples=24, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(case=impossible)
-def test_impossible_settings_fail_the_check_in_one_line(case, finished, tiny_bert, tmp_path_factory, cli):
+def test_impossible_settings_fail_the_check_in_one_line(case, finished, tmp_path_factory, cli):
     tables, key = case
-    root, data = finished
-    path = write_study(tmp_path_factory.mktemp("bad") / "bad.toml", study(root, tiny_bert, data, **tables))
+    path = write_study(tmp_path_factory.mktemp("bad") / "bad.toml", on_finished(finished, **tables))
     result = cli("study", "check", path)
     assert result.code == 2, result.out + result.err
     assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
@@ -80,19 +83,18 @@ def test_impossible_settings_fail_the_check_in_one_line(case, finished, tiny_ber
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the GPU cases assume a machine without one")
-def test_a_finished_run_is_left_untouched_by_each_family(finished, tiny_bert, tmp_path, cli):
+def test_a_finished_run_is_left_untouched_by_each_family(finished, tmp_path, cli):
     """One of each family through `study run` on a finished study: exit 2 before anything is written."""
-    root, data = finished
-    before = snapshot(root / "runs")
+    before = snapshot(finished.root / "runs")
     for tables in (
         {"model": {"max_length": 4096}},
         {"strategies": {"full": {"freeze_layers": 9}}},
         {"space": {"class_weights": {"neutral": 2.0}}},
         {"search": {"gpus": [1]}},
     ):
-        result = cli("study", "run", write_study(tmp_path / "bad.toml", study(root, tiny_bert, data, **tables)))
+        result = cli("study", "run", write_study(tmp_path / "bad.toml", on_finished(finished, **tables)))
         assert result.code == 2 and result.err.count("\n") == 1, result.err
-    assert snapshot(root / "runs") == before
+    assert snapshot(finished.root / "runs") == before
 
 
 def test_a_valid_study_passes_the_check_and_nothing_is_written(tiny_bert, tmp_path, cli):
@@ -115,14 +117,13 @@ def test_a_model_folder_without_tokenizer_files_is_refused(tiny_bert, tmp_path, 
     assert result.code == 2 and "has no tokenizer files" in result.err and result.err.count("\n") == 1
 
 
-def test_a_worker_pointed_at_another_storage_leaves_the_run_folder_alone(finished, tiny_bert, tmp_path, cli):
-    root, data = finished
-    before = snapshot(root / "runs")
-    path = write_study(tmp_path / "study.toml", study(root, tiny_bert, data))
+def test_a_worker_pointed_at_another_storage_leaves_the_run_folder_alone(finished, tmp_path, cli):
+    before = snapshot(finished.root / "runs")
+    path = write_study(tmp_path / "study.toml", on_finished(finished))
     other = f"sqlite:///{tmp_path / 'other.db'}"
     result = cli("study", "worker", path, "--storage", other, "--no-progress")
     assert result.code == 2 and "belongs to the study in" in result.err and result.err.count("\n") == 1, result.err
-    assert snapshot(root / "runs") == before
+    assert snapshot(finished.root / "runs") == before
     assert not (tmp_path / "other.db").exists()
 
 
@@ -207,14 +208,13 @@ def test_a_signal_at_a_phase_boundary_stops_cleanly_and_the_study_resumes(phase,
     assert sum(r["state"] == "complete" for r in board["trials"]) == 2
 
 
-def test_changing_the_objective_of_an_existing_study_is_refused(finished, tiny_bert, tmp_path, cli):
+def test_changing_the_objective_of_an_existing_study_is_refused(finished, tmp_path, cli):
     """Stored scores are for the objective a study was made with; another one would rank them wrongly."""
-    root, data = finished
-    before = snapshot(root / "runs")
-    path = write_study(tmp_path / "s.toml", study(root, tiny_bert, data, search={"objective": "f1_macro"}))
+    before = snapshot(finished.root / "runs")
+    path = write_study(tmp_path / "s.toml", on_finished(finished, search={"objective": "f1_macro"}))
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 2 and "was created with objective 'accuracy'" in result.err, result.err
-    assert snapshot(root / "runs") == before
+    assert snapshot(finished.root / "runs") == before
 
 
 def test_a_damaged_database_at_the_study_storage_is_found_by_the_check(tiny_bert, tmp_path, cli):
