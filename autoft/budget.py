@@ -71,13 +71,18 @@ class Forecast:
     validation_rows: int
     evaluations: float  # per trial: epoch ends and rungs
     samples_per_second: float
+    test_rows: int = 0  # scored once, for the best trial, after the search
+
+    @property
+    def test_seconds(self) -> float:
+        return self.test_rows / (3 * self.samples_per_second)
 
     @property
     def seconds(self) -> float:
         training = self.trials * self.epochs * self.train_rows / self.samples_per_second
         # evaluation runs forward only: about a third of a training step's work per row
         scoring = self.trials * self.evaluations * self.validation_rows / (3 * self.samples_per_second)
-        return training + scoring
+        return training + scoring + self.test_seconds
 
     def text(self, shrink: list[str]) -> str:
         """One line for the console; past an hour, it names the settings that shrink the study."""
@@ -86,6 +91,8 @@ class Forecast:
             f"(about {self.epochs:g} epochs of {self.train_rows:,} rows each at {self.samples_per_second:.0f} "
             "samples/s, measured in the first trial's first steps; the pruner stops most trials sooner)"
         )
+        if self.test_seconds >= 60:
+            line += f", {format_duration(self.test_seconds)} of it scoring the {self.test_rows:,} test rows once"
         if self.seconds > LONG:
             line += "; over an hour on this machine: to shrink it, lower " + ", ".join(shrink)
         return line

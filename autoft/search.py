@@ -162,10 +162,12 @@ class StudySearch(Search):
             validation_rows=len(self.bench.encoded["validation"]),
             evaluations=mean_of(self.config.space.get("epochs", trial.config.hp.epochs)) + self.config.train.rungs,
             samples_per_second=per_second,
+            test_rows=len(self.bench.encoded.get("test", ())),
         )
         model = self.config.model
         shrink = [
             f"dataset.max_train_rows (now {len(self.bench.encoded['train']):,} rows)",
+            f"dataset.max_test_rows (now {len(self.bench.encoded.get('test', ())):,} rows)",
             f"model.max_length (now {model.max_length})",
             f"search.n_trials (now {self.n_trials})",
             "or set search.budget (such as --budget 30m)" if self.deadline is None else "",

@@ -42,8 +42,17 @@ def test_text_without_a_number_is_refused_with_what_would_do(text):
 
 
 def test_a_forecast_past_an_hour_names_what_shrinks_it():
-    slow = Forecast(trials=20, epochs=3, train_rows=25_000, validation_rows=2_000, evaluations=6, samples_per_second=30)
+    slow = Forecast(
+        trials=20,
+        epochs=3,
+        train_rows=25_000,
+        validation_rows=2_000,
+        evaluations=6,
+        samples_per_second=30,
+        test_rows=25_000,
+    )
     assert slow.seconds > 3600
+    assert "of it scoring the 25,000 test rows once" in slow.text([])
     assert "over an hour" in slow.text(["dataset.max_train_rows (now 25,000 rows)"])
     assert "dataset.max_train_rows" in slow.text(["dataset.max_train_rows (now 25,000 rows)"])
     quick = Forecast(trials=2, epochs=1, train_rows=500, validation_rows=100, evaluations=4, samples_per_second=50)
