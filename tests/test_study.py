@@ -100,17 +100,15 @@ def test_trials_in_the_study_process_give_the_same_results(study_file, cli, tmp_
     assert va.value == pytest.approx(vb.value)
 
 
-def test_the_leaderboard_command(study_file, cli, tmp_path):
-    assert cli("study", "run", study_file(search={"n_trials": 2}), "--no-progress").code == 0
-    result = cli("study", "leaderboard", tmp_path / "runs" / "tiny")
+def test_the_leaderboard_command(finished_run, cli, tmp_path):
+    result = cli("study", "leaderboard", finished_run.run)
     assert result.code == 0 and "complete" in result.out and "accuracy" in result.out
     missing = cli("study", "leaderboard", tmp_path / "nowhere")
     assert missing.code == 2 and "no leaderboard.json" in missing.err
 
 
-def test_predict_labels_texts_and_files(study_file, cli, tmp_path):
-    assert cli("study", "run", study_file(search={"n_trials": 1}), "--no-progress").code == 0
-    best = tmp_path / "runs" / "tiny" / "best"
+def test_predict_labels_texts_and_files(finished_run, cli, tmp_path):
+    best = finished_run.best
     texts = tmp_path / "texts.txt"
     texts.write_text("the product was awful and broken\n\nthis item is wonderful\n")
     result = cli("predict", best, "really great seller", "--file", texts)
