@@ -59,10 +59,7 @@ def stratified_rows(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     take = np.maximum(1, np.floor(share)).astype(int)
     while take.sum() > max(size, len(values)):  # the one row every label keeps came from the largest labels
         take[np.argmax(take)] -= 1
-    # hand out the rows the floors left over, largest remainders first
-    for i in np.argsort(-(share - np.floor(share)))[: max(0, size - int(take.sum()))]:
-        take[i] += 1
-    picked = [
-        rng.choice(np.flatnonzero(labels == v), size=min(t, c), replace=False) for v, t, c in zip(values, take, counts)
-    ]
+    while take.sum() < size:  # the rows left over go to the labels furthest below their share, with rows to give
+        take[np.argmax(np.where(take < counts, share - take, -np.inf))] += 1
+    picked = [rng.choice(np.flatnonzero(labels == v), size=t, replace=False) for v, t in zip(values, take)]
     return np.sort(np.concatenate(picked))
