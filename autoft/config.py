@@ -154,6 +154,12 @@ class StudyConfig:
         return self.search.direction == "maximize"
 
     @property
+    def rungs(self) -> int:
+        """The rungs trials evaluate at inside the first epoch: ``[train] rungs``, none without a pruner
+        (nothing would act on them)."""
+        return self.train.rungs if self.search.pruner != "none" else 0
+
+    @property
     def budget_seconds(self) -> float | None:
         """``[search] budget`` in seconds, or None without one."""
         return parse_duration(self.search.budget) if self.search.budget else None

@@ -155,12 +155,13 @@ class StudySearch(Search):
             return
         self._forecast_done = True
         per_second = (step - first) * trial.config.hp.batch_size / (now - began)
+        epochs = mean_of(self.config.space.get("epochs", trial.config.hp.epochs))
         forecast = Forecast(
             trials=self.remaining(),
-            epochs=mean_of(self.config.space.get("epochs", trial.config.hp.epochs)),
+            epochs=epochs,
             train_rows=len(self.bench.encoded["train"]),
             validation_rows=len(self.bench.encoded["validation"]),
-            evaluations=mean_of(self.config.space.get("epochs", trial.config.hp.epochs)) + self.config.train.rungs,
+            evaluations=epochs + self.config.rungs,
             samples_per_second=per_second,
             test_rows=len(self.bench.encoded.get("test", ())),
         )
@@ -206,7 +207,7 @@ class StudySearch(Search):
         return self.space.most_reported_epochs() * PER_EPOCH
 
     def first_rung(self) -> int:
-        return min_resource(self.config.train.rungs if self.config.search.pruner != "none" else 0)
+        return min_resource(self.config.rungs)
 
     def write_leaderboard(self, trials: list | None = None) -> list[dict]:
         """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""

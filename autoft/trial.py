@@ -83,9 +83,7 @@ def run_trial(
     many micro-batches (gradient accumulation keeps the effective batch).
     """
     seed = trial_seed(bench.config.study.seed, number)
-    settings = bench.config.train
-    if bench.config.search.pruner == "none":  # nothing acts on early evaluations: spend no time on them
-        settings = replace(settings, rungs=0)
+    settings = replace(bench.config.train, rungs=bench.config.rungs)
     note = ""
     for attempt in range(2):
         try:

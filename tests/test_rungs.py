@@ -149,9 +149,7 @@ def test_the_running_trial_asks_the_pruner_at_the_end_but_does_not_prune():
 
 
 def test_asha_halves_at_the_rungs_all_trials_meet_at():
-    config = SimpleNamespace(
-        search=SimpleNamespace(pruner="asha", reduction_factor=3, startup_trials=4), train=TrainSettings(rungs=3)
-    )
+    config = SimpleNamespace(search=SimpleNamespace(pruner="asha", reduction_factor=3, startup_trials=4), rungs=3)
     pruner = make_pruner(config)
     assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
     study = optuna.create_study(direction="maximize", pruner=pruner)
