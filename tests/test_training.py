@@ -76,12 +76,13 @@ def accuracy(model, setup):
 
 
 def test_a_tiny_model_learns_an_easy_task(setup):
+    # five epochs: three learn the task for most seeds, but not every seed and tokenizer (CI saw 0.82)
     rec = Recorder()
-    model, result = run(setup, reporter=rec)
-    assert [e[0] for e in rec.evals] == [0, 1, 2]
+    model, result = run(setup, hp=Hyperparams(learning_rate=3e-3, epochs=5, batch_size=16), reporter=rec)
+    assert [e[0] for e in rec.evals] == [0, 1, 2, 3, 4]
     assert result.best_metrics["accuracy"] >= 0.9
-    assert rec.steps[-1] == (45, 45)  # 240 rows / 16 per batch * 3 epochs
-    assert result.samples == 720 and result.samples_per_second > 0
+    assert rec.steps[-1] == (75, 75)  # 240 rows / 16 per batch * 5 epochs
+    assert result.samples == 1200 and result.samples_per_second > 0
 
 
 def test_the_best_evaluation_is_kept_not_the_last(setup):
