@@ -24,6 +24,8 @@ import numpy as np
 from .errors import AutoftError, DataError, one_line
 
 SPLITS = ("train", "validation", "test")
+#: how a sentence pair is written where one text is shown (tables of mistakes, messages)
+PAIR_MARK = "[SEP]"
 
 
 def one_line_errors(func):
@@ -49,10 +51,15 @@ class NoOptions:
 
 @dataclass
 class Split:
-    """Texts and their labels, in the form the source had them."""
+    """Texts and their labels, in the form the source had them.
+
+    ``pairs``, for sentence-pair data, holds each row's second text (the tokenizer encodes
+    ``texts[i]`` and ``pairs[i]`` as one pair); every split of a dataset has pairs or none does.
+    """
 
     texts: Sequence[str]
     labels: Sequence[Any]
+    pairs: Sequence[str] | None = None
 
 
 @dataclass
@@ -60,13 +67,15 @@ class RawDataset:
     """What a dataset plugin loads: splits by name (``train`` required) and label names if known.
 
     Labels are strings, or integers that index ``label_names`` when it is given.
-    ``source`` names the files or hub id, for messages.
+    ``source`` names the files or hub id, for messages. ``text_columns`` names the input
+    columns (one, or two for pairs) so that ``autoft predict --input`` reads the same names.
     """
 
     splits: dict[str, Split]
     label_names: Sequence[str] | None = None
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    text_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,14 @@ class Dataset:
 class LabelledTexts:
     texts: list[str]
     labels: np.ndarray  # int64 label ids
+    pairs: list[str] | None = None  # the second text of each row, for sentence pairs
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def shown(self, row: int) -> str:
+        """Row ``row``'s text as a person reads it: a pair is shown as ``first [SEP] second``."""
+        return self.texts[row] if self.pairs is None else f"{self.texts[row]} {PAIR_MARK} {self.pairs[row]}"
 
 
 @dataclass(frozen=True)
@@ -112,10 +126,16 @@ class PreparedData:
     source: str
     fingerprint: str
     notes: tuple[str, ...] = ()
+    text_columns: tuple[str, ...] = ()
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def paired(self) -> bool:
+        """Whether rows are sentence pairs."""
+        return self.train.pairs is not None
 
     def split(self, name: str) -> LabelledTexts:
         return getattr(self, name)
@@ -141,7 +161,9 @@ def prepare(
     if "train" not in raw.splits:
         raise DataError(f"{where}: the dataset has no train split")
     notes = list(raw.notes)
+    _check_pairs(raw.splits, where)
     cleaned = {name: _clean(split, name, where) for name, split in raw.splits.items()}
+    pairs = {name: _clean_pairs(split, name, where) for name, split in raw.splits.items()}
     names, ids = _label_ids(cleaned, raw.label_names, where)
 
     texts, labels = cleaned["train"][0], ids["train"]
@@ -154,27 +176,30 @@ def prepare(
     ]
     _check_carving(labels, carves, names, where)
     rng_seed = seed
+    train = _Rows(texts, labels, pairs["train"])
     if "test" not in cleaned:
-        (texts, labels), test = _carve(texts, labels, test_size, rng_seed, where, "test")
-        notes.append(f"test split: {len(test[0])} rows carved from train ({test_size:.0%}, stratified, seed {seed})")
+        train, test = train.split(_carve(labels, test_size, rng_seed, where, "test"))
+        notes.append(f"test split: {len(test)} rows carved from train ({test_size:.0%}, stratified, seed {seed})")
     else:
-        test = (cleaned["test"][0], ids["test"])
+        test = _Rows(cleaned["test"][0], ids["test"], pairs["test"])
     if "validation" not in cleaned:
-        (texts, labels), val = _carve(texts, labels, validation_size, rng_seed + 1, where, "validation")
+        train, val = train.split(_carve(train.labels, validation_size, rng_seed + 1, where, "validation"))
         notes.append(
-            f"validation split: {len(val[0])} rows carved from train ({validation_size:.0%}, stratified, seed {seed})"
+            f"validation split: {len(val)} rows carved from train ({validation_size:.0%}, stratified, seed {seed})"
         )
     else:
-        val = (cleaned["validation"][0], ids["validation"])
+        val = _Rows(cleaned["validation"][0], ids["validation"], pairs["validation"])
 
-    splits = {"train": (texts, labels), "validation": val, "test": test}
+    splits = {"train": train, "validation": val, "test": test}
     for name, cap in (max_rows or {}).items():
-        if cap and len(splits[name][0]) > cap:
-            splits[name] = _sample(*splits[name], cap, seed + 2)
-            notes.append(f"{name}: a stratified sample of {len(splits[name][0])} rows (max_{name}_rows)")
-    _check_unseen_labels({k: splits[k][1] for k in ("validation", "test")}, splits["train"][1], names, where)
-    notes.extend(_overlap_notes(splits))
-    prepared = {k: LabelledTexts(list(t), np.asarray(y, dtype=np.int64)) for k, (t, y) in splits.items()}
+        if cap and len(splits[name]) > cap:
+            splits[name] = splits[name].take(_sample(splits[name].labels, cap, seed + 2))
+            notes.append(f"{name}: a stratified sample of {len(splits[name])} rows (max_{name}_rows)")
+    _check_unseen_labels({k: splits[k].labels for k in ("validation", "test")}, splits["train"].labels, names, where)
+    prepared = {
+        k: LabelledTexts(list(r.texts), np.asarray(r.labels, dtype=np.int64), r.pairs) for k, r in splits.items()
+    }
+    notes.extend(_overlap_notes(prepared))
     return PreparedData(
         train=prepared["train"],
         validation=prepared["validation"],
@@ -183,7 +208,60 @@ def prepare(
         source=raw.source,
         fingerprint=_fingerprint(prepared, names),
         notes=tuple(notes),
+        text_columns=tuple(raw.text_columns),
     )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A split's texts, label ids and second texts (or None) while splits are carved and sampled."""
+
+    texts: list[str]
+    labels: np.ndarray
+    pairs: list[str] | None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        pick = None if self.pairs is None else [self.pairs[i] for i in rows]
+        return _Rows([self.texts[i] for i in rows], np.asarray(self.labels)[rows], pick)
+
+    def split(self, out: np.ndarray) -> tuple[_Rows, _Rows]:
+        """The rows not in ``out`` (sorted row numbers), and those in it."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[out] = True
+        return self.take(np.flatnonzero(~mask)), self.take(np.flatnonzero(mask))
+
+
+def _check_pairs(splits: dict[str, Split], where: str) -> None:
+    """Sentence pairs in every split or in none."""
+    paired = {name for name, split in splits.items() if split.pairs is not None}
+    if paired and paired != set(splits):
+        lacking = sorted(set(splits) - paired)[0]
+        raise DataError(f"{where}: the {lacking} split has no second texts while {sorted(paired)[0]} has pairs")
+
+
+def _clean_pairs(split: Split, name: str, where: str) -> list[str] | None:
+    """The second texts of a split's pairs: one per row, each a non-empty string."""
+    if split.pairs is None:
+        return None
+    pairs = list(split.pairs)
+    if len(pairs) != len(split.texts):
+        raise DataError(f"{where}: {name} has {len(split.texts)} texts but {len(pairs)} second texts of pairs")
+    bad = [i for i, t in enumerate(pairs) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        not_text = [i for i in bad if not isinstance(pairs[i], str) and not _is_missing(pairs[i])]
+        what = (
+            f"second texts that are not text ({kind_of(pairs[not_text[0]])})"
+            if not_text
+            else "empty or missing second texts"
+        )
+        raise DataError(
+            f"{where}: {name} has {len(bad)} {what} of pairs (rows {shown_rows(bad)}); "
+            "every row of a sentence-pair dataset needs both texts: drop or fill them"
+        )
+    return pairs
 
 
 def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
@@ -368,12 +446,12 @@ def _check_carving(labels: np.ndarray, carves: list[tuple[str, float]], names: l
             )
 
 
-def _carve(texts: list[str], labels: np.ndarray, size: float, seed: int, where: str, name: str):
-    """Split ``size`` (a fraction) off train, stratified by label; every class keeps a row in train."""
-    n_out = max(1, round(len(texts) * size))
-    if n_out >= len(texts):
+def _carve(labels: np.ndarray, size: float, seed: int, where: str, name: str) -> np.ndarray:
+    """The rows to split off train (``size``, a fraction), stratified by label; every class keeps a row in train."""
+    n_out = max(1, round(len(labels) * size))
+    if n_out >= len(labels):
         raise DataError(
-            f"{where}: train has {len(texts)} rows, too few for autoft to carve a {name} split from; "
+            f"{where}: train has {len(labels)} rows, too few for autoft to carve a {name} split from; "
             f"give more rows, or provide a {name} file"
         )
     rng = np.random.default_rng(seed)
@@ -382,38 +460,33 @@ def _carve(texts: list[str], labels: np.ndarray, size: float, seed: int, where: 
     for label in sorted(counts):
         rows = np.flatnonzero(labels == label)
         rng.shuffle(rows)
-        take = max(1, round(len(rows) * n_out / len(texts)))
+        take = max(1, round(len(rows) * n_out / len(labels)))
         out_idx.extend(rows[: min(take, len(rows) - 1)].tolist())
-    mask = np.zeros(len(texts), dtype=bool)
-    mask[out_idx] = True
-    keep = np.flatnonzero(~mask)
-    out = np.flatnonzero(mask)
-    return (
-        ([texts[i] for i in keep], labels[keep]),
-        ([texts[i] for i in out], labels[out]),
-    )
+    return np.sort(np.asarray(out_idx, dtype=np.int64))
 
 
-def _sample(texts: list[str], labels: np.ndarray, cap: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """About ``cap`` rows, stratified by label, with at least one row of every class (seeded)."""
+def _sample(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """The rows of a sample of about ``cap`` rows, stratified by label, with every class (seeded), in order."""
     rng = np.random.default_rng(seed)
     counts = Counter(labels.tolist())
     picked: list[int] = []
     for label in sorted(counts):
         rows = np.flatnonzero(labels == label)
         rng.shuffle(rows)
-        take = max(1, round(len(rows) * cap / len(texts)))
+        take = max(1, round(len(rows) * cap / len(labels)))
         # as carving does (a row of each class stays out), so samples keep their rows; a lone row is taken
         picked.extend(rows[: min(take, len(rows) - 1) or 1].tolist())
-    keep = np.sort(np.asarray(picked, dtype=np.int64))
-    return [texts[i] for i in keep], labels[keep]
+    return np.sort(np.asarray(picked, dtype=np.int64))
 
 
-def _overlap_notes(splits: dict[str, tuple[list[str], np.ndarray]]) -> list[str]:
-    train = set(splits["train"][0])
+def _overlap_notes(splits: dict[str, LabelledTexts]) -> list[str]:
+    def rows(split: LabelledTexts):
+        return split.texts if split.pairs is None else zip(split.texts, split.pairs)
+
+    train = set(rows(splits["train"]))
     notes = []
     for name in ("validation", "test"):
-        shared = sum(1 for t in splits[name][0] if t in train)
+        shared = sum(1 for t in rows(splits[name]) if t in train)
         if shared:
             notes.append(f"warning: {shared} {name} texts also appear in train; scores on {name} may be optimistic")
     return notes
@@ -428,5 +501,8 @@ def _fingerprint(prepared: dict[str, LabelledTexts], names: list[str]) -> str:
         for text in split.texts:
             h.update(text.encode("utf-8", "surrogatepass"))
             h.update(b"\x00")
+        for text in split.pairs or ():  # single-text data keeps the fingerprint it had before pairs existed
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x01")
         h.update(split.labels.tobytes())
     return h.hexdigest()[:16]

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from . import anatomy
-from .features import Encoded, eval_batches, to_device
+from .features import Encoded, eval_batches, model_inputs, to_device
 from .fsutil import locked, write_bytes
 from .strategies import Phase
 from .training import Forward, autocast_dtype, model_forward
@@ -119,7 +119,7 @@ def compute_features(
         with torch.inference_mode(), _autocast(device, dtype):
             for rows in eval_batches(data.lengths, batch_size):
                 batch = to_device(data.batch(rows, pad_id), device)
-                first = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0][:, 0]
+                first = backbone(**model_inputs(batch))[0][:, 0]
                 if out.shape[1] != first.shape[-1]:
                     out = np.zeros((len(data), first.shape[-1]), dtype=np.float32)
                 out[rows] = first.float().cpu().numpy()
@@ -210,7 +210,7 @@ def stub_matches(model: nn.Module, data: Encoded, *, device: torch.device, pad_i
     try:
         with torch.inference_mode():
             batch = to_device(data.batch(rows, pad_id), device)
-            want = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            want = model(**model_inputs(batch)).logits.float()
             got = HeadOnFeatures(model, seen[0].float())(np.arange(len(rows))).float()
     except Exception as exc:  # a head the stub cannot feed: train on tokens
         log.debug("the head of %s does not run on first-token rows: %s", type(model).__name__, exc)

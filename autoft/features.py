@@ -25,11 +25,16 @@ POOL_BATCHES = 50
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids of one split, flat, with offsets; and the labels."""
+    """Token ids of one split, flat, with offsets; and the labels.
+
+    Sentence pairs also have ``type_ids`` (0 for the first text, 1 for the second), aligned with
+    ``ids``, where the tokenizer gives them (BERT-like models; RoBERTa-like ones do without).
+    """
 
     ids: np.ndarray  # int32, all texts back to back
     offsets: np.ndarray  # int64, len(texts) + 1
     labels: np.ndarray  # int64
+    type_ids: np.ndarray | None = None  # int8, like ids
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -46,37 +51,75 @@ class Encoded:
         lengths = self.lengths_of(rows)
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        ids = (
-            np.concatenate([self.ids[self.offsets[r] : self.offsets[r + 1]] for r in rows])
-            if len(rows)
-            else self.ids[:0]
-        )
-        return Encoded(ids.astype(np.int32), offsets, self.labels[rows])
+
+        def gather(flat: np.ndarray) -> np.ndarray:
+            if not len(rows):
+                return flat[:0]
+            return np.concatenate([flat[self.offsets[r] : self.offsets[r + 1]] for r in rows])
+
+        types = None if self.type_ids is None else gather(self.type_ids).astype(np.int8)
+        return Encoded(gather(self.ids).astype(np.int32), offsets, self.labels[rows], types)
 
     def batch(self, rows: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
-        """input_ids and attention_mask padded to the longest row, and labels."""
+        """input_ids and attention_mask (and token_type_ids for pairs) padded to the longest row, and labels."""
         lengths = self.lengths_of(rows)
         width = int(lengths.max())
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        types = None if self.type_ids is None else np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):
             start = self.offsets[r]
             input_ids[i, : lengths[i]] = self.ids[start : start + lengths[i]]
+            if types is not None:
+                types[i, : lengths[i]] = self.type_ids[start : start + lengths[i]]
         mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
-        return {"input_ids": input_ids, "attention_mask": mask, "labels": self.labels[rows]}
+        out = {"input_ids": input_ids, "attention_mask": mask}
+        if types is not None:
+            out["token_type_ids"] = types
+        out["labels"] = self.labels[rows]
+        return out
 
 
-def encode(tokenizer: Any, texts: list[str], labels: np.ndarray, max_length: int, chunk: int = 2048) -> Encoded:
-    """Tokenize texts with truncation to ``max_length`` tokens (special tokens included)."""
-    pieces, lengths = [], []
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """What a model's forward takes from a batch: everything but the labels."""
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
+def encode(
+    tokenizer: Any,
+    texts: list[str],
+    labels: np.ndarray,
+    max_length: int,
+    chunk: int = 2048,
+    pairs: list[str] | None = None,
+) -> Encoded:
+    """Tokenize texts (or pairs of texts) with truncation to ``max_length`` tokens (special tokens included).
+
+    A pair is cut from its longer side first (the tokenizer's ``longest_first``).
+    """
+    pieces, type_pieces, lengths = [], [], []
     for start in range(0, len(texts), chunk):
-        out = tokenizer(texts[start : start + chunk], truncation=True, max_length=max_length)["input_ids"]
-        for ids in out:
+        if pairs is None:
+            out = tokenizer(texts[start : start + chunk], truncation=True, max_length=max_length)
+        else:
+            out = tokenizer(
+                texts[start : start + chunk],
+                pairs[start : start + chunk],
+                truncation="longest_first",
+                max_length=max_length,
+            )
+        types = out.get("token_type_ids") if pairs is not None else None
+        for i, ids in enumerate(out["input_ids"]):
             pieces.append(np.asarray(ids, dtype=np.int32))
             lengths.append(len(ids))
+            if types is not None:
+                type_pieces.append(np.asarray(types[i], dtype=np.int8))
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
-    return Encoded(ids, offsets, np.asarray(labels, dtype=np.int64))
+    type_ids = None
+    if pairs is not None and type_pieces:
+        type_ids = np.concatenate(type_pieces)
+    return Encoded(ids, offsets, np.asarray(labels, dtype=np.int64), type_ids)
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -100,8 +143,9 @@ def save_encoded(folder: Path, splits: dict[str, Encoded]) -> None:
 
     def fill(tmp: Path) -> None:
         for split, enc in splits.items():
-            for name in ("ids", "offsets", "labels"):
-                np.save(tmp / f"{split}_{name}.npy", getattr(enc, name))
+            for name in ("ids", "offsets", "labels", "type_ids"):
+                if getattr(enc, name) is not None:
+                    np.save(tmp / f"{split}_{name}.npy", getattr(enc, name))
 
     write_folder(folder, fill)
 
@@ -127,7 +171,12 @@ def load_encoded(folder: Path, mmap: bool = True) -> dict[str, Encoded]:
             raise DamagedFile(paths[1], f"{len(offsets)} offsets for {len(labels)} labels", fix)
         if offsets[0] != 0 or offsets[-1] != len(ids) or (len(offsets) > 1 and np.diff(offsets).min() < 0):
             raise DamagedFile(paths[1], f"the offsets do not cut the {len(ids)} token ids into texts", fix)
-        out[s] = Encoded(ids, offsets, labels)
+        types_path = folder / f"{s}_type_ids.npy"
+        types = read_npy(types_path, fix, mmap=mmap) if types_path.exists() else None
+        if types is not None and (types.shape != ids.shape or types.dtype.kind not in "iu"):
+            reason = f"a {types.dtype} array of shape {types.shape}, not one type id per token"
+            raise DamagedFile(types_path, reason, fix)
+        out[s] = Encoded(ids, offsets, labels, types)
     return out
 
 
@@ -140,6 +189,8 @@ def _check_cache(splits: dict[str, Encoded], folder: Path, tokenizer: Any, data:
     for s, enc in splits.items():
         if not np.array_equal(enc.labels, data.split(s).labels):
             raise DamagedFile(folder / f"{s}_labels.npy", f"not the labels of the {s} split", fix)
+        if data.paired and enc.type_ids is None and "token_type_ids" in getattr(tokenizer, "model_input_names", ()):
+            raise DamagedFile(folder / f"{s}_type_ids.npy", "missing: the pairs' type ids", fix)
         if len(enc.ids) and (int(enc.ids.min()) < 0 or int(enc.ids.max()) >= vocab):
             raise DamagedFile(folder / f"{s}_ids.npy", f"token ids outside the vocabulary of {vocab}", fix)
         if len(enc) and int(enc.lengths.max()) > max_length:
@@ -164,7 +215,10 @@ def encode_splits(
             return splits, folder, True
         except DamagedFile:
             pass  # rebuilt below
-    splits = {s: encode(tokenizer, data.split(s).texts, data.split(s).labels, max_length) for s in SPLITS}
+    splits = {
+        s: encode(tokenizer, data.split(s).texts, data.split(s).labels, max_length, pairs=data.split(s).pairs)
+        for s in SPLITS
+    }
     if folder is not None:
         save_encoded(folder, splits)
     return splits, folder, False

@@ -7,6 +7,7 @@ tests need no download and run in seconds on a CPU.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def sentiment_rows(n: int, seed: int = 0, labels: tuple[str, ...] = ("neg", "pos
     return texts, out
 
 
+def pair_rows(n: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
+    """Sentence pairs whose label only the second text gives away: a model that ignores it guesses."""
+    rng = random.Random(seed + 1)
+    firsts = [" ".join(rng.sample(FILLER, rng.randint(3, 7))) + f" {i}" for i in range(n)]
+    seconds, labels = sentiment_rows(n, seed)
+    return firsts, seconds, labels
+
+
+def write_pairs_csv(path: Path, n: int, seed: int = 0) -> Path:
+    """A CSV of sentence pairs: columns ``first``, ``second`` and ``label`` (see :func:`pair_rows`)."""
+    first, second, labels = pair_rows(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"first": first, "second": second, "label": labels}).to_csv(path, index=False)
+    return path
+
+
 def write_csv(path: Path, n: int, seed: int = 0, labels: tuple[str, ...] = ("neg", "pos")) -> Path:
     texts, y = sentiment_rows(n, seed, labels)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,15 +80,28 @@ def write_csv(path: Path, n: int, seed: int = 0, labels: tuple[str, ...] = ("neg
     return path
 
 
-def train_tokenizer(texts: list[str], folder: Path, vocab_size: int = 400) -> Any:
-    """A WordPiece tokenizer (BERT-style, lowercase) trained on ``texts`` and saved to ``folder``."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+def train_tokenizer(texts: list[str], folder: Path, vocab_size: int = 400, token_types: bool = False) -> Any:
+    """A WordPiece tokenizer (BERT-style, lowercase) trained on ``texts`` and saved to ``folder``.
+
+    ``token_types``: it also gives ``token_type_ids`` (segment ids of a pair), as BERT's tokenizer does.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL))
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is built here rather than by tokenizers' WordPieceTrainer, whose choice among
+    # equally frequent pieces changes from run to run: tests need the same tokenizer every time.
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    vocab = list(SPECIAL) + chars + [f"##{c}" for c in chars]
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    vocab += words[: max(0, vocab_size - len(vocab))]
+    tok = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -84,6 +114,7 @@ def train_tokenizer(texts: list[str], folder: Path, vocab_size: int = 400) -> An
         sep_token="[SEP]",
         mask_token="[MASK]",
         model_max_length=128,
+        **({"model_input_names": ["input_ids", "token_type_ids", "attention_mask"]} if token_types else {}),
     )
     fast.save_pretrained(folder)
     return fast
@@ -103,7 +134,7 @@ def make_tiny_model(folder: Path, arch: str = "bert", texts: list[str] | None = 
     folder = Path(folder)
     if texts is None:
         texts = sentiment_rows(400, seed)[0]
-    tokenizer = train_tokenizer(texts, folder)
+    tokenizer = train_tokenizer(texts, folder, token_types=arch == "bert")
     vocab = len(tokenizer)
     torch.manual_seed(seed)
     # 64 wide, 2 layers, a wider initialisation than BERT's 0.02: small enough for seconds on a CPU,

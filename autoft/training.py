@@ -26,7 +26,7 @@ from torch import nn
 
 from . import anatomy, rungs
 from .errors import TrialFailed
-from .features import Encoded, eval_batches, to_device, train_batches
+from .features import Encoded, eval_batches, model_inputs, to_device, train_batches
 from .heads import HeadSpec
 from .metrics import Metric, Objective, compute
 from .options import option
@@ -176,7 +176,7 @@ def model_forward(model: nn.Module, data: Encoded, *, device: torch.device, pad_
 
     def forward(rows: np.ndarray) -> torch.Tensor:
         batch = to_device(data.batch(rows, pad_id), device)
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return model(**model_inputs(batch)).logits
 
     return forward
 
