@@ -30,8 +30,12 @@ def token_attributions(
     max_length: int,
     device: torch.device,
     normalize: bool = True,
+    pairs: list[str] | None = None,
 ) -> list[list[tuple[str, float]]]:
     """Per text, (token, attribution to class ``targets[i]``) for each of its non-special tokens.
+
+    With ``pairs`` (sentence pairs) each text is encoded with its second text, and the tokens of
+    both come back with a ``[SEP]`` (scored 0) between them.
 
     ``model`` is a sequence classifier (moved to ``device``, put in eval mode); ``normalize`` divides each
     text's scores by their largest magnitude (raw scores sum to the target logit's change from the baseline).
@@ -44,17 +48,25 @@ def token_attributions(
     model.to(device)
     model.eval()
 
-    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor, *types: torch.Tensor) -> torch.Tensor:
+        extra = {"token_type_ids": types[0]} if types else {}
+        return model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits.float()
 
     lig = LayerIntegratedGradients(forward, model.get_input_embeddings())
     out = []
-    for text, target in zip(texts, targets):
+    for row, (text, target) in enumerate(zip(texts, targets)):
+        second = () if pairs is None else (pairs[row],)
         enc = tokenizer(
-            text, truncation=True, max_length=max_length, return_special_tokens_mask=True, return_tensors="pt"
+            text,
+            *second,
+            truncation=True if pairs is None else "longest_first",
+            max_length=max_length,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
         )
         ids = enc["input_ids"].to(device)
         mask = enc["attention_mask"].to(device)
+        types = (enc["token_type_ids"].to(device),) if pairs is not None and "token_type_ids" in enc else ()
         special = enc["special_tokens_mask"][0].bool()
         baseline = torch.where(special.to(device).unsqueeze(0), ids, torch.full_like(ids, pad_id))
         with torch.enable_grad():
@@ -62,7 +74,7 @@ def token_attributions(
                 ids,
                 baselines=baseline,
                 target=int(target),
-                additional_forward_args=(mask,),
+                additional_forward_args=(mask, *types),
                 n_steps=N_STEPS,
                 internal_batch_size=INTERNAL_BATCH,
             )
@@ -75,7 +87,12 @@ def token_attributions(
             if top > 0:
                 scores = scores / top
         kept = [tok for tok, k in zip(tokens, keep) if k]
-        out.append([(tok, float(s)) for tok, s in zip(kept, scores)])
+        scored = [(tok, float(s)) for tok, s in zip(kept, scores)]
+        if pairs is not None:  # a [SEP] where the second text starts
+            segments = [seq for seq, k in zip(enc.sequence_ids(0), keep) if k]
+            start = next((i for i, seq in enumerate(segments) if seq == 1), len(scored))
+            scored.insert(start, ("[SEP]", 0.0))
+        out.append(scored)
     return out
 
 
@@ -93,19 +110,22 @@ def explain_misclassified(
     path = Path(evaluation_dir) / "misclassified.csv"
     if not path.is_file():
         return "", ""
-    frame = pd.read_csv(path, keep_default_na=False, dtype={"text": str, "true": str, "predicted": str}).head(n)
+    columns = {"text": str, "text_pair": str, "true": str, "predicted": str}
+    frame = pd.read_csv(path, keep_default_na=False, dtype=columns).head(n)
     if frame.empty:
         return "", ""
     names = [str(x) for x in label_names]
     texts = frame["text"].tolist()
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
     predicted = frame["predicted"].tolist()
     true = frame["true"].tolist()
     attributions = token_attributions(
-        model, tokenizer, texts, [names.index(p) for p in predicted], max_length=max_length, device=device
+        model, tokenizer, texts, [names.index(p) for p in predicted], max_length=max_length, device=device, pairs=pairs
     )
+    shown = texts if pairs is None else [f"{a} [SEP] {b}" for a, b in zip(texts, pairs)]
     return (
-        attributions_html(texts, predicted, true, attributions),
-        attributions_markdown(texts, predicted, true, attributions),
+        attributions_html(shown, predicted, true, attributions),
+        attributions_markdown(shown, predicted, true, attributions),
     )
 
 

@@ -121,7 +121,8 @@ def _model_commands(commands: Any) -> None:
     predict.add_argument("texts", nargs="*", help="texts to label")
     predict.add_argument("--file", type=Path, help="a file of texts, one per line")
     predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
-    predict.add_argument("--text-column", help="the text column of --input (default: text)")
+    predict.add_argument("--text-column", help="the text column of --input (default: the model's, or text)")
+    predict.add_argument("--pair-column", help="a sentence-pair model's second text column of --input")
     predict.add_argument("--output", type=Path, help="write the predictions here (.csv, .jsonl, .json, .parquet)")
     predict.add_argument("--batch-size", type=count(), default=128)
     predict.add_argument("--max-length", type=count(8), help="tokens per text (default: the model's study.toml)")
@@ -391,22 +392,36 @@ def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from .errors import ConfigError
     from .predict import Predictor, check_output, check_texts, read_table, read_texts, table_texts, write_table
-    from .saved import check_model_folder
+    from .saved import check_model_folder, trained_inputs
 
     check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
+    inputs = trained_inputs(args.model_dir)
     texts = list(args.texts)
     check_texts(texts)
     if args.file:
         texts += read_texts(args.file)
-    table = None
-    if args.text_column is not None and not args.input:
-        raise ConfigError("--text-column names a column of --input; give --input too, or drop --text-column")
+    table, pairs = None, None
+    for flag, value in (("--text-column", args.text_column), ("--pair-column", args.pair_column)):
+        if value is not None and not args.input:
+            raise ConfigError(f"{flag} names a column of --input; give --input too, or drop {flag}")
+    if args.pair_column is not None and len(inputs) == 1:
+        raise ConfigError(f"--pair-column: the model in '{args.model_dir}' reads single texts, not pairs; drop it")
+    if len(inputs) == 2 and texts:
+        raise ConfigError(
+            f"the model in '{args.model_dir}' reads sentence pairs ({inputs[0]}, {inputs[1]}): give them as "
+            "columns of a table with --input (--text-column and --pair-column name other columns)"
+        )
     if args.input:
         if texts:
             raise ConfigError("give texts either as arguments/--file or with --input, not both")
-        column = args.text_column or "text"
-        table = read_table(args.input, column)
+        column = args.text_column or inputs[0]
+        pair_column = (args.pair_column or inputs[1]) if len(inputs) == 2 else None
+        if pair_column is not None and pair_column == column:
+            raise ConfigError(f"--text-column and --pair-column both name '{column}'; a pair needs two columns")
+        table = read_table(args.input, column, pair_column)
         texts = table_texts(table, column, args.input)
+        if pair_column is not None:
+            pairs = table_texts(table, pair_column, args.input, "--pair-column")
     if not texts:
         raise ConfigError("no texts: give them as arguments, with --file, or with --input")
     if args.output:
@@ -437,7 +452,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
                 f"--input '{args.input}' already has column(s) {', '.join(map(repr, clash))}, which the predictions "
                 f"are written to ({', '.join(ours)}); rename or drop them"
             )
-    result = predictor(texts)
+    result = predictor(texts, pairs)
     frame = result.frame()
     if args.output:
         out = frame if table is None else table.reset_index(drop=True).join(frame)
@@ -448,12 +463,15 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         console.print(f"wrote {len(frame)} predictions to {args.output} ({counts})")
         return 0
     view = Table(header_style="bold")
-    view.add_column("text", overflow="fold", max_width=60)
+    view.add_column(inputs[0] if pairs is not None else "text", overflow="fold", max_width=60)
+    if pairs is not None:
+        view.add_column(inputs[1], overflow="fold", max_width=60)
     view.add_column("label")
     for name in result.label_names:
         view.add_column(f"p({name})", justify="right")
-    for text, label, row in zip(result.texts, result.labels, result.proba):
-        view.add_row(escape(text), label, *[f"{p:.3f}" for p in row])
+    for i, (text, label, row) in enumerate(zip(result.texts, result.labels, result.proba)):
+        shown = [escape(text)] if pairs is None else [escape(text), escape(pairs[i])]
+        view.add_row(*shown, label, *[f"{p:.3f}" for p in row])
     console.print(view)
     return 0
 
@@ -523,10 +541,14 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
             f"({', '.join(predictor.label_names)})"
         )
     split = data.split(args.split)
+    if data.paired != predictor.paired:
+        reads = "sentence pairs" if predictor.paired else "single texts"
+        has = "pairs (text_pair_column)" if data.paired else "single texts"
+        raise DataError(f"{where}: the data holds {has}, but the model in '{args.model_dir}' reads {reads}")
     to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
     labels = to_model[split.labels]
     console.print(f"evaluating {args.model_dir} on {len(split)} {args.split} rows of {data.source}")
-    proba = predictor.proba(split.texts)
+    proba = predictor.proba(split.texts, split.pairs)
     summary = write_evaluation(
         out,
         predictor.model,
@@ -538,6 +560,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         max_length=predictor.max_length,
         device=predictor.device,
         explain=args.explain,
+        pairs=split.pairs,
     )
     console.print(escape((out / "classification_report.txt").read_text()))
     console.print(

@@ -50,6 +50,7 @@ def evaluate_predictions(
     top_misclassified: int | None = None,
     uncalibrated: np.ndarray | None = None,
     temperature: float = 1.0,
+    pairs: list[str] | None = None,
 ) -> dict:
     """Write the evaluation files for predictions ``proba`` (rows, labels) into ``out_dir``; return the summary.
 
@@ -57,6 +58,7 @@ def evaluate_predictions(
     ``uncalibrated``: the probabilities before temperature scaling (``proba`` being after, at ``temperature``);
     their ECE and reliability diagram are written beside the calibrated ones.
     Scores of a class absent from ``y_true`` (or, for AUC, of a class that is every row) are None.
+    ``pairs``: each row's second text, for sentence pairs (``misclassified.csv`` gains a ``text_pair`` column).
     """
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
@@ -103,7 +105,7 @@ def evaluate_predictions(
         write_bytes(out_dir / files["reliability_uncalibrated_png"], png_before)
         calibration = {"temperature": temperature, "ece_uncalibrated": before}
 
-    wrong = misclassified_frame(texts, y_true, proba, names)
+    wrong = misclassified_frame(texts, y_true, proba, names, pairs)
     n_wrong = len(wrong)
     if top_misclassified is not None:
         wrong = wrong.head(top_misclassified)
@@ -149,13 +151,17 @@ def per_class_scores(y_true: np.ndarray, proba: np.ndarray) -> tuple[list[float 
     return ap, auc
 
 
-def misclassified_frame(texts: list[str], y_true: np.ndarray, proba: np.ndarray, names: list[str]) -> pd.DataFrame:
-    """The wrong rows: text, true and predicted label, their probabilities; most confident mistake first."""
+def misclassified_frame(
+    texts: list[str], y_true: np.ndarray, proba: np.ndarray, names: list[str], pairs: list[str] | None = None
+) -> pd.DataFrame:
+    """The wrong rows: text (and text_pair), true and predicted label, their probabilities; surest mistake first."""
     y_pred = proba.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != y_true)
+    second = {} if pairs is None else {"text_pair": [pairs[i] for i in wrong]}
     frame = pd.DataFrame(
         {
             "text": [texts[i] for i in wrong],
+            **second,
             "true": [names[y_true[i]] for i in wrong],
             "predicted": [names[y_pred[i]] for i in wrong],
             "probability": proba[wrong, y_pred[wrong]],

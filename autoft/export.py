@@ -23,7 +23,7 @@ from .errors import ModelError
 from .fsutil import write_folder, write_json, write_text
 from .heads import read_head
 from .metrics import compute
-from .saved import CALIBRATION, DamagedFile, check_folder, load_trained, read_json, read_text
+from .saved import CALIBRATION, TASK, DamagedFile, check_folder, load_trained, read_json, read_text, task_inputs
 from .space import SearchSpace, TrialConfig
 from .training import autocast_dtype, predict_proba
 from .trial import PREDICTIONS, saved_predictions
@@ -97,6 +97,7 @@ def finalize(
         device=bench.device,
         uncalibrated=raw if calibrate else None,
         temperature=temperature,
+        pairs=bench.data.test.pairs,
     )
     write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
     shutil.rmtree(checkpoint / PREDICTIONS, ignore_errors=True)  # used: the checkpoint is its model again
@@ -185,6 +186,7 @@ def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metr
         },
     )
     write_json(folder / "metrics.json", metrics)
+    write_json(folder / TASK, {"inputs": task_inputs(bench.data.paired, bench.data.text_columns)})
     if "calibration" in metrics:
         write_json(folder / CALIBRATION, metrics["calibration"])
     space = SearchSpace(bench.config, bench.registry).rows()
@@ -206,10 +208,12 @@ def write_evaluation(
     explain: int = 5,
     uncalibrated: np.ndarray | None = None,
     temperature: float = 1.0,
+    pairs: list[str] | None = None,
 ) -> dict:
     """The evaluation folder, built whole and swapped in: reports, plots, mistakes and their token attributions.
 
-    ``uncalibrated``: the probabilities before temperature scaling, for the before/after reliability diagrams.
+    ``uncalibrated``: the probabilities before temperature scaling, for the before/after reliability diagrams;
+    ``pairs``: the second texts of sentence pairs.
     """
     from .attributions import explain_misclassified
     from .evaluation import evaluate_predictions
@@ -218,7 +222,9 @@ def write_evaluation(
 
     def fill(tmp: Path) -> None:
         summary.update(
-            evaluate_predictions(texts, labels, proba, names, tmp, uncalibrated=uncalibrated, temperature=temperature)
+            evaluate_predictions(
+                texts, labels, proba, names, tmp, uncalibrated=uncalibrated, temperature=temperature, pairs=pairs
+            )
         )
         np.save(tmp / "proba.npy", proba)
         if explain:

@@ -23,7 +23,7 @@ from .calibration import scale
 from .errors import ConfigError, DataError, ModelError
 from .features import encode
 from .preflight import position_limit
-from .saved import load_trained, model_fix, trained_max_length, trained_temperature
+from .saved import load_trained, model_fix, trained_inputs, trained_max_length, trained_temperature
 from .training import autocast_dtype, predict_proba, resolve_device
 
 __all__ = [
@@ -49,6 +49,7 @@ class Predictions:
     texts: list[str]
     label_names: list[str]
     proba: np.ndarray
+    pairs: list[str] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -79,10 +80,11 @@ def check_device(name: str):
 
 
 class Predictor:
-    """A saved model and its tokenizer, ready to label texts."""
+    """A saved model and its tokenizer, ready to label texts (or sentence pairs: ``inputs`` names two columns)."""
 
     def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 128, max_length: int | None = None):
         self.folder = Path(folder)
+        self.inputs = trained_inputs(self.folder)
         self.device = check_device(device)
         self.model, self.tokenizer = load_trained(self.folder)
         self.model.to(self.device)
@@ -104,11 +106,18 @@ class Predictor:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
         self.temperature = trained_temperature(self.folder)
 
-    def proba(self, texts: list[str]) -> np.ndarray:
+    @property
+    def paired(self) -> bool:
+        """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
+        return len(self.inputs) == 2
+
+    def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
         """Class probabilities; all finite, or a :class:`ModelError` naming the model and the texts."""
         import torch
 
-        enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
+        check_pairs(self.inputs, texts, pairs, f"the model in '{self.folder}'")
+        zeros = np.zeros(len(texts), dtype=np.int64)
+        enc = encode(self.tokenizer, texts, zeros, self.max_length, pairs=list(pairs) if pairs is not None else None)
         try:
             proba = predict_proba(
                 self.model,
@@ -125,8 +134,19 @@ class Predictor:
         fix = f"its weights are damaged or it overflows: {model_fix(self.folder)}"
         return finish(proba, self.temperature, f"the model in '{self.folder}'", fix)
 
-    def __call__(self, texts: list[str]) -> Predictions:
-        return Predictions(list(texts), self.label_names, self.proba(list(texts)))
+    def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Predictions:
+        pairs = None if pairs is None else list(pairs)
+        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs)
+
+
+def check_pairs(inputs: tuple[str, ...], texts: list[str], pairs: list[str] | None, source: str) -> None:
+    """Second texts exactly when the model reads pairs, one per text."""
+    if len(inputs) == 2 and pairs is None:
+        raise ConfigError(f"{source} reads sentence pairs ({inputs[0]}, {inputs[1]}): give each text its second text")
+    if len(inputs) == 1 and pairs is not None:
+        raise ConfigError(f"{source} reads single texts, not pairs: give texts alone")
+    if pairs is not None and len(pairs) != len(texts):
+        raise ConfigError(f"{len(texts)} texts but {len(pairs)} second texts: give one second text per text")
 
 
 def finish(proba: np.ndarray, temperature: float, source: str, fix: str) -> np.ndarray:
@@ -186,8 +206,8 @@ def read_texts(path: Path) -> list[str]:
 _ENCODING_KEY = "<autoft predict reads UTF-8>"
 
 
-def read_table(path: Path, text_column: str) -> pd.DataFrame:
-    """The ``--input`` table of texts (CSV, TSV, JSON Lines, JSON or Parquet); its text column must be there."""
+def read_table(path: Path, text_column: str, pair_column: str | None = None) -> pd.DataFrame:
+    """The ``--input`` table of texts (CSV, TSV, JSON Lines, JSON or Parquet); its text column(s) must be there."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"--input '{path}' does not exist")
@@ -204,19 +224,21 @@ def read_table(path: Path, text_column: str) -> pd.DataFrame:
             raise DataError(f"--input '{path}': not UTF-8 text{at}; save it as UTF-8") from exc
         raise DataError(f"--input {exc}") from exc
     tables.require_columns(frame, [text_column], f"--input '{path}'", "--text-column")
+    if pair_column is not None:
+        tables.require_columns(frame, [pair_column], f"--input '{path}'", "--pair-column")
     if not len(frame):
         raise DataError(f"--input '{path}' has no rows; give a table with a row per text")
     return frame
 
 
-def table_texts(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
-    """The texts of ``--input``'s text column; a missing value (null) or a blank cell is an error naming the rows."""
+def table_texts(frame: pd.DataFrame, column: str, path: Path, flag: str = "--text-column") -> list[str]:
+    """The texts of an ``--input`` column; a missing value (null) or a blank cell is an error naming the rows."""
     values = frame[column].tolist()
     odd = [i for i, v in enumerate(values, 1) if not _missing(v) and not isinstance(v, (str, int, float))]
     if odd:
         kind = type(values[odd[0] - 1]).__name__
         raise DataError(
-            f"--input '{path}': column '{column}' (--text-column) holds values that are not text ({kind}) "
+            f"--input '{path}': column '{column}' ({flag}) holds values that are not text ({kind}) "
             f"in {_rows(odd)}; give a column of texts"
         )
     missing = [i for i, v in enumerate(values, 1) if _missing(v)]
@@ -225,7 +247,7 @@ def table_texts(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
         rows = sorted(missing + blank)
         kinds = " and ".join(k for k, n in (("missing", missing), ("blank", blank)) if n)
         raise DataError(
-            f"--input '{path}': column '{column}' (--text-column) has no text ({kinds}) in {_rows(rows)} "
+            f"--input '{path}': column '{column}' ({flag}) has no text ({kinds}) in {_rows(rows)} "
             f"of {len(values)} (counted from 1, after any header); drop those rows or fill them in"
         )
     return [str(v) for v in values]

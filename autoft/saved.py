@@ -408,6 +408,38 @@ def trained_max_length(folder: Path, tokenizer: Any) -> int:
     return value
 
 
+#: what the model reads: its input columns (one text, or two for a sentence pair)
+TASK = "task.json"
+#: the input columns of a model whose study did not name them
+DEFAULT_INPUTS = {1: ("text",), 2: ("text", "text_pair")}
+
+
+def task_inputs(paired: bool, columns: tuple[str, ...] = ()) -> list[str]:
+    """``task.json``'s input columns for a study's data: the dataset's names when it gave the right number."""
+    want = 2 if paired else 1
+    return list(columns) if len(columns) == want else list(DEFAULT_INPUTS[want])
+
+
+def trained_inputs(folder: Path) -> tuple[str, ...]:
+    """The names of the model's inputs: ``("text",)``, or two names for a sentence-pair model.
+
+    A folder saved before ``task.json`` existed reads single texts.
+    """
+    path = Path(folder) / TASK
+    if not path.exists():
+        return DEFAULT_INPUTS[1]
+    fix = model_fix(Path(folder))
+    inputs = read_json(path, fix).get("inputs")
+    if (
+        not isinstance(inputs, list)
+        or len(inputs) not in (1, 2)
+        or not all(isinstance(c, str) and c.strip() for c in inputs)
+        or len(set(inputs)) != len(inputs)
+    ):
+        raise DamagedFile(path, f"inputs = {inputs!r} is not a list of one or two column names", fix)
+    return tuple(inputs)
+
+
 #: the temperature the model's logits are divided by (temperature scaling, fitted on validation by the study)
 CALIBRATION = "calibration.json"
 

@@ -1,4 +1,4 @@
-"""Built-in metrics: accuracy, precision, recall and F1 (macro and weighted), MCC, log loss.
+"""Built-in metrics: accuracy, precision, recall and F1 (binary, macro and weighted), MCC, log loss.
 
 scikit-learn is imported when a metric is first computed, not when the plugin loads
 (``autoft plugins list`` and ``autoft --help`` stay quick).
@@ -32,12 +32,19 @@ def _averaged(name: str, average: str):
     return score
 
 
+def _f1(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+    if proba.shape[1] == 2:  # the F1 GLUE reports for MRPC and QQP: of the second label, the positive one
+        return _sklearn("f1_score")(y_true, y_pred, pos_label=1, average="binary", zero_division=0)
+    return _sklearn("f1_score")(y_true, y_pred, average="macro", zero_division=0)
+
+
 def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
     return _sklearn("log_loss")(y_true, np.clip(proba, 1e-7, 1.0), labels=np.arange(proba.shape[1]))
 
 
 METRICS = [
     Metric("accuracy", _plain("accuracy_score"), description="share of texts labelled right"),
+    Metric("f1", _f1, description="F1 of the second label with two labels (GLUE's for MRPC), else f1_macro"),
     Metric("f1_macro", _averaged("f1_score", "macro"), description="F1 averaged over classes"),
     Metric("f1_weighted", _averaged("f1_score", "weighted"), description="F1 averaged by class support"),
     Metric("precision_macro", _averaged("precision_score", "macro"), description="precision averaged over classes"),

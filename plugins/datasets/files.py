@@ -3,7 +3,8 @@
 One file (validation and test are carved from it), one file per split, a
 folder holding ``train.*`` / ``validation.*`` / ``test.*``, or one file with a
 column naming each row's split. Text comes from one column, several columns
-joined, or a template over columns; labels are strings or integers.
+joined, or a template over columns; ``text_pair_column`` makes each row a sentence pair;
+labels are strings or integers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # read_table, require_columns and folder_splits stay importable from here (docs/plugins.md); they live in autoft.tables
-__all__ = ["Files", "FilesOptions", "folder_splits", "read_table", "require_columns", "texts", "to_split"]
+__all__ = [
+    "Files",
+    "FilesOptions",
+    "folder_splits",
+    "input_columns",
+    "read_table",
+    "require_columns",
+    "texts",
+    "to_split",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class FilesOptions:
     text_column: str | list[str] = option("text", "text column, or a list of columns joined by text_separator")
     text_separator: str = option(" ", "joins the text columns")
     text_template: str = option("", "format string over columns, such as '{title}. {body}' (overrides text_column)")
+    text_pair_column: str = option("", "the second text of sentence pairs (paraphrase, entailment): encoded as a pair")
     label_column: str = option("label", "label column (strings or integers)")
     label_names: list[str] = option([], "label names in id order when labels are integers, or the order to use")
     split_column: str = option("", "a column naming each row's split (train, validation, test)")
@@ -64,7 +75,8 @@ class Files(Dataset):
             else:
                 splits[split] = to_split(frame, options, path)
         names = list(options.label_names) or None
-        return RawDataset(splits, names, source=", ".join(str(p) for p in dict.fromkeys(files.values())))
+        source = ", ".join(str(p) for p in dict.fromkeys(files.values()))
+        return RawDataset(splits, names, source=source, text_columns=input_columns(options))
 
     def _by_split_column(self, frame: pd.DataFrame, options: FilesOptions, path: Path) -> dict[str, Split]:
         require_columns(frame, [options.split_column], path, "split_column")
@@ -96,7 +108,23 @@ def to_split(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> Sp
             f"[dataset] label_column '{options.label_column}' is also in {key}: the texts would give their labels "
             "away; name another column"
         )
-    return Split(texts(frame, options, path), frame[options.label_column].tolist())
+    pairs = None
+    if options.text_pair_column:
+        if options.text_pair_column in (options.label_column, *text_columns):
+            other = "label_column" if options.text_pair_column == options.label_column else "the first text's columns"
+            raise DataError(
+                f"[dataset] text_pair_column '{options.text_pair_column}' is also {other}; "
+                "name the column that holds each pair's second text"
+            )
+        pairs = table_texts(frame, path, columns=options.text_pair_column, column_key="text_pair_column")
+    return Split(texts(frame, options, path), frame[options.label_column].tolist(), pairs)
+
+
+def input_columns(options) -> tuple[str, ...]:
+    """The columns a row's input comes from, as ``autoft predict --input`` should find them: one, or two for pairs."""
+    if options.text_template or not isinstance(options.text_column, str):
+        return ()
+    return (options.text_column, options.text_pair_column) if options.text_pair_column else (options.text_column,)
 
 
 def texts(frame: pd.DataFrame, options, path: Path | str) -> list:

@@ -19,6 +19,7 @@ class HubOptions:
     validation_split: str = option("", "split to validate on; empty picks validation/valid/dev if present")
     test_split: str = option("test", "split to test on; empty or absent carves one from train")
     text_column: str = option("text", "column holding the text")
+    text_pair_column: str = option("", "column holding the second text of sentence pairs (such as 'sentence2')")
     label_column: str = option("label", "column holding the label")
 
 
@@ -46,8 +47,8 @@ def load_hub(options: HubOptions) -> RawDataset:
     if options.test_split and options.test_split in dd:
         wanted["test"] = options.test_split
     features = dd[options.train_split].features
-    for column in (options.text_column, options.label_column):
-        if column not in features:
+    for column in (options.text_column, options.text_pair_column, options.label_column):
+        if column and column not in features:
             raise DataError(f"dataset '{options.id}' has no column '{column}'; columns: {', '.join(features)}")
     label_feature = features[options.label_column]
     names = list(label_feature.names) if hasattr(label_feature, "names") else None
@@ -59,9 +60,11 @@ def load_hub(options: HubOptions) -> RawDataset:
         if split == "test" and names is not None and all(y == -1 for y in labels):
             notes.append(f"the hub's '{hub_split}' split has no labels; a test split is carved from train instead")
             continue
-        splits[split] = Split(part[options.text_column], labels)
+        pairs = part[options.text_pair_column] if options.text_pair_column else None
+        splits[split] = Split(part[options.text_column], labels, pairs)
     source = f"{options.id}" + (f" ({options.config})" if options.config else "")
-    return RawDataset(splits, names, source=source, notes=notes)
+    columns = tuple(c for c in (options.text_column, options.text_pair_column) if c)
+    return RawDataset(splits, names, source=source, notes=notes, text_columns=columns)
 
 
 class Hub(Dataset):
