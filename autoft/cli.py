@@ -160,7 +160,11 @@ def _export_command(commands: Any) -> None:
     export.add_argument(
         "--opset", type=count(*OPSETS), default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})"
     )
-    export.add_argument("--texts", type=Path, help="check on these texts, one per line (default: the test split)")
+    export.add_argument(
+        "--texts",
+        type=Path,
+        help="check on these texts, one per line; a sentence-pair model: first<TAB>second (default: the test split)",
+    )
     export.add_argument("--batch-size", type=count(), default=32, help="texts per batch in the check (default: 32)")
     export.set_defaults(func=cmd_export)
 
@@ -269,7 +273,9 @@ def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
     console.print(
         f"{args.study_file}: ok · study {config.name} · {config.search.n_trials} trials of "
         f"{', '.join(config.strategies)} · model {config.model.name} · {data.source}: "
-        f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows, {len(data.label_names)} labels"
+        f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows"
+        + (" of sentence pairs" if data.paired else "")
+        + f", {len(data.label_names)} labels"
     )
     return 0
 
@@ -345,8 +351,9 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     )
     sock = listen(args.host, args.port)  # taken while the model loaded: the same one line
     host = f"[{args.host}]" if ":" in args.host else args.host
+    takes = ' · sentence pairs: {"texts": [...], "pairs": [...]}' if getattr(model, "paired", False) else ""
     console.print(
-        f"serving {args.model_dir} ({', '.join(model.label_names)}) at http://{host}:{args.port}/ "
+        f"serving {args.model_dir} ({', '.join(model.label_names)}) at http://{host}:{args.port}/{takes} "
         "· POST /predict, GET /health, GET / · Ctrl-C stops it"
     )
     run_server(app, sock)
@@ -484,8 +491,9 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     require_exporter()
     if args.texts is not None:
         from .onnx_export import texts_file
+        from .saved import trained_inputs
 
-        texts_file(args.texts)
+        texts_file(args.texts, paired=len(trained_inputs(args.model_dir)) == 2)
     report = export(
         args.model_dir,
         quantize=args.quantize,

@@ -1,7 +1,8 @@
 """``autoft export MODEL --onnx``: the saved model as an ONNX graph for CPU serving, checked against PyTorch.
 
 - ``model.onnx``: inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model's
-  forward takes them; autoft feeds zeros, as PyTorch does when it is left out), outputs ``logits`` and
+  forward takes them; autoft feeds a sentence pair's type ids where the tokenizer gives them, zeros
+  otherwise, as PyTorch does when it is left out), outputs ``logits`` and
   ``probabilities`` (the softmax, in the graph); the batch and sequence axes are dynamic. Exported with
   torch's dynamo exporter (``torch.export``, then onnxscript), which is torch's default: it traces
   symbolic shapes, so no branch is frozen at the example's batch size or length, as the TorchScript
@@ -19,7 +20,10 @@ max_length, batches sorted by length) on the same texts: the study's test split,
 folder's ``study.toml`` as ``autoft evaluate --study`` would (its row count must match
 ``metrics.json``), or ``--texts FILE``; failing both, the texts of ``evaluation/misclassified.csv`` and
 texts drawn from the tokenizer's vocabulary. Probe texts of every length up to past ``max_length`` are
-added to the fp32 check, so the dynamic sequence axis is exercised whatever the split's lengths. The fp32
+added to the fp32 check, so the dynamic sequence axis is exercised whatever the split's lengths.
+A sentence-pair model (``task.json`` names two inputs) is checked on pairs: the test split's, the
+``text`` and ``text_pair`` columns of ``misclassified.csv``, ``--texts`` lines of two texts separated by a
+tab, and drawn and probe texts each paired with the next one (the last with the first). The fp32
 graph must give probabilities within 1e-4 of PyTorch's and the same label for every text, and the int8
 graph the same label for at least 99% of the texts (the accuracy drop is reported when labels are
 known); otherwise nothing of that graph is written and the command fails in one line.
@@ -148,7 +152,9 @@ class OnnxPredictor:
     """A saved model's exported ONNX graph and its tokenizer, ready to label texts on the CPU.
 
     The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
-    ``max_length`` and ``proba(texts)``, with the same tokenization and length-sorted batches.
+    ``max_length``, ``inputs`` and ``paired`` (a sentence-pair model, from ``task.json``) and
+    ``proba(texts, pairs=None)``, with the same tokenization and length-sorted batches. ``graph_inputs``
+    names the graph's inputs.
     ``quantized`` runs ``model.int8.onnx``; ``path``, another graph of the same model (the export's check);
     ``threads``, onnxruntime's intra-op threads (default: one per physical core).
     """
@@ -166,7 +172,7 @@ class OnnxPredictor:
         from transformers import AutoTokenizer
 
         from .models import quiet_transformers
-        from .saved import model_fix, trained_max_length, trained_temperature
+        from .saved import model_fix, trained_inputs, trained_max_length, trained_temperature
 
         if str(device) not in ("cpu", "auto"):
             raise ConfigError(
@@ -177,6 +183,7 @@ class OnnxPredictor:
         self.quantized = quantized
         self.path = Path(path) if path is not None else graph_path(self.folder, quantized)
         require_runtime()
+        self.inputs = trained_inputs(self.folder)
         self.label_names = label_names_of(self.folder)
         quiet_transformers()
         try:
@@ -191,11 +198,12 @@ class OnnxPredictor:
         self.temperature = trained_temperature(self.folder)  # calibration.json, applied as Predictor applies it
         self.batch_size = batch_size
         self.session = session(self.path, threads)
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.graph_inputs = [i.name for i in self.session.get_inputs()]
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         again = f"export it again: autoft export {self.folder} {'--onnx --quantize' if quantized else '--onnx'}"
-        if not {"input_ids", "attention_mask"} <= set(self.inputs) or not set(self.inputs) <= set(INPUTS):
-            raise ModelError(f"'{self.path}' takes inputs {', '.join(self.inputs)}, not autoft's; {again}")
+        graph = set(self.graph_inputs)
+        if not {"input_ids", "attention_mask"} <= graph or not graph <= set(INPUTS):
+            raise ModelError(f"'{self.path}' takes inputs {', '.join(self.graph_inputs)}, not autoft's; {again}")
         if "probabilities" not in outputs:
             raise ModelError(f"'{self.path}' has no 'probabilities' output; {again}")
         width = outputs["probabilities"][-1]
@@ -205,29 +213,41 @@ class OnnxPredictor:
                 f"{again}"
             )
 
-    def proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities; all finite, or a :class:`ModelError` naming the graph and the texts."""
+    @property
+    def paired(self) -> bool:
+        """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
+        return len(self.inputs) == 2
+
+    def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
+        """Class probabilities; all finite, or a :class:`ModelError` naming the graph and the texts.
+
+        ``pairs``: each text's second text, for a sentence-pair model (and only for one).
+        """
         import numpy as np
 
         from .features import encode, eval_batches
-        from .predict import finish
+        from .predict import check_pairs, finish
 
         texts = list(texts)
-        enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length)
+        pairs = None if pairs is None else list(pairs)
+        check_pairs(self.inputs, texts, pairs, f"the model in '{self.folder}'")
+        enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length, pairs=pairs)
         out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         pad_id = int(self.tokenizer.pad_token_id)
         for rows in eval_batches(enc.lengths, self.batch_size):
             batch = enc.batch(rows, pad_id)
             feeds = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-            if "token_type_ids" in self.inputs:
-                feeds["token_type_ids"] = np.zeros_like(batch["input_ids"])
+            if "token_type_ids" in self.graph_inputs:
+                types = batch.get("token_type_ids")
+                feeds["token_type_ids"] = types if types is not None else np.zeros_like(batch["input_ids"])
             out[rows] = self.session.run(["probabilities"], feeds)[0]
         return finish(out, self.temperature, f"'{self.path}'", f"export it again: autoft export {self.folder} --onnx")
 
-    def __call__(self, texts: list[str]) -> Any:
+    def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Any:
         from .predict import Predictions
 
-        return Predictions(list(texts), self.label_names, self.proba(list(texts)))
+        pairs = None if pairs is None else list(pairs)
+        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs)
 
 
 # --- exporting ------------------------------------------------------------------------------------------------
@@ -340,24 +360,41 @@ class CheckTexts:
     texts: list[str]
     labels: np.ndarray | None  # indexes into the model's labels, where known
     source: str
+    pairs: list[str] | None = None  # each text's second text, for a sentence-pair model
 
 
-def texts_file(path: Path) -> CheckTexts:
-    """``--texts``: one text per line."""
+def paired_with_next(texts: list[str]) -> list[str]:
+    """Second texts for ``texts``: each is paired with the next one, the last with the first."""
+    return texts[1:] + texts[:1]
+
+
+def texts_file(path: Path, paired: bool = False) -> CheckTexts:
+    """``--texts``: one text per line; for a sentence-pair model (``paired``), two texts a line, tab-separated."""
     from .predict import read_texts
 
     try:
         texts = read_texts(path)
     except AutoftError as exc:  # its messages name --file, autoft predict's flag
         raise type(exc)(str(exc).replace("--file ", "--texts ", 1)) from exc
-    return CheckTexts(texts, None, f"--texts {path} ({len(texts)} texts)")
+    if not paired:
+        return CheckTexts(texts, None, f"--texts {path} ({len(texts)} texts)")
+    halves = [line.split("\t", 1) for line in texts]
+    bad = [i for i, h in enumerate(halves, 1) if len(h) != 2 or not h[0].strip() or not h[1].strip()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"--texts {path}: text {bad[0]}{more} (counted from 1, blank lines skipped) is not two texts separated "
+            "by a tab; the model reads sentence pairs: give a line per pair, 'first text<TAB>second text'"
+        )
+    return CheckTexts([h[0] for h in halves], None, f"--texts {path} ({len(texts)} pairs)", [h[1] for h in halves])
 
 
-def study_test_split(folder: Path, label_names: list[str]) -> tuple[CheckTexts | None, str]:
+def study_test_split(folder: Path, label_names: list[str], paired: bool | None = None) -> tuple[CheckTexts | None, str]:
     """The study's test split, rebuilt from the folder's study.toml as ``autoft evaluate --study`` would.
 
-    None, and why, when it cannot be: no study.toml, its data not found from here, or a split whose row
-    count differs from the one ``metrics.json`` says the study scored.
+    None, and why, when it cannot be: no study.toml, its data not found from here, a split whose row
+    count differs from the one ``metrics.json`` says the study scored, or (``paired`` given) single texts
+    for a sentence-pair model or pairs for a single-text one. A split of pairs keeps them (``pairs``).
     """
     import numpy as np
 
@@ -392,9 +429,15 @@ def study_test_split(folder: Path, label_names: list[str]) -> tuple[CheckTexts |
     unknown = [n for n in data.label_names if n not in label_names]
     if unknown or not len(split):
         return None, "the rebuilt test split does not fit the model's labels"
+    has_pairs = split.pairs is not None
+    if paired is not None and has_pairs != paired:
+        if paired:
+            return None, "the rebuilt test split has single texts, the model reads sentence pairs"
+        return None, "the rebuilt test split has sentence pairs, the model reads single texts"
     to_model = np.array([label_names.index(n) for n in data.label_names])
     labels = to_model[np.asarray(split.labels)]
-    return CheckTexts(list(split.texts), labels, f"the study's test split ({len(split)} rows)"), ""
+    pairs = list(split.pairs) if has_pairs else None
+    return CheckTexts(list(split.texts), labels, f"the study's test split ({len(split)} rows)", pairs), ""
 
 
 def vocabulary_texts(tokenizer: Any, n: int, lengths: tuple[int, int], seed: int = 0) -> list[str]:
@@ -415,21 +458,34 @@ def probe_texts(tokenizer: Any, max_length: int, n: int = PROBES) -> list[str]:
     return [" ".join([t] * max(1, round(1 + (longest - 1) * i / max(1, n - 1)))) for i, t in enumerate(texts)]
 
 
-def fallback_texts(folder: Path, tokenizer: Any, max_length: int) -> CheckTexts:
-    """The mistakes the study listed (``evaluation/misclassified.csv``) and texts drawn from the vocabulary."""
+def fallback_texts(folder: Path, tokenizer: Any, max_length: int, paired: bool = False) -> CheckTexts:
+    """The mistakes the study listed (``evaluation/misclassified.csv``) and texts drawn from the vocabulary.
+
+    For a sentence-pair model (``paired``): the listed pairs (its ``text`` and ``text_pair`` columns), and
+    each drawn text paired with the next one.
+    """
     import pandas as pd
 
     texts: list[str] = []
+    seconds: list[str] = []
     listed = Path(folder).parent / "evaluation" / "misclassified.csv"
     if Path(folder).name == "best" and listed.is_file():
         with contextlib.suppress(Exception):
             frame = pd.read_csv(listed, keep_default_na=False)
-            texts = [t for t in frame["text"].astype(str) if t.strip()]
+            if not paired:
+                texts = [t for t in frame["text"].astype(str) if t.strip()]
+            elif "text_pair" in frame.columns:
+                for first, second in zip(frame["text"].astype(str), frame["text_pair"].astype(str)):
+                    if first.strip() and second.strip():
+                        texts.append(first)
+                        seconds.append(second)
     drawn = vocabulary_texts(tokenizer, VOCAB_TEXTS, (1, max(2, max_length // 2)))
-    source = f"{len(drawn)} texts drawn from the vocabulary"
+    noun = "pairs" if paired else "texts"
+    source = f"{len(drawn)} {noun} drawn from the vocabulary"
     if texts:
-        source = f"{len(texts)} texts of evaluation/misclassified.csv and {source}"
-    return CheckTexts(texts + drawn, None, source)
+        source = f"{len(texts)} {noun} of evaluation/misclassified.csv and {source}"
+    pairs = seconds + paired_with_next(drawn) if paired else None
+    return CheckTexts(texts + drawn, None, source, pairs)
 
 
 # --- the check ------------------------------------------------------------------------------------------------
@@ -486,23 +542,28 @@ def export(
     """
     from .fsutil import write_json
     from .predict import Predictor
-    from .saved import check_model_folder
+    from .saved import check_model_folder, trained_inputs
 
     folder = Path(folder)
     check_model_folder(folder)
     require_exporter()
     if opset not in range(OPSETS[0], OPSETS[1] + 1):
         raise ConfigError(f"--opset {opset}: the exporter writes opsets {OPSETS[0]} to {OPSETS[1]}")
-    check = texts_file(texts) if texts is not None else None
+    paired = len(trained_inputs(folder)) == 2
+    check = texts_file(texts, paired) if texts is not None else None
     torch_model = Predictor(folder, device="cpu", batch_size=batch_size)
     why = ""
     if check is None:
-        check, why = study_test_split(folder, torch_model.label_names)
+        check, why = study_test_split(folder, torch_model.label_names, paired)
     if check is None:
-        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length)
+        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length, paired)
         check.source += f" (no test split: {why})"
     probes = probe_texts(torch_model.tokenizer, torch_model.max_length)
-    say(f"checking on {check.source}, and {len(probes)} probe texts of 1 to {torch_model.max_length}+ tokens")
+    # every text of the check, then the probes; a pair model reads each with its second text
+    all_texts = check.texts + probes
+    all_pairs = (check.pairs or []) + paired_with_next(probes) if paired else None
+    noun = "pairs" if paired else "texts"
+    say(f"checking on {check.source}, and {len(probes)} probe {noun} of 1 to {torch_model.max_length}+ tokens")
 
     report: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -512,11 +573,12 @@ def export(
         "max_length": torch_model.max_length,
         "temperature": torch_model.temperature,
         "texts": check.source,
+        "inputs": list(torch_model.inputs),
         "rows": len(check.texts),
         "probe_texts": len(probes),
         "batch_size": batch_size,
     }
-    reference, seconds = _timed(lambda: torch_model.proba(check.texts + probes))
+    reference, seconds = _timed(lambda: torch_model.proba(all_texts, all_pairs))
     report["pytorch"] = {
         "accuracy": accuracy(reference[: len(check.texts)], check.labels),
         "seconds": round(seconds, 2),
@@ -535,7 +597,7 @@ def export(
         except Exception as exc:
             raise ModelError(f"cannot export '{folder}' to ONNX: {type_and_first_line(exc)}") from exc
         graph = OnnxPredictor(folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / ONNX_FILE)
-        got, seconds = _timed(lambda: graph.proba(check.texts + probes))
+        got, seconds = _timed(lambda: graph.proba(all_texts, all_pairs))
         fp32 = {
             "file": ONNX_FILE,
             "mb": _mb(tmp / ONNX_FILE),
@@ -562,7 +624,7 @@ def export(
                 folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / INT8_FILE
             )
             n = len(check.texts)
-            got8, seconds = _timed(lambda: int8_graph.proba(check.texts))
+            got8, seconds = _timed(lambda: int8_graph.proba(check.texts, check.pairs))
             int8 = {"file": INT8_FILE, "mb": _mb(tmp / INT8_FILE), **compare(reference[:n], got8)}
             int8["accuracy"] = accuracy(got8, check.labels)
             if check.labels is not None:
@@ -614,16 +676,17 @@ def summary(report: dict, folder: Path) -> list[str]:
     """What ``autoft export --onnx`` prints: a line per graph written."""
     fp32 = report["fp32"]
     rows = report["rows"] + report["probe_texts"]
+    noun = "pairs" if len(report.get("inputs", ())) == 2 else "texts"
     lines = [
         f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
         f"{', '.join(fp32['inputs'])}): max |Δp| {fp32['max_abs_diff']:.1e} against PyTorch, the same label for "
-        f"{rows} of {rows} texts"
+        f"{rows} of {rows} {noun}"
     ]
     int8 = report.get("int8")
     if int8 and int8["passed"]:
         line = (
             f"wrote {Path(folder) / INT8_FILE} ({int8['mb']} MB): PyTorch's label for "
-            f"{int8['argmax_agreement']:.1%} of {report['rows']} texts"
+            f"{int8['argmax_agreement']:.1%} of {report['rows']} {noun}"
         )
         if int8.get("accuracy_drop") is not None:
             line += (

@@ -2,17 +2,21 @@
 
 - ``POST /predict`` takes ``{"texts": ["...", ...]}`` and answers
   ``{"predictions": [{"label": "pos", "score": 0.97, "scores": {"neg": 0.03, "pos": 0.97}}, ...]}``,
-  one prediction per text, in order.
+  one prediction per text, in order. A sentence-pair model (its ``task.json`` names two inputs) takes
+  ``{"texts": [...], "pairs": [...]}``: ``pairs[i]`` is the second text of ``texts[i]``.
 - ``GET /health`` answers ``{"status": "ok"}``; ``GET /`` the model's metadata (its model card's
-  front matter, or what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say).
+  front matter, or what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say), and
+  how to call ``POST /predict`` (``predict.pairs`` says whether it takes pairs).
 - Concurrent requests are gathered into one batch (up to ``batch_size`` texts, waiting at most
   ``max_wait_ms`` after the first) and run as one forward pass in a worker thread: the event loop
-  never waits on the model, and each request gets its own rows back.
+  never waits on the model, and each request gets its own rows back (a pair's two texts stay together).
 - Every refused request is a 4xx whose body is ``{"error": "<one line>"}`` naming the field and
   what would be valid; the body is read and checked here, not by FastAPI's validation.
 
-The model is anything with ``.label_names`` and ``.proba(texts)`` (probabilities, one row per
-text): :class:`autoft.predict.Predictor`, or an ONNX runtime predictor with ``--onnx``.
+The model is anything with ``.label_names`` and ``.proba(texts, pairs=None)`` (probabilities, one row per
+text), and, for a sentence-pair model, ``.inputs`` (its two input names) or ``.paired``:
+:class:`autoft.predict.Predictor`, or an ONNX runtime predictor with ``--onnx``. A model without
+``inputs`` or ``paired`` reads single texts, and is called as ``proba(texts)``.
 
 Only the standard library and autoft.errors are imported up front: FastAPI and uvicorn (the ``serve`` extra) load
 when a server is made, so ``autoft --help`` stays light.
@@ -40,16 +44,35 @@ BODY_BYTES_PER_TEXT = 16 * 1024
 #: the exported ONNX model a model folder holds for ``--onnx``
 ONNX_FILE = "model.onnx"
 EXAMPLE = '{"texts": ["Love it!", "Broke after a week."]}'
+PAIR_EXAMPLE = (
+    '{"texts": ["The cat sat on the mat.", "He left early."], '
+    '"pairs": ["A cat was sitting on a mat.", "He stayed until the end."]}'
+)
 ENDPOINTS = "GET /, GET /health and POST /predict"
 
 
 class Model(Protocol):
-    """What the service needs of a model: its label names, and probabilities for a list of texts."""
+    """What the service needs of a model: its label names, and probabilities for a list of texts (or pairs).
+
+    A sentence-pair model also has ``inputs`` (two names) or ``paired`` (True); see :func:`inputs_of`.
+    """
 
     label_names: list[str]
 
-    def proba(self, texts: list[str]) -> Any:  # an (n texts, n labels) array of probabilities
+    def proba(self, texts: list[str], pairs: list[str] | None = None) -> Any:  # (n texts, n labels) probabilities
         ...
+
+
+def inputs_of(model: Any) -> tuple[str, ...]:
+    """The model's input names: one (single texts), or two for a sentence-pair model.
+
+    Read from ``model.inputs`` and ``model.paired`` where it has them; a model with neither reads single texts.
+    """
+    inputs = tuple(str(i) for i in (getattr(model, "inputs", None) or ()))
+    paired = bool(getattr(model, "paired", len(inputs) == 2))
+    if len(inputs) != (2 if paired else 1):
+        inputs = ("text", "text_pair") if paired else ("text",)
+    return inputs
 
 
 class BadRequest(Exception):
@@ -113,39 +136,67 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
-def _items(indexes: Sequence[int], texts: list | None = None) -> str:
+def _items(indexes: Sequence[int], values: list | None = None, name: str = "texts") -> str:
     """ "'texts[3]'" or "'texts[0]', 'texts[4]', 'texts[5]' and 7 more" (counted from 0, as in the JSON);
-    with ``texts``, each item's kind too: "'texts[3]' (null)"."""
-    shown = [f"'texts[{i}]'" + (f" ({_kind(texts[i])})" if texts is not None else "") for i in indexes[:3]]
+    with ``values``, each item's kind too: "'texts[3]' (null)". ``name``: the field ('texts' or 'pairs')."""
+    shown = [f"'{name}[{i}]'" + (f" ({_kind(values[i])})" if values is not None else "") for i in indexes[:3]]
     more = len(indexes) - len(shown)
     if more:
         return ", ".join(shown) + f" and {more} more"
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
-def parse_request(body: bytes, max_texts: int = MAX_TEXTS) -> list[str]:
-    """The texts of a ``POST /predict`` body, or a :class:`BadRequest` naming the field and what is valid."""
+def _strings(values: list, name: str, valid: str) -> None:
+    """Every item of the field ``name`` is a string with words in it, or a 422 naming the items."""
+    odd = [i for i, t in enumerate(values) if not isinstance(t, str)]
+    if odd:
+        verb = "is" if len(odd) == 1 else "are"
+        what = "not a string" if len(odd) == 1 else "not strings"
+        raise BadRequest(422, f"{_items(odd, values, name)} {verb} {what}; '{name}' must be {valid}")
+    blank = [i for i, t in enumerate(values) if not t.strip()]
+    if blank:
+        verb = "is" if len(blank) == 1 else "are"
+        which = "text" if name == "texts" else "second text"
+        raise BadRequest(
+            422, f"{_items(blank, name=name)} {verb} empty or only whitespace; every {which} needs words in it"
+        )
+
+
+def parse_request(
+    body: bytes, max_texts: int = MAX_TEXTS, inputs: Sequence[str] = ("text",)
+) -> tuple[list[str], list[str] | None]:
+    """The texts of a ``POST /predict`` body, and their second texts for a sentence-pair model (``inputs``
+    names two), else None; or a :class:`BadRequest` naming the field and what is valid."""
+    paired = len(inputs) == 2
+    example = PAIR_EXAMPLE if paired else EXAMPLE
     valid = f"a list of 1 to {max_texts} non-empty strings"
     try:
         data = json.loads(body)
     except UnicodeDecodeError as exc:
-        raise BadRequest(400, f"the body is not UTF-8 JSON (byte {exc.start}); send {EXAMPLE}") from None
+        raise BadRequest(400, f"the body is not UTF-8 JSON (byte {exc.start}); send {example}") from None
     except json.JSONDecodeError as exc:
-        raise BadRequest(400, f"the body is not JSON ({exc.msg} at character {exc.pos}); send {EXAMPLE}") from None
+        raise BadRequest(400, f"the body is not JSON ({exc.msg} at character {exc.pos}); send {example}") from None
     except RecursionError:
-        raise BadRequest(400, f"the body is JSON nested too deeply; send {EXAMPLE}") from None
+        raise BadRequest(400, f"the body is JSON nested too deeply; send {example}") from None
     if not isinstance(data, dict):
-        raise BadRequest(422, f"the body must be a JSON object such as {EXAMPLE}, not {_kind(data)}")
-    if "pairs" in data:
+        raise BadRequest(422, f"the body must be a JSON object such as {example}, not {_kind(data)}")
+    if "pairs" in data and not paired:
         raise BadRequest(
             422, "'pairs': this model takes single texts, not pairs of texts; send {\"texts\": [...]}, " + valid
         )
-    unknown = [k for k in data if k != "texts"]
+    fields = ("texts", "pairs") if paired else ("texts",)
+    unknown = [k for k in data if k not in fields]
     if unknown:
         names = ", ".join(repr(k) for k in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        if paired:
+            raise BadRequest(
+                422,
+                f"unknown field {names}; the body has two fields, 'texts': {valid}, and 'pairs': "
+                "the second text of each, such as " + PAIR_EXAMPLE,
+            )
         raise BadRequest(422, f"unknown field {names}; the body has one field, 'texts': {valid}")
     if "texts" not in data:
-        raise BadRequest(422, f"missing field 'texts': {valid}, such as {EXAMPLE}")
+        raise BadRequest(422, f"missing field 'texts': {valid}, such as {example}")
     texts = data["texts"]
     if not isinstance(texts, list):
         raise BadRequest(422, f"'texts' must be {valid}, not {_kind(texts)}")
@@ -155,16 +206,28 @@ def parse_request(body: bytes, max_texts: int = MAX_TEXTS) -> list[str]:
         raise BadRequest(
             413, f"'texts' holds {len(texts)} texts; at most {max_texts} per request (--max-texts): send fewer at once"
         )
-    odd = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if odd:
-        verb = "is" if len(odd) == 1 else "are"
-        what = "not a string" if len(odd) == 1 else "not strings"
-        raise BadRequest(422, f"{_items(odd, texts)} {verb} {what}; 'texts' must be {valid}")
-    blank = [i for i, t in enumerate(texts) if not t.strip()]
-    if blank:
-        verb = "is" if len(blank) == 1 else "are"
-        raise BadRequest(422, f"{_items(blank)} {verb} empty or only whitespace; every text needs words in it")
-    return texts
+    _strings(texts, "texts", valid)
+    if not paired:
+        return texts, None
+    n = len(texts)
+    one_each = f"a list of {n} non-empty string{'s' if n != 1 else ''} (the second text of each text, in order)"
+    if "pairs" not in data:
+        raise BadRequest(
+            422,
+            f"missing field 'pairs': this model reads sentence pairs ({inputs[0]}, {inputs[1]}); "
+            f"give {one_each}, such as {PAIR_EXAMPLE}",
+        )
+    pairs = data["pairs"]
+    if not isinstance(pairs, list):
+        raise BadRequest(422, f"'pairs' must be {one_each}, not {_kind(pairs)}")
+    if len(pairs) != len(texts):
+        raise BadRequest(
+            422,
+            f"'pairs' holds {len(pairs)} second texts but 'texts' holds {len(texts)}; "
+            "give one second text per text ('pairs[i]' goes with 'texts[i]')",
+        )
+    _strings(pairs, "pairs", one_each)
+    return texts, pairs
 
 
 def predictions(proba: Any, label_names: Sequence[str]) -> list[dict]:
@@ -273,6 +336,7 @@ def model_metadata(folder: Path) -> tuple[dict, str]:
 class _Job:
     texts: list[str]
     future: asyncio.Future = field(repr=False)
+    pairs: list[str] | None = None  # the second text of each text, for a sentence-pair model
 
 
 class Batcher:
@@ -281,6 +345,8 @@ class Batcher:
     A batch holds up to ``batch_size`` texts (a single larger request runs alone, never split), and
     waits at most ``max_wait`` seconds after its first request for others. Batches run one at a time
     in one worker thread; while one runs, the next gathers. A failing batch fails each of its requests.
+    Requests of sentence pairs run as ``model.proba(texts, pairs)``, each pair's second text in its
+    text's row; requests of single texts as ``model.proba(texts)``; the two kinds never share a batch.
     """
 
     def __init__(self, model: Model, batch_size: int = 64, max_wait: float = 0.005):
@@ -312,12 +378,15 @@ class Batcher:
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
-    async def __call__(self, texts: list[str]) -> Any:
-        """The probabilities of ``texts`` (one row each), computed in a batch with whatever else is waiting."""
+    async def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Any:
+        """The probabilities of ``texts`` (one row each; with ``pairs``, of each text and its second text),
+        computed in a batch with whatever else is waiting."""
         if self.queue is None:
             raise RuntimeError("Batcher.start() was not called")
+        if pairs is not None and len(pairs) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(pairs)} second texts")
         future = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Job(list(texts), future))
+        self.queue.put_nowait(_Job(list(texts), future, None if pairs is None else list(pairs)))
         return await future
 
     async def _gather(self) -> list[_Job]:
@@ -338,7 +407,7 @@ class Batcher:
                     job = await asyncio.wait_for(self.queue.get(), left)
                 except TimeoutError:
                     break
-            if count + len(job.texts) > self.batch_size:
+            if count + len(job.texts) > self.batch_size or (job.pairs is None) != (first.pairs is None):
                 self._carry = job  # the first of the next batch
                 break
             jobs.append(job)
@@ -352,9 +421,12 @@ class Batcher:
             if not jobs:
                 continue
             texts = [t for job in jobs for t in job.texts]
+            args: tuple = (texts,)
+            if jobs[0].pairs is not None:  # every job of the batch has pairs (see _gather)
+                args = (texts, [p for job in jobs for p in job.pairs or ()])
             self.batches.append(len(texts))
             try:
-                proba = await loop.run_in_executor(self.executor, self.model.proba, texts)
+                proba = await loop.run_in_executor(self.executor, self.model.proba, *args)
             except Exception as exc:
                 for job in jobs:
                     if not job.future.done():
@@ -387,6 +459,9 @@ def create_app(
     from starlette.exceptions import HTTPException
 
     label_names = [str(n) for n in model.label_names]
+    inputs = inputs_of(model)
+    paired = len(inputs) == 2
+    example = PAIR_EXAMPLE if paired else EXAMPLE
     metadata, source = model_metadata(folder)
     index = {
         "labels": label_names,
@@ -394,14 +469,16 @@ def create_app(
         "metadata_from": source,
         "backend": backend,
         "predict": {
-            "request": EXAMPLE,
+            "request": example,
             "max_texts": max_texts,
-            "pairs": False,
+            "pairs": paired,
+            "inputs": list(inputs),
             "batch_size": batch_size,
             "max_wait_ms": max_wait_ms,
         },
     }
-    body_limit = max(2**20, max_texts * BODY_BYTES_PER_TEXT)
+    per_text = BODY_BYTES_PER_TEXT * len(inputs)  # a pair is two texts
+    body_limit = max(2**20, max_texts * per_text)
     batcher = Batcher(model, batch_size=batch_size, max_wait=max_wait_ms / 1000)
 
     @asynccontextmanager
@@ -414,7 +491,7 @@ def create_app(
 
     app = FastAPI(
         title="autoft model",
-        summary=f"labels texts as {', '.join(label_names)}",
+        summary=f"labels {'sentence pairs' if paired else 'texts'} as {', '.join(label_names)}",
         version="1",
         lifespan=lifespan,
     )
@@ -441,11 +518,12 @@ def create_app(
         problems = exc.errors()
         first = problems[0] if problems else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "the body"
-        return error(422, f"'{where}': {first.get('msg', 'invalid')}; send {EXAMPLE}")
+        return error(422, f"'{where}': {first.get('msg', 'invalid')}; send {example}")
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
-        too_big = f"at most {body_limit} bytes ({BODY_BYTES_PER_TEXT // 1024} KiB per text, --max-texts {max_texts})"
+        unit = "pair" if paired else "text"
+        too_big = f"at most {body_limit} bytes ({per_text // 1024} KiB per {unit}, --max-texts {max_texts})"
         if declared.isdigit() and int(declared) > body_limit:
             raise BadRequest(413, f"the body is {declared} bytes; {too_big}")
         chunks, size = [], 0
@@ -464,29 +542,23 @@ def create_app(
     async def health():
         return {"status": "ok"}
 
+    strings = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": max_texts}
     request_schema = {
         "type": "object",
-        "required": ["texts"],
-        "properties": {
-            "texts": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "minItems": 1,
-                "maxItems": max_texts,
-            }
-        },
+        "required": ["texts", "pairs"] if paired else ["texts"],
+        "properties": {"texts": strings, "pairs": strings} if paired else {"texts": strings},
         "additionalProperties": False,
     }
 
     @app.post(
         "/predict",
-        summary="label texts",
+        summary="label sentence pairs (texts[i] with pairs[i])" if paired else "label texts",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
     )
     async def predict(request: Request):
-        texts = parse_request(await read_body(request), max_texts)
+        texts, pairs = parse_request(await read_body(request), max_texts, inputs)
         try:
-            proba = await batcher(texts)
+            proba = await batcher(texts, pairs)
         except AutoftError as exc:
             return error(500, str(exc))
         except Exception as exc:

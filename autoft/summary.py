@@ -51,6 +51,9 @@ def describe_data(bench: Any, display: Any) -> None:
             f"{row['truncated_share']:.1%}",
         )
     display.print(table)
+    if data.paired:
+        columns = f" ({', '.join(data.text_columns)})" if len(data.text_columns) == 2 else ""
+        display.print(f"[dim]sentence pairs{escape(columns)}: tokens counted for both texts together[/]")
     for note in data.notes:
         display.print(("[yellow]" if note.startswith("warning") else "[dim]") + escape(note) + "[/]")
     if bench.tokens_cached:

@@ -216,3 +216,151 @@ def test_an_int8_graph_that_changes_labels_is_not_kept(trained, cli, tmp_path, m
     report = json.loads((copy / "onnx.json").read_text())
     assert report["files"] == ["model.onnx"] and report["fp32"]["passed"] and not report["int8"]["passed"]
     assert (copy / "model.onnx").is_file() and not (copy / "model.int8.onnx").exists()
+
+
+# --- sentence-pair models ------------------------------------------------------------------------------------------
+
+PAIR_LABELS = {0: "different", 1: "same"}
+FIRSTS = ["the seller was superb", "box arrived broken", "great price honestly", "it arrived on time and was lovely"]
+SECONDS = ["the price was great", "my order was faulty", "delivery was very poor", "item"]
+
+
+def saved_pair_classifier(folder, backbone, rows=80):
+    """An untrained 2-label sentence-pair classifier on ``backbone``, saved as a study saves one: weights,
+    tokenizer, task.json naming two inputs, and a study.toml whose [dataset] is a CSV of pairs (its test split
+    carved from it). Its head and token type embeddings are initialised wide, so labels vary from pair to pair
+    and the type ids (0 for the first text, 1 for the second) move the probabilities far more than 1e-4."""
+    import pandas as pd
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from autoft.testing import sentiment_rows
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=2, id2label=PAIR_LABELS, label2id={v: k for k, v in PAIR_LABELS.items()}
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+        torch.nn.init.normal_(model.bert.embeddings.token_type_embeddings.weight, std=0.5)
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(backbone).save_pretrained(folder)
+    (folder / "task.json").write_text(json.dumps({"inputs": ["sentence1", "sentence2"]}))
+    firsts, seconds = sentiment_rows(rows, seed=1)[0], sentiment_rows(rows, seed=2)[0]
+    data = folder.parent / "pairs.csv"
+    labels = [PAIR_LABELS[i % 2] for i in range(rows)]
+    pd.DataFrame({"sentence1": firsts, "sentence2": seconds, "label": labels}).to_csv(data, index=False)
+    dataset = {"type": "files", "path": str(data), "text_column": "sentence1", "text_pair_column": "sentence2"}
+    study = {"model": {"name": str(backbone), "max_length": 32}, "dataset": {**dataset, "test_size": 0.25}}
+    (folder / "study.toml").write_text(tomli_w.dumps(study))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pair_model(tmp_path_factory, tiny_bert):
+    """A sentence-pair model exported with --quantize, checked on the pairs of its study's test split."""
+    from autoft.onnx_export import export
+
+    folder = saved_pair_classifier(tmp_path_factory.mktemp("pairs") / "best", tiny_bert)
+    return folder, export(folder, quantize=True)
+
+
+def test_a_pair_model_exports_checked_on_pairs(pair_model):
+    from autoft.onnx_export import summary
+
+    folder, report = pair_model
+    assert report["texts"] == "the study's test split (20 rows)" and report["inputs"] == ["sentence1", "sentence2"]
+    assert report["fp32"]["passed"] and report["fp32"]["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert report["int8"]["passed"] and report["files"] == ["model.onnx", "model.int8.onnx"]
+    assert json.loads((folder / "onnx.json").read_text())["inputs"] == ["sentence1", "sentence2"]
+    lines = summary(report, folder)
+    assert "the same label for 52 of 52 pairs" in lines[0] and "of 20 pairs" in lines[1], lines
+
+
+def test_the_pair_graph_reads_the_token_type_ids_of_each_pair(pair_model):
+    """ONNX gives PyTorch's probabilities for pairs (and swapped pairs), which differ from what the model gives
+    with the type ids left at zero: the graph is fed the pairs' type ids, not zeros."""
+    import torch
+
+    from autoft.errors import ConfigError
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.predict import Predictor
+
+    folder, _ = pair_model
+    predictor = Predictor(folder, device="cpu")
+    graph = OnnxPredictor(folder, batch_size=3)
+    assert graph.inputs == ("sentence1", "sentence2") and graph.paired and graph.label_names == ["different", "same"]
+    for first, second in ((FIRSTS, SECONDS), (SECONDS, FIRSTS)):
+        reference = predictor.proba(first, second)
+        np.testing.assert_allclose(graph.proba(first, second), reference, atol=1e-4)
+        batch = predictor.tokenizer(first, second, truncation="longest_first", max_length=32, padding=True)
+        batch = {k: torch.tensor(v) for k, v in batch.items()}
+        batch["token_type_ids"].zero_()
+        with torch.no_grad():
+            zeros = torch.softmax(predictor.model(**batch).logits, dim=-1).numpy()
+        assert np.abs(zeros - reference).max() > 1e-2  # type ids matter to this model: zeros would fail the check
+    swapped = graph.proba(SECONDS, FIRSTS)
+    assert np.abs(swapped - graph.proba(FIRSTS, SECONDS)).max() > 1e-3
+    result = graph(FIRSTS, SECONDS)
+    assert result.pairs == SECONDS and result.proba.shape == (4, 2)
+    assert graph.proba([], []).shape == (0, 2)
+    int8 = OnnxPredictor(folder, quantized=True).proba(FIRSTS, SECONDS)
+    assert int8.shape == (4, 2)
+    with pytest.raises(ConfigError, match="reads sentence pairs \\(sentence1, sentence2\\)"):
+        graph.proba(FIRSTS)
+    with pytest.raises(ConfigError, match="4 texts but 3 second texts"):
+        graph.proba(FIRSTS, SECONDS[:3])
+
+
+def test_a_single_text_graph_refuses_pairs(trained):
+    from autoft.errors import ConfigError
+    from autoft.onnx_export import OnnxPredictor
+
+    graph = OnnxPredictor(trained)
+    assert graph.inputs == ("text",) and not graph.paired
+    with pytest.raises(ConfigError, match="reads single texts, not pairs"):
+        graph.proba(TEXTS[:2], TEXTS[:2])
+
+
+def test_predict_and_serve_run_the_pair_graph(pair_model, cli, tmp_path):
+    import pandas as pd
+
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.predict import Predictor
+    from autoft.serve import inputs_of, load_model
+
+    folder, _ = pair_model
+    model = load_model(folder, batch_size=4, onnx=True)
+    assert isinstance(model, OnnxPredictor) and inputs_of(model) == ("sentence1", "sentence2")
+    table = tmp_path / "pairs.csv"
+    pd.DataFrame({"sentence1": FIRSTS, "sentence2": SECONDS}).to_csv(table, index=False)
+    out = tmp_path / "labels.csv"
+    result = cli("predict", folder, "--input", table, "--output", out, "--onnx")
+    assert result.code == 0, result.err
+    got = pd.read_csv(out)
+    reference = Predictor(folder, device="cpu").proba(FIRSTS, SECONDS)
+    np.testing.assert_allclose(got["p(same)"], reference[:, 1], atol=1e-4)
+    assert list(got["sentence2"]) == SECONDS
+
+
+def test_a_pair_model_is_checked_on_the_pairs_of_texts_file_or_drawn_pairs(pair_model, tmp_path, monkeypatch):
+    """--texts gives a pair a line (tab-separated); without a test split, drawn texts are paired."""
+    import autoft.onnx_export as onnx_export
+    from autoft.errors import ConfigError
+
+    source, _ = pair_model
+    folder = tmp_path / "best"
+    shutil.copytree(source, folder)
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(source))
+    texts = tmp_path / "pairs.txt"
+    texts.write_text("".join(f"{a}\t{b}\n" for a, b in zip(FIRSTS, SECONDS)))
+    report = onnx_export.export(folder, texts=texts)
+    assert report["fp32"]["passed"] and report["texts"] == f"--texts {texts} (4 pairs)" and report["rows"] == 4
+    texts.write_text("a first text\tits second\nno tab here\n")
+    with pytest.raises(ConfigError, match="text 2 .* is not two texts separated by a tab"):
+        onnx_export.export(folder, texts=texts)
+    (folder / "study.toml").write_text("[model]\nmax_length = 32\n")
+    report = onnx_export.export(folder)
+    assert report["fp32"]["passed"] and report["texts"].startswith("200 pairs drawn from the vocabulary")

@@ -1,6 +1,7 @@
 """`autoft serve`: a saved model behind HTTP, tested over real HTTP on loopback (a server in its own process)."""
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -67,11 +68,11 @@ def expected(model_dir):
     return predict
 
 
-@pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
-    """`python -m autoft serve` on a free loopback port; its base URL once /health answers."""
+@contextlib.contextmanager
+def running_server(model_dir, log_dir):
+    """`python -m autoft serve` on a free loopback port; its base URL, process and log once /health answers."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server-log") / "serve.log"
+    log = log_dir / "serve.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [
@@ -114,6 +115,13 @@ def server(model_dir, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    """The single-text model served."""
+    with running_server(model_dir, tmp_path_factory.mktemp("server-log")) as running:
+        yield running
 
 
 def post(url: str, body, **kwargs) -> httpx.Response:
@@ -341,3 +349,192 @@ def test_the_cli_does_not_import_the_server_packages():
     code = "import sys, autoft.cli; autoft.cli.build_parser(); print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# --- a sentence-pair model --------------------------------------------------------------------------------------
+
+FIRSTS = ["the seller was superb", "box arrived broken", "great price honestly", "it arrived on time and was lovely"]
+SECONDS = ["the price was great", "my order was faulty", "delivery was very poor", "item"]
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory, tiny_bert):
+    """A saved sentence-pair model (task.json names two inputs), untrained, its head initialised wide so that
+    labels and scores vary from pair to pair."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    best = tmp_path_factory.mktemp("served-pairs") / "best"
+    torch.manual_seed(0)
+    labels = {0: "different", 1: "same"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()}
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    model.save_pretrained(best, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(best)
+    (best / "task.json").write_text(json.dumps({"inputs": ["sentence1", "sentence2"]}))
+    (best / "study.toml").write_text('[model]\nmax_length = 32\n[study]\nname = "pairs"\n')
+    return best
+
+
+@pytest.fixture(scope="module")
+def pair_predictor(pair_dir):
+    from autoft.predict import Predictor
+
+    return Predictor(pair_dir, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pair_server(pair_dir, tmp_path_factory):
+    with running_server(pair_dir, tmp_path_factory.mktemp("pair-server-log")) as running:
+        yield running
+
+
+def test_a_pair_model_says_it_takes_pairs(pair_server):
+    from autoft.serve import PAIR_EXAMPLE
+
+    root = httpx.get(pair_server.url + "/", timeout=10).json()
+    assert root["labels"] == ["different", "same"] and root["metadata"]["study"] == "pairs"
+    predict = root["predict"]
+    assert predict["pairs"] is True and predict["inputs"] == ["sentence1", "sentence2"]
+    assert predict["request"] == PAIR_EXAMPLE
+    schema = httpx.get(pair_server.url + "/openapi.json", timeout=10).json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["texts", "pairs"] and set(body["properties"]) == {"texts", "pairs"}
+
+
+def test_a_pair_model_labels_each_text_with_its_second_text(pair_server, pair_predictor):
+    for firsts, seconds in ((FIRSTS, SECONDS), (SECONDS, FIRSTS)):
+        response = post(pair_server.url, {"texts": firsts, "pairs": seconds})
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"]
+        proba = pair_predictor.proba(firsts, seconds)
+        assert [p["label"] for p in got] == [pair_predictor.label_names[i] for i in proba.argmax(axis=1)]
+        np.testing.assert_allclose([[p["scores"]["different"], p["scores"]["same"]] for p in got], proba, atol=1e-5)
+
+
+def test_concurrent_pair_requests_keep_each_pair_together(pair_server, pair_predictor):
+    """8 clients at once, the same first texts with other second texts: each gets the scores of its own pairs."""
+    requests = [
+        ([FIRSTS[(i + j) % 4] for j in range(1 + i % 3)], [f"{SECONDS[(i * 3 + j) % 4]} {i}" for j in range(1 + i % 3)])
+        for i in range(8)
+    ]
+    barrier = threading.Barrier(len(requests), timeout=30)
+    answers: dict[int, object] = {}
+
+    def client(i: int) -> None:
+        texts, pairs = requests[i]
+        with httpx.Client(timeout=30) as session:
+            barrier.wait()
+            try:
+                answers[i] = session.post(f"{pair_server.url}/predict", json={"texts": texts, "pairs": pairs})
+            except Exception as exc:  # reported below, with the request it belongs to
+                answers[i] = exc
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a client got no answer in 60 s"
+    for i, (texts, pairs) in enumerate(requests):
+        response = answers[i]
+        assert isinstance(response, httpx.Response) and response.status_code == 200, (i, response)
+        got = response.json()["predictions"]
+        np.testing.assert_allclose(
+            [p["scores"]["same"] for p in got], pair_predictor.proba(texts, pairs)[:, 1], atol=1e-5
+        )
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (
+            {"texts": ["a premise"]},
+            422,
+            "missing field 'pairs': this model reads sentence pairs (sentence1, sentence2)",
+        ),
+        ({"texts": ["a", "b"], "pairs": ["one"]}, 422, "'pairs' holds 1 second texts but 'texts' holds 2"),
+        (
+            {"texts": ["a"], "pairs": "one"},
+            422,
+            "'pairs' must be a list of 1 non-empty string (the second text of each text, in order), not a string",
+        ),
+        ({"texts": ["a", "b"], "pairs": ["fine", 3]}, 422, "'pairs[1]' (a number) is not a string"),
+        ({"texts": ["a", "b"], "pairs": ["fine", " "]}, 422, "'pairs[1]' is empty or only whitespace"),
+        ({"texts": ["a", " "], "pairs": ["fine", "ok"]}, 422, "'texts[1]' is empty or only whitespace"),
+        ({"texts": ["a"], "pairs": ["b"], "pair": ["c"]}, 422, "unknown field 'pair'; the body has two fields"),
+        ({"pairs": ["b"]}, 422, "missing field 'texts'"),
+        (b"not json", 400, '"pairs": ['),  # the example shows the pairs
+    ],
+)
+def test_a_bad_pair_request_is_a_4xx_with_a_one_line_json_error(pair_server, body, status, message):
+    response = post(pair_server.url, body)
+    assert response.status_code == status, response.text
+    assert message in assert_one_line_error(response)
+
+
+class FakePairModel(FakeModel):
+    """Scores a pair by the length of its second text; records the pairs of every batch."""
+
+    inputs = ("premise", "hypothesis")
+    label_names = ["short", "long"]
+
+    def proba(self, texts, pairs=None):
+        self.calls.append((list(texts), pairs))
+        assert pairs is not None and len(pairs) == len(texts)
+        p = np.array([min(len(t), 10) / 10 for t in pairs])
+        return np.stack([1 - p, p], axis=1)
+
+
+def test_batched_pairs_stay_with_their_texts_and_never_share_a_batch_with_single_texts():
+    from autoft.serve import Batcher
+
+    model = FakePairModel()
+    jobs = [(["x"], ["a"]), (["y", "z"], ["bbbbb", "cc"]), (["w"], ["dddddddddd"])]
+
+    async def main():
+        batcher = Batcher(model, batch_size=64, max_wait=0.05)
+        batcher.start()
+        try:
+            tasks = [asyncio.ensure_future(batcher(texts, pairs)) for texts, pairs in jobs]
+            return await asyncio.wait_for(asyncio.gather(*tasks), 10), batcher
+        finally:
+            await batcher.stop()
+
+    results, batcher = asyncio.run(main())
+    assert model.calls == [(["x", "y", "z", "w"], ["a", "bbbbb", "cc", "dddddddddd"])] and list(batcher.batches) == [4]
+    assert [r[:, 1].tolist() for r in results] == [[0.1], [0.5, 0.2], [1.0]]
+
+    class Both(FakeModel):
+        def proba(self, texts, pairs=None):
+            self.calls.append((list(texts), pairs))
+            return np.zeros((len(texts), 2))
+
+    both = Both()
+
+    async def mixed():
+        batcher = Batcher(both, batch_size=64, max_wait=0.05)
+        batcher.start()
+        try:
+            tasks = [batcher(["a"]), batcher(["b"], ["c"]), batcher(["d"], ["e"]), batcher(["f"])]
+            return await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        finally:
+            await batcher.stop()
+
+    asyncio.run(mixed())
+    assert both.calls == [(["a"], None), (["b", "d"], ["c", "e"]), (["f"], None)]
+
+
+def test_the_models_inputs_come_from_inputs_or_paired_and_default_to_single_texts():
+    from autoft.serve import inputs_of, parse_request
+
+    assert inputs_of(SimpleNamespace(label_names=["a", "b"])) == ("text",)
+    assert inputs_of(FakeModel()) == ("text",)
+    assert inputs_of(FakePairModel()) == ("premise", "hypothesis")
+    assert inputs_of(SimpleNamespace(paired=True)) == ("text", "text_pair")
+    assert inputs_of(SimpleNamespace(inputs=("q", "a"), paired=True)) == ("q", "a")
+    assert parse_request(b'{"texts": ["one"]}') == (["one"], None)
+    assert parse_request(b'{"texts": ["one"], "pairs": ["two"]}', inputs=("q", "a")) == (["one"], ["two"])
