@@ -50,17 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def benchmark_texts(folder: Path, tokenizer: Any, label_names: list[str], max_length: int, n: int) -> tuple:
-    """``n`` texts (the test split, repeated as needed; else vocabulary texts) and where they came from."""
-    from autoft.onnx_export import study_test_split, vocabulary_texts
+def benchmark_texts(
+    folder: Path, tokenizer: Any, label_names: list[str], max_length: int, n: int, paired: bool = False
+) -> tuple:
+    """``n`` inputs (the test split, repeated as needed; else vocabulary texts) and where they came from.
 
-    check, why = study_test_split(folder, label_names)
+    An input is a text, or for a sentence-pair model a (text, second text) tuple.
+    """
+    from autoft.onnx_export import paired_with_next, study_test_split, vocabulary_texts
+
+    check, why = study_test_split(folder, label_names, paired)
     if check is not None:
         texts, source = check.texts, check.source
+        seconds = check.pairs
     else:
         texts = vocabulary_texts(tokenizer, n, (4, max(5, max_length // 2)))
         source = f"texts drawn from the vocabulary (no test split: {why})"
-    return [texts[i % len(texts)] for i in range(n)], source
+        seconds = paired_with_next(texts) if paired else None
+    items = texts if not paired else list(zip(texts, seconds))
+    return [items[i % len(items)] for i in range(n)], source
+
+
+def _proba(backend: Any, items: list) -> Any:
+    """The backend's probabilities of texts, or of pairs given as tuples."""
+    if items and isinstance(items[0], tuple):
+        return backend.proba([a for a, _ in items], [b for _, b in items])
+    return backend.proba(items)
 
 
 def load_backends(folder: Path, threads: int, batch_size: int) -> dict[str, Any]:
@@ -93,7 +108,7 @@ def latency(backends: dict[str, Any], texts: list[str]) -> dict[str, list[float]
     for i, text in enumerate(texts):
         for name in _turns(i):
             started = time.perf_counter()
-            backends[name].proba([text])
+            _proba(backends[name], [text])
             seconds[name].append(time.perf_counter() - started)
     return seconds
 
@@ -106,7 +121,7 @@ def throughput(backends: dict[str, Any], batches: list[list[str]], rounds: int) 
         for i, batch in enumerate(batches):
             for name in _turns(r * len(batches) + i):
                 started = time.perf_counter()
-                out = backends[name].proba(batch)
+                out = _proba(backends[name], batch)
                 seconds[name].append(time.perf_counter() - started)
                 if r == 0:
                     proba[name].append(out)
@@ -131,13 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     backends = load_backends(folder, threads, args.batch_size)
     torch_model = backends["pytorch"]
     n = max(args.single, args.batch_size * args.batches)
-    texts, source = benchmark_texts(folder, torch_model.tokenizer, torch_model.label_names, torch_model.max_length, n)
+    texts, source = benchmark_texts(
+        folder, torch_model.tokenizer, torch_model.label_names, torch_model.max_length, n, torch_model.paired
+    )
     env = environment(threads)
     started = datetime.now(UTC)
     for name in BACKENDS:
         for text in texts[: args.warmup]:
-            backends[name].proba([text])
-        backends[name].proba(texts[: args.batch_size])
+            _proba(backends[name], [text])
+        _proba(backends[name], texts[: args.batch_size])
     single = latency(backends, texts[: args.single])
     batches = [texts[i * args.batch_size : (i + 1) * args.batch_size] for i in range(args.batches)]
     batch_seconds, proba = throughput(backends, batches, args.rounds)
