@@ -243,13 +243,18 @@ def report_rows(report: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def misclassified_rows(path: Path, limit: int = MISCLASSIFIED_ROWS) -> tuple[list[str], list[list[str]]]:
-    """The first ``limit`` rows of misclassified.csv as table cells."""
+    """The first ``limit`` rows of misclassified.csv as table cells (both texts of a sentence pair)."""
     header = ["text", "true", "predicted", "probability", "true probability"]
     if not Path(path).is_file():
         return header, []
-    frame = pd.read_csv(path, keep_default_na=False, dtype={"text": str, "true": str, "predicted": str})
+    columns = {"text": str, "text_pair": str, "true": str, "predicted": str}
+    frame = pd.read_csv(path, keep_default_na=False, dtype=columns)
+    paired = "text_pair" in frame.columns
+    if paired:
+        header = ["text", "second text", *header[1:]]
     cells = [
-        [r["text"], r["true"], r["predicted"], f"{float(r['probability']):.3f}", f"{float(r['true_probability']):.3f}"]
+        [r["text"], *([r["text_pair"]] if paired else [])]
+        + [r["true"], r["predicted"], f"{float(r['probability']):.3f}", f"{float(r['true_probability']):.3f}"]
         for r in frame.head(limit).to_dict("records")
     ]
     return header, cells

@@ -186,3 +186,15 @@ def test_attributions_cover_both_texts_of_a_pair(pair_run):
     assert words == ["the", "box", "arrived", "[SEP]", "great"]
     strongest = max(tokens, key=lambda t: abs(t[1]))
     assert strongest[0] == "great"  # the word that gives the label away
+
+
+def test_the_reports_table_of_mistakes_shows_both_texts(tmp_path):
+    from autoft.evaluation import misclassified_frame
+    from autoft.report import misclassified_rows
+
+    proba = np.array([[0.9, 0.1], [0.2, 0.8]])
+    frame = misclassified_frame(["a cat", "a dog"], np.array([1, 1]), proba, ["no", "yes"], pairs=["x", "y"])
+    frame.to_csv(tmp_path / "misclassified.csv", index=False)
+    header, cells = misclassified_rows(tmp_path / "misclassified.csv")
+    assert header[:2] == ["text", "second text"]
+    assert cells == [["a cat", "x", "yes", "no", "0.900", "0.100"]]
