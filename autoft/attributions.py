@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 N_STEPS = 32
-INTERNAL_BATCH = 8
+INTERNAL_BATCH = 32  # all N_STEPS in one batch: one forward and backward per text
 
 
 def token_attributions(

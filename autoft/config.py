@@ -33,7 +33,7 @@ from .errors import ConfigError, PluginError, one_line
 from .metrics import Objective
 from .options import Choice, Range, option
 from .plugins import Registry, load_plugins
-from .training import Hyperparams, TrainSettings
+from .settings import Hyperparams, TrainSettings
 
 SECTIONS = ("study", "model", "dataset", "train", "search", "space", "strategies", "tracking")
 

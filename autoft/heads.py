@@ -10,25 +10,17 @@ rebuilds the head before loading the weights.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from torch import nn
 
 from .anatomy import head_modules
 from .models import init_new_parameters
+from .settings import HeadSpec
 
 HEAD_FILE = "autoft_head.json"
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """An MLP head: Linear(in, hidden) -> activation -> dropout -> Linear(hidden, labels)."""
-
-    hidden_size: int
-    dropout: float = 0.1
-    activation: str = "gelu"
 
 
 def mlp(in_features: int, out_features: int, spec: HeadSpec, **factory) -> nn.Sequential:

@@ -12,11 +12,12 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, first_line
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class BaseModel:
     """The pretrained model, loaded once; :meth:`fresh` gives each trial its own copy."""
 
     def __init__(self, ref: ModelRef, label_names: tuple[str, ...]):
+        import torch
         from transformers import AutoModelForSequenceClassification
 
         quiet_transformers()
@@ -174,6 +176,8 @@ class BaseModel:
 
 def init_new_parameters(model: torch.nn.Module, names: list[str], seed: int) -> None:
     """Initialise parameters the checkpoint lacked: normal(0, initializer_range) weights, zero biases."""
+    import torch
+
     std = getattr(model.config, "initializer_range", 0.02)
     gen = torch.Generator().manual_seed(seed)
     params = dict(model.named_parameters())

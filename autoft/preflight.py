@@ -13,8 +13,6 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from .errors import ConfigError, ModelError, type_and_first_line
 from .options import Choice, Range
 
@@ -93,6 +91,8 @@ def check_class_weights(bench: Workbench) -> None:
 
 
 def check_devices(bench: Workbench) -> None:
+    import torch
+
     config = bench.config
     count = torch.cuda.device_count()  # asks NVML; CUDA stays uninitialised here
     device = config.train.device
@@ -139,9 +139,10 @@ def _option_sets(options: dict[str, Any]):
 
 def check_strategies(bench: Workbench, config: Any) -> None:
     """Prepare every strategy, at the ends of its options, on a weightless (meta-device) copy of the model."""
+    import torch
     from transformers import AutoModelForSequenceClassification
 
-    from .training import Hyperparams
+    from .settings import Hyperparams
 
     config = copy.deepcopy(config)
     config.num_labels = len(bench.label_names)

@@ -21,10 +21,10 @@ from .display import StudyDisplay, trial_summary
 from .errors import Terminated
 from .leaderboard import rows_from_trials, write
 from .ledger import HEARTBEAT, Ledger
+from .outcome import TrialOutcome
 from .plugins import Registry
 from .rungs import PER_EPOCH, min_resource
 from .space import SearchSpace
-from .trial import TrialOutcome
 from .workbench import Workbench
 from .workers import WorkerPool
 

@@ -16,7 +16,7 @@ from typing import Any
 from .config import StudyConfig, describe
 from .options import Choice, Range, is_searched
 from .plugins import Registry
-from .training import Hyperparams
+from .settings import Hyperparams
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import hashlib
 import math
 import random
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +18,10 @@ from . import feature_cache
 from .errors import TrialFailed
 from .fsutil import write_json
 from .heads import install_head, save_head
+from .outcome import TrialOutcome
 from .space import TrialConfig
 from .training import Reporter, autocast_dtype, class_weight_tensor, predict_proba, train
 from .workbench import Workbench
-
-
-@dataclass
-class TrialOutcome:
-    """What a finished trial reports back (it crosses process boundaries, so plain data only)."""
-
-    state: str  # "complete", "pruned" or "failed"
-    value: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
-    best_epoch: float = 0.0
-    trainable_params: int = 0
-    total_params: int = 0
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    samples_per_second: float = 0.0
-    peak_memory_mb: float = 0.0
-    checkpoint: bool = False
-    reason: str = ""
-    epochs_trained: float = 0.0  # how far it got: epochs at its last evaluation (all phases)
-    epochs_planned: int = 0
-
-    @property
-    def trainable_share(self) -> float:
-        return self.trainable_params / self.total_params if self.total_params else 0.0
-
-    def attrs(self) -> dict:
-        """The outcome as Optuna user attributes."""
-        out = asdict(self)
-        out["trainable_share"] = round(self.trainable_share, 6)
-        out.pop("state")
-        out.pop("value")
-        return out
-
 
 #: the folder, inside a saved trial's checkpoint, of its test (and validation) probabilities
 PREDICTIONS = "predictions"

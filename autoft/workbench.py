@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .config import DatasetSection, StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
 from .errors import DataError, type_and_first_line
-from .features import Encoded, encode_splits, load_encoded
 from .metrics import Metric
 from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
 from .plugins import Registry
-from .training import resolve_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from .features import Encoded
 
 
 def load_data(config: StudyConfig, registry: Registry) -> PreparedData:
@@ -102,12 +103,16 @@ class Workbench:
         self.tokenizer, self.pad_id = tokenizer, int(tokenizer.pad_token_id)
 
     def tokenize(self, cache_dir: Path | None) -> None:
+        from .features import encode_splits
+
         self.encoded, self.cache, self.tokens_cached = encode_splits(
             self.tokenizer, self.data, self.config.model.max_length, cache_dir
         )
 
     def use_cache(self, folder: Path) -> None:
         """Take the tokens from a cache folder another process wrote (memory-mapped, pages shared)."""
+        from .features import load_encoded
+
         self.encoded, self.cache, self.tokens_cached = load_encoded(folder), folder, True
 
     @property
@@ -123,6 +128,8 @@ class Workbench:
 
     @property
     def device(self) -> torch.device:
+        from .training import resolve_device
+
         return resolve_device(self.config.train.device)
 
     def spec(self, portable: bool = False) -> WorkbenchSpec:

@@ -29,14 +29,16 @@ import traceback
 from collections.abc import Iterable
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed, type_and_first_line
+from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
-from .training import Reporter
-from .trial import TrialOutcome, run_trial
+
+if TYPE_CHECKING:
+    from .training import Reporter
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress messages
 START_TIMEOUT = 600  # seconds a worker may take to load the model
@@ -51,6 +53,8 @@ def failure_reason(exc: BaseException) -> str:
 
 def guarded_trial(bench: Any, number: int, config: TrialConfig, reporter: Any, store: Any) -> TrialOutcome:
     """Run a trial; an exception becomes a failed outcome with its reason."""
+    from .trial import run_trial  # imported by a worker process before its trials fork (:func:`_worker_main`)
+
     try:
         return run_trial(bench, number, config, reporter, store)
     except TrialFailed as exc:
@@ -243,10 +247,21 @@ def gpu_ids(setting: str | tuple[int, ...]) -> list[int]:
     if setting == "none":
         return []
     if setting == "auto":
+        if not _gpu_device_files():
+            return []  # no GPU driver: torch would see none (found without importing it, a second on a CPU)
         import torch
 
         return list(range(torch.cuda.device_count()))  # asks NVML; CUDA stays uninitialised here
     return list(setting)
+
+
+def _gpu_device_files() -> bool:
+    """Whether this machine has the device files a GPU torch could use needs: NVIDIA's, ROCm's /dev/kfd,
+    or WSL2's /dev/dxg (elsewhere, such as macOS, torch is asked)."""
+    if not Path("/dev").is_dir() or not Path("/proc").is_dir():
+        return True  # not Linux: no cheap answer, ask torch
+    files = ("/dev/kfd", "/dev/nvidiactl", "/dev/dxg")
+    return any(Path(f).exists() for f in files) or any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def worker_lanes(bench: Any) -> list[dict[str, str]]:
@@ -364,6 +379,8 @@ def _worker_main(spec: Any, conn: Any) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
+    from . import trial  # noqa: F401 - what every trial runs (torch and all), imported once, before trials fork
+
     try:
         bench = spec.build()
         _warm_up_metrics(bench)

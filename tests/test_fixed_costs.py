@@ -20,6 +20,19 @@ def test_loading_the_plugins_imports_no_scikit_learn_pandas_or_scipy():
     assert out.strip() == ""
 
 
+def test_a_study_reaches_its_workers_start_without_importing_torch(study_file):
+    """The study process reads the study file, loads the data and makes the workers' recipe without torch, so
+    the worker processes start (and import torch and transformers themselves) while it loads the tokenizer."""
+    code = (
+        "import sys; from autoft.config import load_study; import autoft.study, autoft.workers; "
+        "from autoft.workbench import Workbench; "
+        f"config, registry = load_study({str(study_file())!r}); Workbench.with_data(config, registry).spec(); "
+        "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+
+
 def test_metrics_import_scikit_learn_when_first_computed():
     from autoft_plugins.metrics import METRICS
 
