@@ -40,7 +40,8 @@ def model_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     config = bench.config
-    test, baseline = metrics["test"], metrics["majority_baseline"]
+    test = metrics["test"]
+    regression = "mean_baseline" in metrics
     objective = metrics["objective"]
     dataset = bench.data.source
     base = base_model_id(bench)
@@ -69,9 +70,10 @@ def model_card(
     lines = [
         f"# {config.name}",
         "",
-        f"A text classifier fine-tuned from `{base or config.model.name}` by autoft, which searched the settings "
-        f"below and kept trial {best.number}, the best on the validation split by {objective}. "
-        f"Labels: {', '.join(f'`{n}`' for n in labels)}.",
+        f"A text {'regression model' if regression else 'classifier'} fine-tuned from `{base or config.model.name}` "
+        f"by autoft, which searched the settings below and kept trial {best.number}, the best on the validation "
+        f"split by {objective}. "
+        + (f"It predicts `{labels[0]}`, a number." if regression else f"Labels: {', '.join(map(_code, labels))}."),
         "",
         "## Results on the held-out test split",
         "",
@@ -80,7 +82,7 @@ def model_card(
         "| metric | test | validation |",
         "|---|---|---|",
         *[f"| {n} | {fmt(v)} | {fmt(metrics['validation'].get(n))} |" for n, v in sorted(test.items())],
-        f"| accuracy of always predicting `{baseline['label']}` (majority baseline) | {fmt(baseline['accuracy'])} | |",
+        _baseline_row(metrics),
         "",
         "| label | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
@@ -121,6 +123,19 @@ def _calibration(metrics: dict) -> str:
         "on the validation split, in `calibration.json`): `autoft predict` applies it; plain `transformers` gives "
         "the same labels with uncalibrated scores."
     )
+
+
+def _code(name: str) -> str:
+    return f"`{name}`"
+
+
+def _baseline_row(metrics: dict) -> str:
+    """The results table's baseline: the majority class's accuracy, or for regression the mean's RMSE."""
+    if "mean_baseline" in metrics:
+        base = metrics["mean_baseline"]
+        return f"| rmse of always predicting the training mean {fmt(base['prediction'])} | {fmt(base['rmse'])} | |"
+    base = metrics["majority_baseline"]
+    return f"| accuracy of always predicting `{base['label']}` (majority baseline) | {fmt(base['accuracy'])} | |"
 
 
 def _class_row(name: str, scores: dict) -> str:

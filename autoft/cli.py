@@ -249,15 +249,21 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
     from .study import run_study
 
     result = run_study(config, registry, display, n_trials=args.n_trials)
-    console.print(leaderboard_table(result.rows, config.search.objective, limit=15))
+    console.print(leaderboard_table(result.rows, result.objective, limit=15))
     best = result.best
     if best:
-        test, base, name = best["test"], best["majority_baseline"], best["objective"]
-        accuracy = "" if name == "accuracy" else f", accuracy={fmt(test['accuracy'])}"
+        test, name = best["test"], best["objective"]
+        if "mean_baseline" in best:  # regression
+            base = best["mean_baseline"]
+            also = "" if name == "rmse" else f", rmse={fmt(test['rmse'])}"
+            baseline = f"always predicting the training mean {fmt(base['prediction'])}: rmse {fmt(base['rmse'])}"
+        else:
+            base = best["majority_baseline"]
+            also = "" if name == "accuracy" else f", accuracy={fmt(test['accuracy'])}"
+            baseline = f"always predicting the training majority '{base['label']}': accuracy {fmt(base['accuracy'])}"
         console.print(
             f"best trial {best['trial']}: validation {name}={fmt(best['validation'].get(name))}"
-            f" · test {name}={fmt(test[name])}{accuracy}"
-            f" (always predicting the training majority '{base['label']}': accuracy {fmt(base['accuracy'])})"
+            f" · test {name}={fmt(test[name])}{also} ({baseline})"
         )
         console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")
     return 0
@@ -453,6 +459,8 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         )
     if table is not None and args.output:
         ours = ["label", "probability", *[f"p({name})" for name in predictor.label_names]]
+        if len(predictor.label_names) == 1:  # regression
+            ours = ["prediction"]
         clash = [c for c in ours if c in table.columns]
         if clash:
             raise ConfigError(
@@ -466,19 +474,27 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         if table is None:
             out.insert(0, "text", texts)
         write_table(out, args.output)
-        counts = ", ".join(f"{k} {v}" for k, v in frame["label"].value_counts().items())
+        if result.regression:
+            values = result.values
+            counts = f"{result.label_names[0]} from {values.min():.4g} to {values.max():.4g}, mean {values.mean():.4g}"
+        else:
+            counts = ", ".join(f"{k} {v}" for k, v in frame["label"].value_counts().items())
         console.print(f"wrote {len(frame)} predictions to {args.output} ({counts})")
         return 0
     view = Table(header_style="bold")
     view.add_column(inputs[0] if pairs is not None else "text", overflow="fold", max_width=60)
     if pairs is not None:
         view.add_column(inputs[1], overflow="fold", max_width=60)
-    view.add_column("label")
-    for name in result.label_names:
-        view.add_column(f"p({name})", justify="right")
+    if result.regression:
+        view.add_column(f"predicted {result.label_names[0]}", justify="right")
+    else:
+        view.add_column("label")
+        for name in result.label_names:
+            view.add_column(f"p({name})", justify="right")
     for i, (text, label, row) in enumerate(zip(result.texts, result.labels, result.proba)):
         shown = [escape(text)] if pairs is None else [escape(text), escape(pairs[i])]
-        view.add_row(*shown, label, *[f"{p:.3f}" for p in row])
+        scores = [f"{row[0]:.4g}"] if result.regression else [label, *[f"{p:.3f}" for p in row]]
+        view.add_row(*shown, *scores)
     console.print(view)
     return 0
 
@@ -542,7 +558,13 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     section, options = parse_dataset(table, where, registry)
     data = load_dataset(section, options, registry, base_dir, seed, where)
     predictor = Predictor(args.model_dir, device=args.device)
-    unknown = [n for n in data.label_names if n not in predictor.label_names]
+    if data.regression != predictor.regression:
+        model_task = "a number (regression)" if predictor.regression else "classes"
+        raise DataError(
+            f"{where}: the data's labels are {'numbers' if data.regression else 'classes'}, but the model in "
+            f"'{args.model_dir}' predicts {model_task}; set [dataset] task to match"
+        )
+    unknown = [] if data.regression else [n for n in data.label_names if n not in predictor.label_names]
     if unknown:
         raise DataError(
             f"{where}: labels {', '.join(map(repr, unknown))} are not labels of the model "
@@ -553,8 +575,11 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         reads = "sentence pairs" if predictor.paired else "single texts"
         has = "pairs (text_pair_column)" if data.paired else "single texts"
         raise DataError(f"{where}: the data holds {has}, but the model in '{args.model_dir}' reads {reads}")
-    to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
-    labels = to_model[split.labels]
+    if data.regression:
+        labels = split.labels
+    else:
+        to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
+        labels = to_model[split.labels]
     console.print(f"evaluating {args.model_dir} on {len(split)} {args.split} rows of {data.source}")
     proba = predictor.proba(split.texts, split.pairs)
     summary = write_evaluation(
@@ -570,6 +595,12 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         explain=args.explain,
         pairs=split.pairs,
     )
+    if data.regression:
+        console.print(
+            f"rmse {summary['rmse']:.4f} · mae {summary['mae']:.4f} · r2 {summary['r2']:.4f} · "
+            f"pearson {summary['pearson']:.4f} · spearman {summary['spearman']:.4f} · files in {out}"
+        )
+        return 0
     console.print(escape((out / "classification_report.txt").read_text()))
     console.print(
         f"accuracy {summary['accuracy']:.4f} · ECE {summary['ece']:.4f} · "

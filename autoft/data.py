@@ -24,6 +24,8 @@ import numpy as np
 from .errors import AutoftError, DataError, one_line
 
 SPLITS = ("train", "validation", "test")
+#: what a study predicts: one class per row, or a number
+TASKS = ("classification", "regression")
 #: how a sentence pair is written where one text is shown (tables of mistakes, messages)
 PAIR_MARK = "[SEP]"
 
@@ -76,6 +78,7 @@ class RawDataset:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     text_columns: tuple[str, ...] = ()
+    label_column: str = ""  # names a regression target (its single "label name"); "value" when empty
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Dataset:
 @dataclass(frozen=True)
 class LabelledTexts:
     texts: list[str]
-    labels: np.ndarray  # int64 label ids
+    labels: np.ndarray  # int64 label ids; float32 targets for regression
     pairs: list[str] | None = None  # the second text of each row, for sentence pairs
 
     def __len__(self) -> int:
@@ -127,10 +130,16 @@ class PreparedData:
     fingerprint: str
     notes: tuple[str, ...] = ()
     text_columns: tuple[str, ...] = ()
+    task: str = "classification"
 
     @property
     def num_labels(self) -> int:
+        """The model's outputs: one per class, or one number for regression (``label_names`` names it)."""
         return len(self.label_names)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def paired(self) -> bool:
@@ -150,10 +159,13 @@ def prepare(
     test_size: float,
     where: str,
     max_rows: dict[str, int] | None = None,
+    task: str = "auto",
 ) -> PreparedData:
-    """Check a loaded dataset and return train, validation and test splits with label ids.
+    """Check a loaded dataset and return train, validation and test splits with label ids (or targets).
 
-    ``max_rows`` caps splits (by name) with a seeded, stratified sample.
+    ``max_rows`` caps splits (by name) with a seeded, stratified sample. ``task``: classification,
+    regression (numeric targets; carving and samples are stratified by target decile), or auto:
+    regression where the train labels are numbers with fractions, said in a note.
     """
     unknown = set(raw.splits) - set(SPLITS)
     if unknown:
@@ -164,26 +176,34 @@ def prepare(
     _check_pairs(raw.splits, where)
     cleaned = {name: _clean(split, name, where) for name, split in raw.splits.items()}
     pairs = {name: _clean_pairs(split, name, where) for name, split in raw.splits.items()}
-    names, ids = _label_ids(cleaned, raw.label_names, where)
-
-    texts, labels = cleaned["train"][0], ids["train"]
-    if len(set(labels.tolist())) < 2:
-        only = names[int(labels[0])] if len(labels) else "none"
-        raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
-    _check_unseen_labels({k: ids[k] for k in ("validation", "test") if k in ids}, labels, names, where)
+    task = _task(task, cleaned["train"][1], where, notes)
     carves = [
         (name, size) for name, size in (("test", test_size), ("validation", validation_size)) if name not in cleaned
     ]
-    _check_carving(labels, carves, names, where)
+    texts = cleaned["train"][0]
+    if task == "regression":
+        names = [raw.label_column or "value"]
+        ids = {split: _targets(labels, split, where) for split, (_, labels) in cleaned.items()}
+        labels = ids["train"]
+        if float(labels.max()) == float(labels.min()):
+            raise DataError(f"{where}: every train target is {labels[0]:g}; regression needs targets that vary")
+    else:
+        names, ids = _label_ids(cleaned, raw.label_names, where)
+        labels = ids["train"]
+        if len(set(labels.tolist())) < 2:
+            only = names[int(labels[0])] if len(labels) else "none"
+            raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
+        _check_unseen_labels({k: ids[k] for k in ("validation", "test") if k in ids}, labels, names, where)
+        _check_carving(labels, carves, names, where)
     rng_seed = seed
     train = _Rows(texts, labels, pairs["train"])
     if "test" not in cleaned:
-        train, test = train.split(_carve(labels, test_size, rng_seed, where, "test"))
+        train, test = train.split(_carve(strata(labels, task), test_size, rng_seed, where, "test"))
         notes.append(f"test split: {len(test)} rows carved from train ({test_size:.0%}, stratified, seed {seed})")
     else:
         test = _Rows(cleaned["test"][0], ids["test"], pairs["test"])
     if "validation" not in cleaned:
-        train, val = train.split(_carve(train.labels, validation_size, rng_seed + 1, where, "validation"))
+        train, val = train.split(_carve(strata(train.labels, task), validation_size, rng_seed + 1, where, "validation"))
         notes.append(
             f"validation split: {len(val)} rows carved from train ({validation_size:.0%}, stratified, seed {seed})"
         )
@@ -193,12 +213,13 @@ def prepare(
     splits = {"train": train, "validation": val, "test": test}
     for name, cap in (max_rows or {}).items():
         if cap and len(splits[name]) > cap:
-            splits[name] = splits[name].take(_sample(splits[name].labels, cap, seed + 2))
+            splits[name] = splits[name].take(_sample(strata(splits[name].labels, task), cap, seed + 2))
             notes.append(f"{name}: a stratified sample of {len(splits[name])} rows (max_{name}_rows)")
-    _check_unseen_labels({k: splits[k].labels for k in ("validation", "test")}, splits["train"].labels, names, where)
-    prepared = {
-        k: LabelledTexts(list(r.texts), np.asarray(r.labels, dtype=np.int64), r.pairs) for k, r in splits.items()
-    }
+    dtype = np.float32 if task == "regression" else np.int64
+    if task != "regression":
+        train_ids = splits["train"].labels
+        _check_unseen_labels({k: splits[k].labels for k in ("validation", "test")}, train_ids, names, where)
+    prepared = {k: LabelledTexts(list(r.texts), np.asarray(r.labels, dtype=dtype), r.pairs) for k, r in splits.items()}
     notes.extend(_overlap_notes(prepared))
     return PreparedData(
         train=prepared["train"],
@@ -209,7 +230,63 @@ def prepare(
         fingerprint=_fingerprint(prepared, names),
         notes=tuple(notes),
         text_columns=tuple(raw.text_columns),
+        task=task,
     )
+
+
+def strata(labels: np.ndarray, task: str, bins: int = 10) -> np.ndarray:
+    """What carving and samples stratify by: the class ids, or a regression target's decile (as ids)."""
+    if task != "regression":
+        return np.asarray(labels)
+    values = np.asarray(labels, dtype=np.float64)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    return np.searchsorted(edges, values, side="right").astype(np.int64)
+
+
+def _number(value: Any) -> float | None:
+    """A label as a regression target: a number, or text that reads as one; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        try:
+            return float(value.replace(",", "").replace("_", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _task(task: str, train_labels: list[Any], where: str, notes: list[str]) -> str:
+    """The study's task: as set, or (auto) regression where every train label is a number and some have fractions."""
+    if task in TASKS:
+        return task
+    if task != "auto":
+        raise DataError(f"{where}: task '{task}' is not one of auto, {', '.join(TASKS)}")
+    numbers = [_number(y) for y in train_labels]  # CSV cells are text: "2.5" counts as a number
+    if any(n is None for n in numbers):
+        return "classification"
+    fractions = [n for n in numbers if not float(n).is_integer()]
+    if not fractions:
+        return "classification"
+    notes.append(
+        f"task: regression, as the labels are numbers with fractions (such as {fractions[0]:g}); "
+        '[dataset] task = "regression" says so, "classification" would refuse them'
+    )
+    return "regression"
+
+
+def _targets(labels: list[Any], split: str, where: str) -> np.ndarray:
+    """A split's regression targets as float32; a label that is not a finite number is an error naming rows."""
+    values = [_number(y) for y in labels]
+    bad = [i for i, v in enumerate(values) if v is None or not math.isfinite(v)]
+    if bad:
+        shown = ", ".join(repr(labels[i]) for i in bad[:3])
+        raise DataError(
+            f"{where}: task regression needs a number per row, but {split} has {len(bad)} labels that are not "
+            f'finite numbers ({shown}; rows {shown_rows(bad)}); fix them, or set [dataset] task = "classification"'
+        )
+    return np.asarray(values, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -384,7 +461,10 @@ def _normal(label: Any, where: str) -> int | str:
     if isinstance(label, (float, np.floating)):
         if float(label).is_integer():
             return int(label)
-        raise DataError(f"{where}: label {label} is not a class; labels are strings or integers")
+        raise DataError(
+            f"{where}: label {label} is not a class; labels are strings or integers "
+            '(a number to predict: [dataset] task = "regression")'
+        )
     if isinstance(label, str):
         return label.strip()
     raise DataError(f"{where}: label {label!r} is not a class; labels are strings or integers")

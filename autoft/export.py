@@ -76,12 +76,12 @@ def finalize(
     model.to(bench.device)
     test = bench.encoded["test"]
     raw = _proba(model, bench, "test", checkpoint)
-    calibrate = bench.config.train.calibrate
+    calibrate = bench.calibrates
     validation = bench.encoded["validation"]
     temperature = 1.0
     if calibrate:
         temperature = fit_temperature(_proba(model, bench, "validation", checkpoint), validation.labels)
-    proba = scale(raw, temperature)
+    proba = scale(raw, temperature) if calibrate else raw
     metrics = _test_metrics(best, bench, proba)
     if calibrate:
         metrics["calibration"] = {"temperature": temperature, "fitted_on": "validation"}
@@ -98,6 +98,7 @@ def finalize(
         uncalibrated=raw if calibrate else None,
         temperature=temperature,
         pairs=bench.data.test.pairs,
+        train_mean=float(np.mean(bench.encoded["train"].labels)) if bench.regression else None,
     )
     write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
     shutil.rmtree(checkpoint / PREDICTIONS, ignore_errors=True)  # used: the checkpoint is its model again
@@ -147,18 +148,28 @@ class _BarReporter:
 
 
 def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
-    """``metrics.json``: validation and test scores of the best trial, and the majority-class baseline."""
+    """``metrics.json``: validation and test scores of the best trial, and the baseline: the majority
+    class, or for regression the mean train target (``mean_baseline``)."""
     test = bench.encoded["test"]
     names = list(bench.label_names)
-    majority = int(np.bincount(bench.encoded["train"].labels, minlength=len(names)).argmax())
+    train = bench.encoded["train"].labels
+    if bench.regression:
+        mean = float(np.mean(train))
+        baseline = compute(bench.metrics, test.labels, np.full((len(test), 1), mean, dtype=np.float32))
+        base = {"mean_baseline": {"prediction": mean, "rmse": baseline["rmse"], "mae": baseline["mae"]}}
+    else:
+        majority = int(np.bincount(train, minlength=len(names)).argmax())
+        accuracy = float(np.mean(test.labels == majority))
+        base = {"majority_baseline": {"label": names[majority], "accuracy": accuracy}}
     return {
         "study": bench.config.name,
         "trial": best.number,
+        "task": "regression" if bench.regression else "classification",
         "objective": bench.config.objective.name,
         "validation": best.user_attrs.get("metrics", {}),
         "test": compute(bench.metrics, test.labels, proba),
         "test_rows": len(test),
-        "majority_baseline": {"label": names[majority], "accuracy": float(np.mean(test.labels == majority))},
+        **base,
         "label_names": names,
     }
 
@@ -186,7 +197,8 @@ def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metr
         },
     )
     write_json(folder / "metrics.json", metrics)
-    write_json(folder / TASK, {"inputs": task_inputs(bench.data.paired, bench.data.text_columns)})
+    task = {"task": bench.data.task, "inputs": task_inputs(bench.data.paired, bench.data.text_columns)}
+    write_json(folder / TASK, task)
     if "calibration" in metrics:
         write_json(folder / CALIBRATION, metrics["calibration"])
     space = SearchSpace(bench.config, bench.registry).rows()
@@ -209,16 +221,30 @@ def write_evaluation(
     uncalibrated: np.ndarray | None = None,
     temperature: float = 1.0,
     pairs: list[str] | None = None,
+    train_mean: float | None = None,
 ) -> dict:
     """The evaluation folder, built whole and swapped in: reports, plots, mistakes and their token attributions.
 
     ``uncalibrated``: the probabilities before temperature scaling, for the before/after reliability diagrams;
-    ``pairs``: the second texts of sentence pairs.
+    ``pairs``: the second texts of sentence pairs. A regression model (``proba`` one column of predictions,
+    ``names`` the target's name) gets :func:`~autoft.evaluation_regression.evaluate_regression`'s files,
+    with ``train_mean`` as its baseline.
     """
     from .attributions import explain_misclassified
     from .evaluation import evaluate_predictions
 
     summary: dict = {}
+    if proba.shape[1] == 1:
+        from .evaluation_regression import evaluate_regression
+
+        mean = float(np.mean(labels)) if train_mean is None else train_mean
+
+        def regression(tmp: Path) -> None:
+            summary.update(evaluate_regression(texts, labels, proba[:, 0], names[0], tmp, train_mean=mean, pairs=pairs))
+            np.save(tmp / "predictions.npy", proba[:, 0])
+
+        write_folder(folder, regression)
+        return summary
 
     def fill(tmp: Path) -> None:
         summary.update(

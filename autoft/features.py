@@ -33,7 +33,7 @@ class Encoded:
 
     ids: np.ndarray  # int32, all texts back to back
     offsets: np.ndarray  # int64, len(texts) + 1
-    labels: np.ndarray  # int64
+    labels: np.ndarray  # int64 label ids, or float32 regression targets
     type_ids: np.ndarray | None = None  # int8, like ids
 
     def __len__(self) -> int:
@@ -119,7 +119,13 @@ def encode(
     type_ids = None
     if pairs is not None and type_pieces:
         type_ids = np.concatenate(type_pieces)
-    return Encoded(ids, offsets, np.asarray(labels, dtype=np.int64), type_ids)
+    return Encoded(ids, offsets, label_array(labels), type_ids)
+
+
+def label_array(labels: Any) -> np.ndarray:
+    """Labels as training reads them: int64 class ids, or float32 regression targets."""
+    labels = np.asarray(labels)
+    return labels.astype(np.float32) if labels.dtype.kind == "f" else labels.astype(np.int64)
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -165,7 +171,7 @@ def load_encoded(folder: Path, mmap: bool = True) -> dict[str, Encoded]:
         paths = [folder / f"{s}_{name}.npy" for name in ("ids", "offsets", "labels")]
         ids, offsets, labels = (read_npy(p, fix, mmap=mmap) for p in paths)
         for path, array in zip(paths, (ids, offsets, labels)):
-            if array.ndim != 1 or array.dtype.kind not in "iu":
+            if array.ndim != 1 or array.dtype.kind not in ("iuf" if array is labels else "iu"):
                 raise DamagedFile(path, f"a {array.dtype} array of shape {array.shape}, not token ids", fix)
         if len(offsets) != len(labels) + 1:
             raise DamagedFile(paths[1], f"{len(offsets)} offsets for {len(labels)} labels", fix)

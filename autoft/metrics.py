@@ -15,21 +15,30 @@ class Metric:
 
     ``fn(y_true, y_pred, proba)`` returns a float; ``proba`` has one column per label.
     ``greater_is_better`` sets the study direction when the metric is the objective.
+    A ``task = "regression"`` metric gets true and predicted numbers, and ``proba`` is the
+    predictions as one column.
     """
 
     name: str
     fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
     greater_is_better: bool = True
     description: str = ""
+    task: str = "classification"
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
         return float(self.fn(y_true, y_pred, proba))
 
 
 def compute(metrics: Mapping[str, Metric], y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Every metric for one set of predictions; ``proba`` is (rows, labels)."""
-    y_pred = proba.argmax(axis=1)
-    return {name: m(y_true, y_pred, proba) for name, m in metrics.items()}
+    """Every metric of the predictions' task; ``proba`` is (rows, labels), or (rows, 1) numbers for regression."""
+    task = "regression" if proba.shape[1] == 1 else "classification"
+    y_pred = proba[:, 0] if task == "regression" else proba.argmax(axis=1)
+    return {name: m(y_true, y_pred, proba) for name, m in metrics.items() if m.task == task}
+
+
+def for_task(metrics: Mapping[str, Metric], task: str) -> dict[str, Metric]:
+    """The metrics that score ``task``'s predictions."""
+    return {name: m for name, m in metrics.items() if m.task == task}
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,8 @@ class BaseModel:
             )
         except Exception as exc:
             raise ModelError(_load_message("model", ref, exc)) from exc
-        model.config.problem_type = "single_label_classification"
+        # one output is a number to predict (transformers' convention too), else one score per class
+        model.config.problem_type = "regression" if len(label_names) == 1 else "single_label_classification"
         self.model = model
         #: parameters the checkpoint did not have (the classifier head): initialised per trial
         self.new_parameters = sorted(set(info.get("missing_keys", ())) | set(info.get("mismatched_keys", ())))

@@ -52,11 +52,23 @@ class Predictions:
     pairs: list[str] | None = None
 
     @property
+    def regression(self) -> bool:
+        """Whether these are numbers (a regression model's, one column) rather than class probabilities."""
+        return self.proba.shape[1] == 1
+
+    @property
     def labels(self) -> list[str]:
         return [self.label_names[i] for i in self.proba.argmax(axis=1)]
 
+    @property
+    def values(self) -> np.ndarray:
+        """A regression model's predictions."""
+        return self.proba[:, 0]
+
     def frame(self) -> pd.DataFrame:
-        """label, probability of that label, and one p(<label>) column per class."""
+        """label, probability of that label, and one p(<label>) column per class; for regression, prediction."""
+        if self.regression:
+            return pd.DataFrame({"prediction": self.values})
         out = pd.DataFrame({"label": self.labels, "probability": self.proba.max(axis=1)})
         for i, name in enumerate(self.label_names):
             out[f"p({name})"] = self.proba[:, i]
@@ -111,8 +123,14 @@ class Predictor:
         """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
         return len(self.inputs) == 2
 
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts a number (one output) rather than a class."""
+        return len(self.label_names) == 1
+
     def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
-        """Class probabilities; all finite, or a :class:`ModelError` naming the model and the texts."""
+        """Class probabilities (a regression model's predictions, as one column); all finite, or a
+        :class:`ModelError` naming the model and the texts."""
         import torch
 
         check_pairs(self.inputs, texts, pairs, f"the model in '{self.folder}'")

@@ -79,6 +79,14 @@ def _space_tables(bench: Workbench) -> list[tuple[str, dict]]:
 def check_class_weights(bench: Workbench) -> None:
     labels = list(bench.label_names)
     for table, values in _space_tables(bench):
+        if bench.regression:
+            for key, off in (("class_weights", "none"), ("label_smoothing", 0.0)):
+                if any(v != off for v in _values(values.get(key, off))):
+                    raise ConfigError(
+                        f"{bench.config.path}: {table} {key} applies to classes, and this study predicts a number "
+                        f"(regression); drop {key}"
+                    )
+            continue
         for weights in _values(values.get("class_weights", "none")):
             if not isinstance(weights, dict):
                 continue

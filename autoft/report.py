@@ -38,6 +38,8 @@ IMAGES = [
     ("roc_curves_png", "ROC curves"),
     ("reliability_png", "Reliability diagram"),
     ("reliability_uncalibrated_png", "Reliability diagram before temperature scaling"),
+    ("predicted_vs_true_png", "Predicted against true"),
+    ("residuals_png", "Residuals"),
 ]
 
 CSS = """
@@ -284,6 +286,9 @@ def _summary(name: str, rows: list[dict], objective: Objective, best: dict | Non
         base = best.get("majority_baseline")
         if base:
             out.append(("majority baseline", f"always '{base['label']}': accuracy {fmt(base['accuracy'])}"))
+        mean = best.get("mean_baseline")
+        if mean:
+            out.append(("mean baseline", f"always {fmt(mean['prediction'])}: rmse {fmt(mean['rmse'])}"))
     return out
 
 
@@ -317,6 +322,8 @@ def _test(run_dir: Path, evaluation: dict | None) -> list[Block]:
     doc: list[Block] = [Section("Test set: best model")]
     if not evaluation:
         return doc + [Paragraph("No test evaluation yet: it runs once the study has a complete trial.")]
+    if evaluation.get("task") == "regression":
+        return doc + _regression_test(run_dir, evaluation)
     doc.append(Pairs(_evaluation_facts(evaluation)))
     if evaluation.get("classification_report"):
         doc.append(Table(*report_rows(evaluation["classification_report"])))
@@ -345,6 +352,29 @@ def _ece(evaluation: dict) -> str:
         return after
     before, t = fmt(evaluation["ece_uncalibrated"]), fmt(evaluation.get("temperature"), 3)
     return f"{after} after temperature scaling (T = {t}, fitted on validation); {before} before"
+
+
+def _regression_test(run_dir: Path, evaluation: dict) -> list[Block]:
+    """A regression model on test: its errors and correlations, the plots, the rows furthest off."""
+    base = evaluation.get("mean_baseline") or {}
+    facts = [("rows", str(evaluation.get("rows", "-")))]
+    facts += [(name, fmt(evaluation.get(name))) for name in ("rmse", "mae", "r2", "pearson", "spearman")]
+    facts.append(("mean baseline", f"always {fmt(base.get('prediction'))}: rmse {fmt(base.get('rmse'))}"))
+    files = evaluation.get("files", {})
+    paths = [(f"{EVALUATION}/{files[key]}", caption) for key, caption in IMAGES if files.get(key)]
+    doc: list[Block] = [
+        Pairs(facts),
+        Gallery([Figure(p, c, (run_dir / p).read_bytes()) for p, c in paths if (run_dir / p).is_file()]),
+        Section("Largest errors"),
+    ]
+    path = run_dir / EVALUATION / files.get("largest_errors_csv", "largest_errors.csv")
+    if not path.is_file():
+        return doc + [Paragraph("No predictions.")]
+    frame = pd.read_csv(path, keep_default_na=False, dtype={"text": str, "text_pair": str}).head(MISCLASSIFIED_ROWS)
+    columns = [c for c in ("text", "text_pair", "true", "predicted", "error") if c in frame.columns]
+    cells = [[r[c] if isinstance(r[c], str) else fmt(r[c]) for c in columns] for r in frame.to_dict("records")]
+    note = f"The {len(cells)} test rows predicted furthest from their target."
+    return doc + [Paragraph(note), Table(columns, cells, clip=(0,))]
 
 
 def _evaluation_facts(evaluation: dict) -> list[tuple[str, str]]:

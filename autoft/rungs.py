@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .data import strata
+
 #: resource units per epoch: a resource of 1000 is one epoch of the reported phases
 PER_EPOCH = 1000
 
@@ -48,8 +50,10 @@ def stratified_rows(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     """A seeded sample of ``size`` row indices with each label in its share (all rows when size covers them).
 
     Every label keeps at least one row; the rows come back sorted, so the sample is the same set
-    whatever the trial.
+    whatever the trial. Regression targets (floats) are stratified by decile.
     """
+    if np.asarray(labels).dtype.kind == "f":
+        labels = strata(labels, "regression")
     n = len(labels)
     if size <= 0 or size >= n:
         return np.arange(n)

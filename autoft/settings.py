@@ -61,6 +61,8 @@ class TrainSettings:
     group_by_length: bool = option(True, "batch texts of similar length together (less padding)")
     feature_cache: bool = option(True, "a frozen body runs once per run; its head trains on the cached output")
     calibrate: bool = option(True, "fit a temperature on validation for the best model; predict applies it")
+    regression_loss: Literal["mse", "huber"] = option("mse", "regression: squared error, or Huber (delta 1)")
+    scale_targets: bool = option(True, "regression: train on standardised targets; the saved model predicts raw ones")
     rungs: int = option(
         3, "with a pruner, evaluations in the first epoch after 1/2**k of it (3: 1/8, 1/4, 1/2); 0: none", ge=0, le=6
     )

@@ -114,6 +114,7 @@ class StudyResult:
     rows: list[dict]
     best: dict | None
     ran: int
+    objective: str = ""  # the metric the study ranked by (a study file without one gets its task's default)
 
 
 def run_study(
@@ -133,6 +134,8 @@ def run_study(
     deadline = time.time() + budget if budget else None  # counted from here: loading and checking are in it
     check_run_folder(config)  # the checks of check_study, with the workers starting once the data is loaded
     bench = Workbench.with_data(config, registry)
+    config = bench.config  # as it applies to the data's task (its objective)
+    display.objective = config.search.objective
     bench.deadline = deadline
     backend = registry.backend(config.search.backend)()
     run_dir = config.run_dir
@@ -203,4 +206,4 @@ def run_study(
         )
     if finalize_best:
         registry.hook.study_finished(study_name=config.name, run_dir=str(run_dir), best=best, config=config)
-    return StudyResult(run_dir, rows, best, search.ran)
+    return StudyResult(run_dir, rows, best, search.ran, config.search.objective)

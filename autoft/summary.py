@@ -12,18 +12,24 @@ from .data import SPLITS
 
 
 def data_summary(bench: Any) -> list[dict]:
-    """Per split: rows, label counts, token-length percentiles and the share cut at max_length."""
+    """Per split: rows, label counts (a regression target's mean, spread and range), token-length
+    percentiles and the share cut at max_length."""
     max_length = bench.config.model.max_length
     out = []
     for split in SPLITS:
         enc = bench.encoded[split]
         lengths = enc.lengths
-        counts = np.bincount(enc.labels, minlength=len(bench.data.label_names))
+        if bench.data.regression:
+            y = np.asarray(enc.labels, dtype=np.float64)
+            labels = {"mean": float(y.mean()), "sd": float(y.std()), "min": float(y.min()), "max": float(y.max())}
+        else:
+            counts = np.bincount(enc.labels, minlength=len(bench.data.label_names))
+            labels = {name: int(c) for name, c in zip(bench.data.label_names, counts)}
         out.append(
             {
                 "split": split,
                 "rows": len(enc),
-                "labels": {name: int(c) for name, c in zip(bench.data.label_names, counts)},
+                "labels": labels,
                 "tokens_p50": int(np.percentile(lengths, 50)),
                 "tokens_p95": int(np.percentile(lengths, 95)),
                 "tokens_max": int(lengths.max()),
@@ -38,11 +44,16 @@ def describe_data(bench: Any, display: Any) -> None:
     table = Table(
         title=f"dataset {bench.config.dataset.type}: {data.source}", title_justify="left", header_style="bold"
     )
-    for col in ("split", "rows", "labels", "tokens p50/p95/max", f"cut at {bench.config.model.max_length}"):
+    target = f"{data.label_names[0]} mean ± sd (range)" if data.regression else "labels"
+    for col in ("split", "rows", target, "tokens p50/p95/max", f"cut at {bench.config.model.max_length}"):
         table.add_column(col)
     for row in data_summary(bench):
         total = max(row["rows"], 1)
-        labels = ", ".join(f"{n} {c / total:.0%}" for n, c in row["labels"].items())
+        if data.regression:
+            y = row["labels"]
+            labels = f"{y['mean']:.3g} ± {y['sd']:.3g} ({y['min']:.3g} to {y['max']:.3g})"
+        else:
+            labels = ", ".join(f"{n} {c / total:.0%}" for n, c in row["labels"].items())
         table.add_row(
             row["split"],
             str(row["rows"]),

@@ -65,6 +65,27 @@ def pair_rows(n: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
     return firsts, seconds, labels
 
 
+def score_rows(n: int, seed: int = 0) -> tuple[list[str], list[float]]:
+    """Texts scored 0 to 5 by how many positive words they hold (0 to 4, 1.25 each): a number to predict."""
+    rng = random.Random(seed)
+    texts, scores = [], []
+    for i in range(n):
+        k = i % 5
+        body = rng.sample(FILLER, rng.randint(3, 7)) + rng.sample(POSITIVE_WORDS, k)
+        rng.shuffle(body)
+        texts.append(" ".join(body) + f" {i}")
+        scores.append(k * 1.25)
+    return texts, scores
+
+
+def write_scores_csv(path: Path, n: int, seed: int = 0) -> Path:
+    """A CSV of texts with a ``score`` column of numbers (see :func:`score_rows`)."""
+    texts, scores = score_rows(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"text": texts, "score": scores}).to_csv(path, index=False)
+    return path
+
+
 def write_pairs_csv(path: Path, n: int, seed: int = 0) -> Path:
     """A CSV of sentence pairs: columns ``first``, ``second`` and ``label`` (see :func:`pair_rows`)."""
     first, second, labels = pair_rows(n, seed)

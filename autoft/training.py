@@ -142,21 +142,28 @@ def predict_proba(
     dtype: torch.dtype | None,
     forward: Forward | None = None,
     rows: np.ndarray | None = None,
+    scale: TargetScale | None = None,
 ) -> np.ndarray:
     """Class probabilities for ``rows`` of ``data`` (default: all), in their order; batches run longest first.
 
-    ``forward`` gives the logits (default: :func:`model_forward`). Every module's training mode
-    comes back as it was (a frozen body stays in eval mode).
+    A regression model (one output) gives its predictions instead, as one column (``scale``: the
+    standardisation its output is in while it trains). ``forward`` gives the logits (default:
+    :func:`model_forward`). Every module's training mode comes back as it was (a frozen body stays
+    in eval mode).
     """
     forward = forward or model_forward(model, data, device=device, pad_id=pad_id)
     rows = np.arange(len(data)) if rows is None else np.asarray(rows)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
+    regression = model.config.num_labels == 1
     out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         for batch in eval_batches(data.lengths_of(rows), batch_size):
-            logits = forward(rows[batch])
-            out[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            logits = forward(rows[batch]).float()
+            if regression:  # the number itself, in the targets' units
+                out[batch] = (logits if scale is None else scale.unscale(logits)).cpu().numpy()
+            else:
+                out[batch] = torch.softmax(logits, dim=-1).cpu().numpy()
     for module, mode in modes:
         module.training = mode
     return out
@@ -187,11 +194,20 @@ def evaluate(
     dtype: torch.dtype | None,
     forward: Forward | None = None,
     rows: np.ndarray | None = None,
+    scale: TargetScale | None = None,
 ) -> tuple[dict[str, float], float]:
     """Every metric on the validation split (or on ``rows`` of it), and the seconds it took."""
     started = time.perf_counter()
     proba = predict_proba(
-        model, validation, batch_size=batch_size, device=device, pad_id=pad_id, dtype=dtype, forward=forward, rows=rows
+        model,
+        validation,
+        batch_size=batch_size,
+        device=device,
+        pad_id=pad_id,
+        dtype=dtype,
+        forward=forward,
+        rows=rows,
+        scale=scale,
     )
     labels = validation.labels if rows is None else validation.labels[rows]
     return compute(metrics, labels, proba), time.perf_counter() - started
@@ -263,6 +279,8 @@ def train(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)  # dropout
     weights = class_weights.to(device) if class_weights is not None else None
+    regression = model.config.num_labels == 1
+    scale = TargetScale.of(data.labels) if regression and settings.scale_targets else None
     accum = min(settings.gradient_accumulation, hp.batch_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -298,7 +316,10 @@ def train(
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 logits = forward(part)
             labels = torch.from_numpy(data.labels[part]).to(device)
-            loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
+            if regression:
+                loss = regression_loss(logits, labels, settings.regression_loss, scale)
+            else:
+                loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
             optimizer.backward(loss * (len(part) / len(s.rows)))
             running_loss += loss.detach() * len(part)
             running_count += len(part)
@@ -331,6 +352,7 @@ def train(
             device=device,
             pad_id=pad_id,
             dtype=dtype,
+            scale=scale,
         )
         result.eval_seconds += seconds
         index = len(result.history)
@@ -356,6 +378,8 @@ def train(
         segment_start = time.perf_counter()
 
     best.restore(model)
+    if scale is not None:
+        scale.fold_into(model)  # from here on the model predicts in the targets' units
     for name, p in model.named_parameters():
         p.requires_grad_(name in tracked)
     # a trial stopped at a rung before any full evaluation keeps the score it reached there
@@ -365,6 +389,46 @@ def train(
         result.best_metrics, result.best_epoch = rung_scores, rung_epoch
     result.peak_memory_mb = _peak_memory_mb(device)
     return result
+
+
+@dataclass(frozen=True)
+class TargetScale:
+    """Regression targets standardised while a model trains: it learns ``(y - mean) / std``."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, targets: np.ndarray) -> TargetScale:
+        values = np.asarray(targets, dtype=np.float64)
+        std = float(values.std())
+        return cls(float(values.mean()), std if std > 0 else 1.0)
+
+    def scale(self, targets: torch.Tensor) -> torch.Tensor:
+        return (targets - self.mean) / self.std
+
+    def unscale(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs * self.std + self.mean
+
+    def fold_into(self, model: nn.Module) -> None:
+        """Make the model's output layer give unscaled predictions: weight × std, bias × std + mean.
+
+        Every one-output linear layer is changed: the head's, and under LoRA also the copy peft keeps
+        of the original head (unused, but saved with the adapter).
+        """
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.Linear) and module.out_features == 1:
+                    module.weight.mul_(self.std)
+                    if module.bias is not None:
+                        module.bias.mul_(self.std).add_(self.mean)
+
+
+def regression_loss(outputs: torch.Tensor, targets: torch.Tensor, kind: str, scale: TargetScale | None):
+    """Squared error (or Huber's, delta 1) between the one-column outputs and the (standardised) targets."""
+    targets = targets.float() if scale is None else scale.scale(targets.float())
+    predicted = outputs.float().squeeze(-1)
+    return F.huber_loss(predicted, targets) if kind == "huber" else F.mse_loss(predicted, targets)
 
 
 class _Step(NamedTuple):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import DatasetSection, StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
-from .errors import DataError, type_and_first_line
+from .errors import ConfigError, DataError, type_and_first_line
 from .metrics import Metric
 from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
 from .plugins import Registry
@@ -51,7 +51,34 @@ def load_dataset(
         test_size=section.test_size,
         where=where,
         max_rows={s: getattr(section, f"max_{s}_rows") for s in ("train", "validation", "test")},
+        task=section.task,
     )
+
+
+#: the objective of a study whose file names none, per task
+DEFAULT_OBJECTIVES = {"classification": "accuracy", "regression": "rmse"}
+
+
+def fit_task(config: StudyConfig, registry: Registry, data: PreparedData) -> StudyConfig:
+    """The study as it applies to its data's task: an objective of that task.
+
+    A study file without ``[search] objective`` gets its task's default (written into the
+    resolved study, so workers and the saved ``study.toml`` agree); one naming a metric of the
+    other task is an error naming the metrics that would do.
+    """
+    metrics = registry.metric_table()
+    if metrics[config.search.objective].task == data.task:
+        return config
+    search = config.raw.get("search", {})
+    if "objective" in search:
+        valid = ", ".join(name for name, m in metrics.items() if m.task == data.task)
+        what = "a number (regression)" if data.regression else "classes"
+        raise ConfigError(
+            f"{config.path}: [search] objective '{config.search.objective}' does not score this study's task: "
+            f"it predicts {what}; use one of {valid}"
+        )
+    raw = {**config.raw, "search": {**search, "objective": DEFAULT_OBJECTIVES[data.task]}}
+    return parse_study(config.path, raw, registry)[0]
 
 
 def model_ref(config: StudyConfig) -> ModelRef:
@@ -94,6 +121,7 @@ class Workbench:
         The tokenizer comes next (:meth:`add_tokenizer`). Writes nothing.
         """
         data = load_data(config, registry)
+        config = fit_task(config, registry, data)
         return cls(config, registry, data.label_names, model_ref(config), None, data)
 
     def add_tokenizer(self) -> None:
@@ -123,8 +151,20 @@ class Workbench:
         return self._base
 
     @property
+    def regression(self) -> bool:
+        """Whether the study predicts a number (one output, named by the one label name) rather than a class."""
+        return len(self.label_names) == 1
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether the best model gets a temperature (``[train] calibrate``; classifiers only)."""
+        return self.config.train.calibrate and not self.regression
+
+    @property
     def metrics(self) -> dict[str, Metric]:
-        return self.registry.metric_table()
+        """The metrics of the study's task (every one is computed at every evaluation)."""
+        task = "regression" if self.regression else "classification"
+        return {name: m for name, m in self.registry.metric_table().items() if m.task == task}
 
     @property
     def device(self) -> torch.device:

@@ -446,11 +446,17 @@ def _warm_up_metrics(bench: Any) -> None:
     import numpy as np
 
     k = len(bench.label_names)
-    labels = np.arange(2 * k) % k
-    proba = np.full((len(labels), k), 1.0 / k, dtype=np.float32)
+    if k == 1:  # regression: numbers, and predictions as one column
+        labels = np.arange(4, dtype=np.float32)
+        proba = labels[:, None] + 0.5
+        predicted = proba[:, 0]
+    else:
+        labels = np.arange(2 * k) % k
+        proba = np.full((len(labels), k), 1.0 / k, dtype=np.float32)
+        predicted = proba.argmax(axis=1)
     for metric in bench.metrics.values():
         with contextlib.suppress(Exception):
-            metric(labels, proba.argmax(axis=1), proba)
+            metric(labels, predicted, proba)
 
 
 def _main_thread() -> bool:

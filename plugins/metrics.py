@@ -1,4 +1,5 @@
-"""Built-in metrics: accuracy, precision, recall and F1 (binary, macro and weighted), MCC, log loss.
+"""Built-in metrics: accuracy, precision, recall and F1 (binary, macro and weighted), MCC, log loss;
+for regression RMSE, MAE, R², Pearson and Spearman correlation.
 
 scikit-learn is imported when a metric is first computed, not when the plugin loads
 (``autoft plugins list`` and ``autoft --help`` stay quick).
@@ -38,6 +39,31 @@ def _f1(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
     return _sklearn("f1_score")(y_true, y_pred, average="macro", zero_division=0)
 
 
+def _rmse(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y_pred, dtype=np.float64) - y_true) ** 2)))
+
+
+def _mae(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y_pred, dtype=np.float64) - y_true)))
+
+
+def _r2(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+    return _sklearn("r2_score")(y_true, y_pred)
+
+
+def _correlation(name: str):
+    """Pearson's or Spearman's correlation; 0 where it is undefined (constant predictions or targets)."""
+
+    def score(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+        from scipy import stats
+
+        if np.ptp(y_pred) == 0 or np.ptp(y_true) == 0:
+            return 0.0
+        return float(getattr(stats, name)(y_true, y_pred)[0])
+
+    return score
+
+
 def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
     return _sklearn("log_loss")(y_true, np.clip(proba, 1e-7, 1.0), labels=np.arange(proba.shape[1]))
 
@@ -53,6 +79,11 @@ METRICS = [
     Metric("recall_weighted", _averaged("recall_score", "weighted"), description="recall by support"),
     Metric("mcc", _plain("matthews_corrcoef"), description="Matthews correlation coefficient"),
     Metric("log_loss", _log_loss, greater_is_better=False, description="cross-entropy of the probabilities"),
+    Metric("rmse", _rmse, greater_is_better=False, description="root mean squared error", task="regression"),
+    Metric("mae", _mae, greater_is_better=False, description="mean absolute error", task="regression"),
+    Metric("r2", _r2, description="coefficient of determination", task="regression"),
+    Metric("pearson", _correlation("pearsonr"), description="Pearson correlation", task="regression"),
+    Metric("spearman", _correlation("spearmanr"), description="Spearman rank correlation", task="regression"),
 ]
 
 

@@ -78,7 +78,7 @@ def test_integer_labels_without_names_keep_their_values_as_names():
         ({"train": ([], [])}, None, "the train split is empty"),
         ({"validation": (texts(3), ["a", "b", "a"])}, None, "the dataset has no train split"),
         ({"train": (texts(4), ["a", "b"] * 2), "dev": (texts(2), ["a", "b"])}, None, "unknown split 'dev'"),
-        ({"train": (texts(4), [0.5, 1, 0, 1])}, None, "label 0.5 is not a class"),
+        ({"train": (texts(4), ["a", 0.5, "b", "a"])}, None, "label 0.5 is not a class"),
     ],
 )
 def test_bad_data_is_refused_with_the_reason(splits, names, message):

@@ -130,7 +130,7 @@ def test_a_pair_study_learns_from_the_second_text(pair_run):
     best = pair_run / "runs" / "tiny" / "best"
     metrics = json.loads((best / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] >= 0.9  # a model blind to the second text scores about 0.5
-    assert json.loads((best / "task.json").read_text()) == {"inputs": ["first", "second"]}
+    assert json.loads((best / "task.json").read_text()) == {"task": "classification", "inputs": ["first", "second"]}
     wrong = pd.read_csv(pair_run / "runs" / "tiny" / "evaluation" / "misclassified.csv")
     assert list(wrong.columns[:2]) == ["text", "text_pair"]
 

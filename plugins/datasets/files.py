@@ -53,7 +53,7 @@ class FilesOptions:
     text_separator: str = option(" ", "joins the text columns")
     text_template: str = option("", "format string over columns, such as '{title}. {body}' (overrides text_column)")
     text_pair_column: str = option("", "the second text of sentence pairs (paraphrase, entailment): encoded as a pair")
-    label_column: str = option("label", "label column (strings or integers)")
+    label_column: str = option("label", "label column: strings or integers, or numbers for regression")
     label_names: list[str] = option([], "label names in id order when labels are integers, or the order to use")
     split_column: str = option("", "a column naming each row's split (train, validation, test)")
 
@@ -76,7 +76,9 @@ class Files(Dataset):
                 splits[split] = to_split(frame, options, path)
         names = list(options.label_names) or None
         source = ", ".join(str(p) for p in dict.fromkeys(files.values()))
-        return RawDataset(splits, names, source=source, text_columns=input_columns(options))
+        return RawDataset(
+            splits, names, source=source, text_columns=input_columns(options), label_column=options.label_column
+        )
 
     def _by_split_column(self, frame: pd.DataFrame, options: FilesOptions, path: Path) -> dict[str, Split]:
         require_columns(frame, [options.split_column], path, "split_column")

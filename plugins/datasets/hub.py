@@ -64,7 +64,9 @@ def load_hub(options: HubOptions) -> RawDataset:
         splits[split] = Split(part[options.text_column], labels, pairs)
     source = f"{options.id}" + (f" ({options.config})" if options.config else "")
     columns = tuple(c for c in (options.text_column, options.text_pair_column) if c)
-    return RawDataset(splits, names, source=source, notes=notes, text_columns=columns)
+    return RawDataset(
+        splits, names, source=source, notes=notes, text_columns=columns, label_column=options.label_column
+    )
 
 
 class Hub(Dataset):
