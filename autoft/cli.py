@@ -281,7 +281,7 @@ def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
         f"{', '.join(config.strategies)} · model {config.model.name} · {data.source}: "
         f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows"
         + (" of sentence pairs" if data.paired else "")
-        + f", {len(data.label_names)} labels"
+        + (f", target {data.label_names[0]} (regression)" if data.regression else f", {len(data.label_names)} labels")
     )
     return 0
 
