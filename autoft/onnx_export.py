@@ -3,7 +3,10 @@
 - ``model.onnx``: inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model's
   forward takes them; autoft feeds a sentence pair's type ids where the tokenizer gives them, zeros
   otherwise, as PyTorch does when it is left out), outputs ``logits`` and
-  ``probabilities`` (the softmax, in the graph); the batch and sequence axes are dynamic. Exported with
+  ``probabilities`` (the softmax, in the graph); a regression model (one output: ``config.json``'s
+  ``num_labels`` is 1, its ``id2label`` names the target) has one output instead, ``predictions``
+  (batch, 1): the model's output, which is already the prediction in the target's units (the study
+  folds its target scaling into the head). The batch and sequence axes are dynamic. Exported with
   torch's dynamo exporter (``torch.export``, then onnxscript), which is torch's default: it traces
   symbolic shapes, so no branch is frozen at the example's batch size or length, as the TorchScript
   tracer would (it warns that it does so in transformers' masking code).
@@ -13,7 +16,7 @@
 
 The graph is the model alone: the folder's calibration temperature (``calibration.json``), where the
 study fitted one, is applied to the graph's probabilities by :class:`OnnxPredictor` exactly as
-:class:`autoft.predict.Predictor` applies it to PyTorch's.
+:class:`autoft.predict.Predictor` applies it to PyTorch's. A regression model is never calibrated.
 
 The check runs both graphs and the PyTorch model (as ``autoft predict`` runs it: fp32, the trained
 max_length, batches sorted by length) on the same texts: the study's test split, rebuilt from the
@@ -27,6 +30,13 @@ tab, and drawn and probe texts each paired with the next one (the last with the 
 graph must give probabilities within 1e-4 of PyTorch's and the same label for every text, and the int8
 graph the same label for at least 99% of the texts (the accuracy drop is reported when labels are
 known); otherwise nothing of that graph is written and the command fails in one line.
+
+A regression model is checked on its predictions, measured against the spread of the target (the
+standard deviation of the test split's targets, or where they are unknown of PyTorch's predictions of
+every text checked): the fp32 graph's may differ from PyTorch's by at most 1e-4 of it (and a few
+float32 rounding steps of the largest prediction), the int8 graph's by at most 10% of it, root mean
+square (its correlation with PyTorch's predictions, and where targets are known the RMSE against them
+and its rise, are reported). Its fallback texts come from ``evaluation/largest_errors.csv``.
 
 Files are written to a temporary folder inside the model folder and renamed into place once checked,
 so a reader never sees a half-written graph. :class:`OnnxPredictor` runs them with onnxruntime's
@@ -62,10 +72,26 @@ DEFAULT_OPSET = 18
 OPSETS = (18, 22)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = ("logits", "probabilities")
+#: a regression model's graph output: (batch, 1) predictions in the target's units
+REGRESSION_OUTPUTS = ("predictions",)
 #: the fp32 graph's probabilities may differ from PyTorch's by this much at most
 FP32_TOLERANCE = 1e-4
 #: the int8 graph must give PyTorch's label for at least this share of the texts
 INT8_AGREEMENT = 0.99
+#: a regression graph's fp32 predictions may differ from PyTorch's by this share of the target's spread at most
+#: (its standard deviation): the classification bound, on probabilities that span 1, put in the target's units.
+#: float32 arithmetic done in another order moves a prediction by about 1e-6 of the values it is made of,
+#: so this leaves a wide margin, while a graph that reads an input wrongly (the type ids, the mask) is far off.
+#: A few float32 rounding steps (ulps) of the largest prediction are allowed on top, for targets far from 0.
+REGRESSION_FP32_TOLERANCE = 1e-4
+REGRESSION_FP32_ULPS = 8
+#: the int8 graph's predictions may differ from PyTorch's by this share of the target's spread at most (root mean
+#: square). Quantization noise of 10% of the spread, independent of the model's own error, raises an RMSE of half
+#: the spread (a modest model) to 0.51 of it (sqrt(0.5² + 0.1²)), 2% more: about what changing 1% of the labels
+#: (INT8_AGREEMENT) costs a classifier of 50-90% accuracy. Where the predictions spread as the targets do, it is a
+#: correlation of 0.995 with PyTorch's predictions (reported, not checked: a correlation alone would pass a graph
+#: whose predictions are shifted or scaled, and falls for a model whose predictions hardly vary, however close).
+INT8_RELATIVE_RMS = 0.1
 #: probe texts added to the fp32 check, their lengths spread up to past max_length
 PROBES = 32
 #: texts drawn from the vocabulary when neither the test split nor --texts is there
@@ -152,9 +178,10 @@ class OnnxPredictor:
     """A saved model's exported ONNX graph and its tokenizer, ready to label texts on the CPU.
 
     The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
-    ``max_length``, ``inputs`` and ``paired`` (a sentence-pair model, from ``task.json``) and
-    ``proba(texts, pairs=None)``, with the same tokenization and length-sorted batches. ``graph_inputs``
-    names the graph's inputs.
+    ``max_length``, ``inputs`` and ``paired`` (a sentence-pair model, from ``task.json``), ``regression``
+    (one output: ``label_names`` names the target, ``proba`` gives the (n, 1) predictions, from the graph's
+    ``predictions``) and ``proba(texts, pairs=None)``, with the same tokenization and length-sorted
+    batches. ``graph_inputs`` names the graph's inputs.
     ``quantized`` runs ``model.int8.onnx``; ``path``, another graph of the same model (the export's check);
     ``threads``, onnxruntime's intra-op threads (default: one per physical core).
     """
@@ -195,7 +222,8 @@ class OnnxPredictor:
         if self.tokenizer.pad_token_id is None:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
         self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
-        self.temperature = trained_temperature(self.folder)  # calibration.json, applied as Predictor applies it
+        # calibration.json, applied as Predictor applies it; a regression model's numbers are never scaled
+        self.temperature = 1.0 if self.regression else trained_temperature(self.folder)
         self.batch_size = batch_size
         self.session = session(self.path, threads)
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
@@ -204,12 +232,14 @@ class OnnxPredictor:
         graph = set(self.graph_inputs)
         if not {"input_ids", "attention_mask"} <= graph or not graph <= set(INPUTS):
             raise ModelError(f"'{self.path}' takes inputs {', '.join(self.graph_inputs)}, not autoft's; {again}")
-        if "probabilities" not in outputs:
-            raise ModelError(f"'{self.path}' has no 'probabilities' output; {again}")
-        width = outputs["probabilities"][-1]
+        self.output = REGRESSION_OUTPUTS[0] if self.regression else "probabilities"
+        if self.output not in outputs:
+            what = "a regression model's" if self.regression else "a classifier's"
+            raise ModelError(f"'{self.path}' has no '{self.output}' output, which {what} graph has; {again}")
+        width = outputs[self.output][-1]
         if isinstance(width, int) and width != len(self.label_names):
             raise ModelError(
-                f"'{self.path}' gives {width} probabilities, but config.json names {len(self.label_names)} labels; "
+                f"'{self.path}' gives {width} {self.output}, but config.json names {len(self.label_names)} labels; "
                 f"{again}"
             )
 
@@ -218,8 +248,14 @@ class OnnxPredictor:
         """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
         return len(self.inputs) == 2
 
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts a number (one output) rather than a class, as :class:`Predictor` says."""
+        return len(self.label_names) == 1
+
     def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
-        """Class probabilities; all finite, or a :class:`ModelError` naming the graph and the texts.
+        """Class probabilities (a regression model's predictions, as one column); all finite, or a
+        :class:`ModelError` naming the graph and the texts.
 
         ``pairs``: each text's second text, for a sentence-pair model (and only for one).
         """
@@ -240,7 +276,7 @@ class OnnxPredictor:
             if "token_type_ids" in self.graph_inputs:
                 types = batch.get("token_type_ids")
                 feeds["token_type_ids"] = types if types is not None else np.zeros_like(batch["input_ids"])
-            out[rows] = self.session.run(["probabilities"], feeds)[0]
+            out[rows] = self.session.run([self.output], feeds)[0]
         return finish(out, self.temperature, f"'{self.path}'", f"export it again: autoft export {self.folder} --onnx")
 
     def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Any:
@@ -259,9 +295,30 @@ def model_inputs(model: Any) -> list[str]:
     return [name for name in INPUTS if name in params]
 
 
-def _classifier(model: Any, inputs: list[str]) -> Any:
-    """The model as a module of the graph's inputs (positional, in order) returning (logits, probabilities)."""
+def is_regression(model: Any) -> bool:
+    """Whether a sequence classifier is a regression model: one output, its prediction (as Predictor says)."""
+    return int(model.config.num_labels) == 1
+
+
+def graph_outputs(model: Any) -> list[str]:
+    """The graph's outputs: (logits, probabilities), or a regression model's (predictions,)."""
+    return list(REGRESSION_OUTPUTS if is_regression(model) else OUTPUTS)
+
+
+def _outputs(logits: Any, regression: bool) -> Any:
     import torch
+
+    if regression:  # already the number in the target's units: softmax of one logit would be 1
+        return logits
+    return logits, torch.softmax(logits, dim=-1)
+
+
+def _classifier(model: Any, inputs: list[str]) -> Any:
+    """The model as a module of the graph's inputs (positional, in order) returning (logits, probabilities),
+    or for a regression model its (batch, 1) predictions."""
+    import torch
+
+    regression = is_regression(model)
 
     class WithTokenTypes(torch.nn.Module):
         def __init__(self, model: Any):
@@ -272,7 +329,7 @@ def _classifier(model: Any, inputs: list[str]) -> Any:
             logits = self.model(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).logits.float()
-            return logits, torch.softmax(logits, dim=-1)
+            return _outputs(logits, regression)
 
     class WithoutTokenTypes(torch.nn.Module):
         def __init__(self, model: Any):
@@ -281,7 +338,7 @@ def _classifier(model: Any, inputs: list[str]) -> Any:
 
         def forward(self, input_ids, attention_mask):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-            return logits, torch.softmax(logits, dim=-1)
+            return _outputs(logits, regression)
 
     wrapper = WithTokenTypes if "token_type_ids" in inputs else WithoutTokenTypes
     return wrapper(model).eval()
@@ -319,7 +376,8 @@ def _quiet() -> Iterator[None]:
 
 
 def export_graph(model: Any, path: Path, opset: int = DEFAULT_OPSET) -> list[str]:
-    """Write ``model`` (a sequence classifier, in eval mode) to ``path`` as ONNX; the graph's input names."""
+    """Write ``model`` (a sequence classifier, or a regression model, in eval mode) to ``path`` as ONNX; the
+    graph's input names."""
     import torch
 
     inputs = model_inputs(model)
@@ -335,7 +393,7 @@ def export_graph(model: Any, path: Path, opset: int = DEFAULT_OPSET) -> list[str
             dynamo=True,
             dynamic_shapes=dynamic,
             input_names=inputs,
-            output_names=list(OUTPUTS),
+            output_names=graph_outputs(model),
             opset_version=opset,
             external_data=size > EXTERNAL_DATA_BYTES,
             verbose=False,
@@ -358,7 +416,7 @@ def quantize_graph(source: Path, target: Path) -> None:
 @dataclass
 class CheckTexts:
     texts: list[str]
-    labels: np.ndarray | None  # indexes into the model's labels, where known
+    labels: np.ndarray | None  # indexes into the model's labels (a regression model's targets), where known
     source: str
     pairs: list[str] | None = None  # each text's second text, for a sentence-pair model
 
@@ -395,6 +453,8 @@ def study_test_split(folder: Path, label_names: list[str], paired: bool | None =
     None, and why, when it cannot be: no study.toml, its data not found from here, a split whose row
     count differs from the one ``metrics.json`` says the study scored, or (``paired`` given) single texts
     for a sentence-pair model or pairs for a single-text one. A split of pairs keeps them (``pairs``).
+    Its labels are the model's label ids; for a regression model (one label name: its target), the
+    numeric targets, and the split must be a regression split of the same target.
     """
     import numpy as np
 
@@ -426,16 +486,28 @@ def study_test_split(folder: Path, label_names: list[str], paired: bool | None =
             expected = read_json(folder / "metrics.json", "").get("test_rows")
     if expected is not None and expected != len(split):
         return None, f"the rebuilt test split has {len(split)} rows, the study scored {expected}"
+    regression = len(label_names) == 1
+    if not len(split):
+        return None, "the rebuilt test split has no rows"
+    if bool(getattr(data, "regression", False)) != regression:
+        if regression:
+            return None, "the rebuilt test split has classes, the model predicts a number (regression)"
+        return None, "the rebuilt test split has numbers (regression), the model predicts classes"
+    if regression and list(data.label_names) != list(label_names):
+        return None, f"the rebuilt test split's target is '{data.label_names[0]}', the model's '{label_names[0]}'"
     unknown = [n for n in data.label_names if n not in label_names]
-    if unknown or not len(split):
+    if unknown:
         return None, "the rebuilt test split does not fit the model's labels"
     has_pairs = split.pairs is not None
     if paired is not None and has_pairs != paired:
         if paired:
             return None, "the rebuilt test split has single texts, the model reads sentence pairs"
         return None, "the rebuilt test split has sentence pairs, the model reads single texts"
-    to_model = np.array([label_names.index(n) for n in data.label_names])
-    labels = to_model[np.asarray(split.labels)]
+    if regression:  # the numbers themselves
+        labels = np.asarray(split.labels, dtype=np.float64)
+    else:
+        to_model = np.array([label_names.index(n) for n in data.label_names])
+        labels = to_model[np.asarray(split.labels)]
     pairs = list(split.pairs) if has_pairs else None
     return CheckTexts(list(split.texts), labels, f"the study's test split ({len(split)} rows)", pairs), ""
 
@@ -458,8 +530,11 @@ def probe_texts(tokenizer: Any, max_length: int, n: int = PROBES) -> list[str]:
     return [" ".join([t] * max(1, round(1 + (longest - 1) * i / max(1, n - 1)))) for i, t in enumerate(texts)]
 
 
-def fallback_texts(folder: Path, tokenizer: Any, max_length: int, paired: bool = False) -> CheckTexts:
-    """The mistakes the study listed (``evaluation/misclassified.csv``) and texts drawn from the vocabulary.
+def fallback_texts(
+    folder: Path, tokenizer: Any, max_length: int, paired: bool = False, regression: bool = False
+) -> CheckTexts:
+    """The mistakes the study listed (``evaluation/misclassified.csv``; for a ``regression`` model
+    ``evaluation/largest_errors.csv``) and texts drawn from the vocabulary.
 
     For a sentence-pair model (``paired``): the listed pairs (its ``text`` and ``text_pair`` columns), and
     each drawn text paired with the next one.
@@ -468,7 +543,8 @@ def fallback_texts(folder: Path, tokenizer: Any, max_length: int, paired: bool =
 
     texts: list[str] = []
     seconds: list[str] = []
-    listed = Path(folder).parent / "evaluation" / "misclassified.csv"
+    listing = "largest_errors.csv" if regression else "misclassified.csv"
+    listed = Path(folder).parent / "evaluation" / listing
     if Path(folder).name == "best" and listed.is_file():
         with contextlib.suppress(Exception):
             frame = pd.read_csv(listed, keep_default_na=False)
@@ -483,7 +559,7 @@ def fallback_texts(folder: Path, tokenizer: Any, max_length: int, paired: bool =
     noun = "pairs" if paired else "texts"
     source = f"{len(drawn)} {noun} drawn from the vocabulary"
     if texts:
-        source = f"{len(texts)} {noun} of evaluation/misclassified.csv and {source}"
+        source = f"{len(texts)} {noun} of evaluation/{listing} and {source}"
     pairs = seconds + paired_with_next(drawn) if paired else None
     return CheckTexts(texts + drawn, None, source, pairs)
 
@@ -505,6 +581,62 @@ def compare(reference: np.ndarray, got: np.ndarray) -> dict:
 
 def accuracy(proba: np.ndarray, labels: np.ndarray | None) -> float | None:
     return None if labels is None else float((proba.argmax(axis=1) == labels).mean())
+
+
+def rmse(predictions: np.ndarray, targets: np.ndarray | None) -> float | None:
+    """A regression model's root mean square error against the targets, where they are known."""
+    import numpy as np
+
+    if targets is None or not len(targets):
+        return None
+    error = np.asarray(predictions, dtype=np.float64).reshape(-1) - np.asarray(targets, dtype=np.float64)
+    return float(np.sqrt(np.mean(error**2)))
+
+
+def target_spread(targets: np.ndarray | None, reference: np.ndarray) -> tuple[float, str]:
+    """The scale a regression graph's differences are measured in, and what it is: the standard deviation
+    of the targets where known (and not all equal), else of PyTorch's predictions, else 1."""
+    import numpy as np
+
+    if targets is not None and len(targets) > 1 and float(np.std(targets)) > 0:
+        return float(np.std(np.asarray(targets, dtype=np.float64))), "the standard deviation of the test targets"
+    values = np.asarray(reference, dtype=np.float64).reshape(-1)
+    if len(values) > 1 and float(np.std(values)) > 0:
+        return float(np.std(values)), "the standard deviation of PyTorch's predictions of the texts checked"
+    return 1.0, "1 (PyTorch predicts one number for every text checked)"
+
+
+def compare_values(reference: np.ndarray, got: np.ndarray, spread: float) -> dict:
+    """How far a regression graph's predictions are from the reference's: max and RMS |Δ|, each also as a share
+    of ``spread``, and their Pearson correlation (1 where either is constant and they agree exactly)."""
+    import numpy as np
+
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1)
+    out = np.asarray(got, dtype=np.float64).reshape(-1)
+    if not len(out):
+        return {"max_abs_diff": 0.0, "max_rel_diff": 0.0, "rms_diff": 0.0, "rms_rel_diff": 0.0, "correlation": 1.0}
+    diff = np.abs(ref - out)
+    rms = float(np.sqrt(np.mean(diff**2)))
+    if len(out) > 1 and np.std(ref) > 0 and np.std(out) > 0:
+        correlation = float(np.corrcoef(ref, out)[0, 1])
+    else:
+        correlation = 1.0 if float(diff.max()) == 0 else 0.0
+    return {
+        "max_abs_diff": float(diff.max()),
+        "max_rel_diff": float(diff.max()) / spread,
+        "rms_diff": rms,
+        "rms_rel_diff": rms / spread,
+        "correlation": correlation,
+    }
+
+
+def fp32_allowed(reference: np.ndarray, spread: float) -> float:
+    """The largest |Δ| a regression graph's fp32 predictions may have: REGRESSION_FP32_TOLERANCE of the spread,
+    and REGRESSION_FP32_ULPS float32 rounding steps of the largest prediction."""
+    import numpy as np
+
+    largest = float(np.abs(reference).max()) if len(reference) else 0.0
+    return REGRESSION_FP32_TOLERANCE * spread + REGRESSION_FP32_ULPS * float(np.spacing(np.float32(largest)))
 
 
 def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
@@ -552,11 +684,12 @@ def export(
     paired = len(trained_inputs(folder)) == 2
     check = texts_file(texts, paired) if texts is not None else None
     torch_model = Predictor(folder, device="cpu", batch_size=batch_size)
+    regression = len(torch_model.label_names) == 1
     why = ""
     if check is None:
         check, why = study_test_split(folder, torch_model.label_names, paired)
     if check is None:
-        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length, paired)
+        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length, paired, regression)
         check.source += f" (no test split: {why})"
     probes = probe_texts(torch_model.tokenizer, torch_model.max_length)
     # every text of the check, then the probes; a pair model reads each with its second text
@@ -570,19 +703,24 @@ def export(
         "exporter": "torch.onnx.export(dynamo=True)",
         "versions": _versions(),
         "opset": opset,
+        "task": "regression" if regression else "classification",
+        **({"target": torch_model.label_names[0]} if regression else {}),
         "max_length": torch_model.max_length,
-        "temperature": torch_model.temperature,
+        "temperature": 1.0 if regression else torch_model.temperature,
         "texts": check.source,
         "inputs": list(torch_model.inputs),
         "rows": len(check.texts),
         "probe_texts": len(probes),
         "batch_size": batch_size,
     }
+    n = len(check.texts)
     reference, seconds = _timed(lambda: torch_model.proba(all_texts, all_pairs))
-    report["pytorch"] = {
-        "accuracy": accuracy(reference[: len(check.texts)], check.labels),
-        "seconds": round(seconds, 2),
-    }
+    spread, spread_of = target_spread(check.labels, reference) if regression else (1.0, "")
+    if regression:
+        report["spread"] = {"value": spread, "of": spread_of}
+        report["pytorch"] = {"rmse": rmse(reference[:n], check.labels), "seconds": round(seconds, 2)}
+    else:
+        report["pytorch"] = {"accuracy": accuracy(reference[:n], check.labels), "seconds": round(seconds, 2)}
     try:
         tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".onnx-export.", suffix=".tmp"))
     except OSError as exc:
@@ -598,23 +736,36 @@ def export(
             raise ModelError(f"cannot export '{folder}' to ONNX: {type_and_first_line(exc)}") from exc
         graph = OnnxPredictor(folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / ONNX_FILE)
         got, seconds = _timed(lambda: graph.proba(all_texts, all_pairs))
-        fp32 = {
+        fp32: dict[str, Any] = {
             "file": ONNX_FILE,
             "mb": _mb(tmp / ONNX_FILE),
             "inputs": inputs,
-            "outputs": list(OUTPUTS),
-            **compare(reference, got),
-            "accuracy": accuracy(got[: len(check.texts)], check.labels),
-            "export_seconds": round(export_seconds, 2),
-            "seconds": round(seconds, 2),
+            "outputs": list(REGRESSION_OUTPUTS if regression else OUTPUTS),
         }
-        fp32["passed"] = fp32["max_abs_diff"] <= FP32_TOLERANCE and fp32["argmax_differs"] == 0
+        if regression:
+            allowed = fp32_allowed(reference, spread)
+            fp32 |= {**compare_values(reference, got, spread), "allowed_abs_diff": allowed}
+            fp32["rmse"] = rmse(got[:n], check.labels)
+            passed = fp32["max_abs_diff"] <= allowed
+        else:
+            fp32 |= {**compare(reference, got), "accuracy": accuracy(got[:n], check.labels)}
+            passed = fp32["max_abs_diff"] <= FP32_TOLERANCE and fp32["argmax_differs"] == 0
+        fp32 |= {"export_seconds": round(export_seconds, 2), "seconds": round(seconds, 2), "passed": passed}
         report["fp32"] = fp32
         if not fp32["passed"]:
+            if regression:
+                differs = (
+                    f"max |Δ| {fp32['max_abs_diff']:.2g} {torch_model.label_names[0]}, "
+                    f"{fp32['max_rel_diff']:.2g} of the spread {spread:.3g} (at most {allowed:.2g})"
+                )
+            else:
+                differs = (
+                    f"max |Δp| {fp32['max_abs_diff']:.2g} (at most {FP32_TOLERANCE:g}), "
+                    f"{fp32['argmax_differs']} of {len(got)} labels differ"
+                )
             raise ModelError(
                 f"the exported graph differs from the PyTorch model in '{folder}' on {check.source}: "
-                f"max |Δp| {fp32['max_abs_diff']:.2g} (at most {FP32_TOLERANCE:g}), "
-                f"{fp32['argmax_differs']} of {len(got)} labels differ; nothing was written"
+                f"{differs}; nothing was written"
             )
         written = sorted(p.name for p in tmp.iterdir() if p.name.startswith(ONNX_FILE))
         failure = None
@@ -623,17 +774,31 @@ def export(
             int8_graph = OnnxPredictor(
                 folder, batch_size=batch_size, max_length=torch_model.max_length, path=tmp / INT8_FILE
             )
-            n = len(check.texts)
             got8, seconds = _timed(lambda: int8_graph.proba(check.texts, check.pairs))
-            int8 = {"file": INT8_FILE, "mb": _mb(tmp / INT8_FILE), **compare(reference[:n], got8)}
-            int8["accuracy"] = accuracy(got8, check.labels)
-            if check.labels is not None:
-                int8["accuracy_drop"] = report["pytorch"]["accuracy"] - int8["accuracy"]
+            int8: dict[str, Any] = {"file": INT8_FILE, "mb": _mb(tmp / INT8_FILE)}
+            if regression:
+                int8 |= compare_values(reference[:n], got8, spread)
+                int8["rmse"] = rmse(got8, check.labels)
+                if check.labels is not None:
+                    int8["rmse_increase"] = int8["rmse"] - report["pytorch"]["rmse"]
+                int8["passed"] = int8["rms_rel_diff"] <= INT8_RELATIVE_RMS
+            else:
+                int8 |= compare(reference[:n], got8)
+                int8["accuracy"] = accuracy(got8, check.labels)
+                if check.labels is not None:
+                    int8["accuracy_drop"] = report["pytorch"]["accuracy"] - int8["accuracy"]
+                int8["passed"] = int8["argmax_agreement"] >= INT8_AGREEMENT
             int8["seconds"] = round(seconds, 2)
-            int8["passed"] = int8["argmax_agreement"] >= INT8_AGREEMENT
             report["int8"] = int8
             if int8["passed"]:
                 written += sorted(p.name for p in tmp.iterdir() if p.name.startswith(INT8_FILE))
+            elif regression:
+                failure = (
+                    f"the int8 graph's predictions differ from the PyTorch model's by {int8['rms_diff']:.3g} "
+                    f"{torch_model.label_names[0]} (root mean square), {int8['rms_rel_diff']:.1%} of the spread "
+                    f"{spread:.3g}, on the {n} {noun} checked (at most {INT8_RELATIVE_RMS:.0%}; see "
+                    f"{folder / REPORT_FILE}): {INT8_FILE} was not written, {ONNX_FILE} was"
+                )
             else:
                 failure = (
                     f"the int8 graph gives the PyTorch model's label for {int8['argmax_agreement']:.1%} of the "
@@ -677,6 +842,8 @@ def summary(report: dict, folder: Path) -> list[str]:
     fp32 = report["fp32"]
     rows = report["rows"] + report["probe_texts"]
     noun = "pairs" if len(report.get("inputs", ())) == 2 else "texts"
+    if report.get("task") == "regression":
+        return _regression_summary(report, folder, rows, noun)
     lines = [
         f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
         f"{', '.join(fp32['inputs'])}): max |Δp| {fp32['max_abs_diff']:.1e} against PyTorch, the same label for "
@@ -693,6 +860,29 @@ def summary(report: dict, folder: Path) -> list[str]:
                 f"; accuracy {report['pytorch']['accuracy']:.4f} → {int8['accuracy']:.4f} "
                 f"(drop {int8['accuracy_drop']:.4f})"
             )
+        lines.append(line)
+    lines.append(f"checked on {report['texts']}; the results are in {Path(folder) / REPORT_FILE}")
+    return lines
+
+
+def _regression_summary(report: dict, folder: Path, rows: int, noun: str) -> list[str]:
+    """:func:`summary`'s lines for a regression model: differences in the target's units and of its spread."""
+    fp32, target = report["fp32"], report.get("target", "the target")
+    spread = report["spread"]["value"]
+    lines = [
+        f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
+        f"{', '.join(fp32['inputs'])}, output predictions of {target}): max |Δ| {fp32['max_abs_diff']:.1e} "
+        f"({fp32['max_rel_diff']:.1e} of the spread {spread:.3g}) against PyTorch over {rows} {noun}"
+    ]
+    int8 = report.get("int8")
+    if int8 and int8["passed"]:
+        line = (
+            f"wrote {Path(folder) / INT8_FILE} ({int8['mb']} MB): RMS |Δ| {int8['rms_diff']:.3g} "
+            f"({int8['rms_rel_diff']:.1%} of the spread) and correlation {int8['correlation']:.4f} with PyTorch "
+            f"over {report['rows']} {noun}"
+        )
+        if int8.get("rmse_increase") is not None:
+            line += f"; rmse {report['pytorch']['rmse']:.4g} → {int8['rmse']:.4g} (change {int8['rmse_increase']:+.4g})"
         lines.append(line)
     lines.append(f"checked on {report['texts']}; the results are in {Path(folder) / REPORT_FILE}")
     return lines

@@ -2,11 +2,14 @@
 
 - ``POST /predict`` takes ``{"texts": ["...", ...]}`` and answers
   ``{"predictions": [{"label": "pos", "score": 0.97, "scores": {"neg": 0.03, "pos": 0.97}}, ...]}``,
-  one prediction per text, in order. A sentence-pair model (its ``task.json`` names two inputs) takes
-  ``{"texts": [...], "pairs": [...]}``: ``pairs[i]`` is the second text of ``texts[i]``.
-- ``GET /health`` answers ``{"status": "ok"}``; ``GET /`` the model's metadata (its model card's
-  front matter, or what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say), and
-  how to call ``POST /predict`` (``predict.pairs`` says whether it takes pairs).
+  one prediction per text, in order; a regression model (one output, the number it predicts) answers
+  ``{"predictions": [{"prediction": 3.2}, ...]}``, in the target's units. A sentence-pair model (its
+  ``task.json`` names two inputs) takes ``{"texts": [...], "pairs": [...]}``: ``pairs[i]`` is the second
+  text of ``texts[i]``.
+- ``GET /health`` answers ``{"status": "ok"}``; ``GET /`` the model's task (``classification``, with its
+  ``labels``, or ``regression``, with its ``target``), its metadata (its model card's front matter, or
+  what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say), and how to call
+  ``POST /predict`` (``predict.pairs`` says whether it takes pairs; ``predict.response``, what it answers).
 - Concurrent requests are gathered into one batch (up to ``batch_size`` texts, waiting at most
   ``max_wait_ms`` after the first) and run as one forward pass in a worker thread: the event loop
   never waits on the model, and each request gets its own rows back (a pair's two texts stay together).
@@ -16,7 +19,9 @@
 The model is anything with ``.label_names`` and ``.proba(texts, pairs=None)`` (probabilities, one row per
 text), and, for a sentence-pair model, ``.inputs`` (its two input names) or ``.paired``:
 :class:`autoft.predict.Predictor`, or an ONNX runtime predictor with ``--onnx``. A model without
-``inputs`` or ``paired`` reads single texts, and is called as ``proba(texts)``.
+``inputs`` or ``paired`` reads single texts, and is called as ``proba(texts)``. A regression model has
+``.regression`` True (or, without that attribute, one label name, its target) and ``proba`` gives one
+column, its predictions; see :func:`is_regression`.
 
 Only the standard library and autoft.errors are imported up front: FastAPI and uvicorn (the ``serve`` extra) load
 when a server is made, so ``autoft --help`` stays light.
@@ -49,12 +54,17 @@ PAIR_EXAMPLE = (
     '"pairs": ["A cat was sitting on a mat.", "He stayed until the end."]}'
 )
 ENDPOINTS = "GET /, GET /health and POST /predict"
+#: what POST /predict answers for EXAMPLE's two texts: a classifier (for its label names), a regression model
+EXAMPLE_SCORES = (0.97, 0.92)
+EXAMPLE_VALUES = (4.2, 1.5)
 
 
 class Model(Protocol):
     """What the service needs of a model: its label names, and probabilities for a list of texts (or pairs).
 
     A sentence-pair model also has ``inputs`` (two names) or ``paired`` (True); see :func:`inputs_of`.
+    A regression model's label names are its target's name alone, and ``proba`` gives its predictions
+    as one column; see :func:`is_regression`.
     """
 
     label_names: list[str]
@@ -73,6 +83,15 @@ def inputs_of(model: Any) -> tuple[str, ...]:
     if len(inputs) != (2 if paired else 1):
         inputs = ("text", "text_pair") if paired else ("text",)
     return inputs
+
+
+def is_regression(model: Any) -> bool:
+    """Whether the model predicts a number: its ``regression`` attribute, or without one, a single label name
+    (a classifier has two labels at least)."""
+    regression = getattr(model, "regression", None)
+    if regression is None:
+        return len(getattr(model, "label_names", ()) or ()) == 1
+    return bool(regression)
 
 
 class BadRequest(Exception):
@@ -230,14 +249,66 @@ def parse_request(
     return texts, pairs
 
 
-def predictions(proba: Any, label_names: Sequence[str]) -> list[dict]:
-    """One ``{"label", "score", "scores"}`` per row of probabilities."""
+def predictions(proba: Any, label_names: Sequence[str], regression: bool = False) -> list[dict]:
+    """One ``{"label", "score", "scores"}`` per row of probabilities; for a ``regression`` model, one
+    ``{"prediction"}`` per row (its one column)."""
+    if regression:
+        return [{"prediction": float(row[0])} for row in proba]
     out = []
     for row in proba:
         scores = {name: float(p) for name, p in zip(label_names, row)}
         best = max(range(len(label_names)), key=lambda i: float(row[i]))
         out.append({"label": label_names[best], "score": float(row[best]), "scores": scores})
     return out
+
+
+def response_example(label_names: Sequence[str], regression: bool = False) -> dict:
+    """What ``POST /predict`` answers for two texts (the request example's), as ``GET /`` and the OpenAPI show it."""
+    if regression:
+        return {"predictions": [{"prediction": v} for v in EXAMPLE_VALUES]}
+    names = [str(n) for n in label_names]
+    out = []
+    for best, top in zip((names[-1], names[0]), EXAMPLE_SCORES):  # "Love it!": the last label; "Broke...": the first
+        rest = (1 - top) / max(1, len(names) - 1)
+        scores = {name: round(rest, 4) for name in names}
+        scores[best] = top
+        out.append({"label": best, "score": top, "scores": scores})
+    return {"predictions": out}
+
+
+def response_schema(label_names: Sequence[str], regression: bool = False) -> dict:
+    """The JSON schema of ``POST /predict``'s answer."""
+    number = {"type": "number"}
+    if regression:
+        item = {
+            "type": "object",
+            "required": ["prediction"],
+            "properties": {"prediction": {**number, "description": f"the predicted {label_names[0]}"}},
+            "additionalProperties": False,
+        }
+    else:
+        names = [str(n) for n in label_names]
+        item = {
+            "type": "object",
+            "required": ["label", "score", "scores"],
+            "properties": {
+                "label": {"type": "string", "enum": names},
+                "score": {**number, "description": "the probability of the label"},
+                "scores": {
+                    "type": "object",
+                    "properties": {name: number for name in names},
+                    "required": names,
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        }
+    return {
+        "type": "object",
+        "required": ["predictions"],
+        "properties": {"predictions": {"type": "array", "items": item, "description": "one per text, in order"}},
+        "additionalProperties": False,
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -288,11 +359,12 @@ def files_metadata(folder: Path) -> tuple[dict, list[str]]:
     if (folder / "metrics.json").is_file():
         metrics = read_json(folder / "metrics.json", fix)
         used.append("metrics.json")
-        for key in ("study", "trial", "objective", "label_names", "test", "test_rows", "validation"):
+        for key in ("study", "trial", "task", "objective", "label_names", "test", "test_rows", "validation"):
             if key in metrics:
                 meta[key] = metrics[key]
-        if "majority_baseline" in metrics:
-            meta["majority_baseline"] = metrics["majority_baseline"]
+        for key in ("majority_baseline", "mean_baseline"):  # a classifier's, a regression model's
+            if key in metrics:
+                meta[key] = metrics[key]
     if (folder / "trial.json").is_file():
         trial = read_json(folder / "trial.json", fix)
         used.append("trial.json")
@@ -459,17 +531,21 @@ def create_app(
     from starlette.exceptions import HTTPException
 
     label_names = [str(n) for n in model.label_names]
+    regression = is_regression(model)
     inputs = inputs_of(model)
     paired = len(inputs) == 2
     example = PAIR_EXAMPLE if paired else EXAMPLE
+    answer = response_example(label_names, regression)
     metadata, source = model_metadata(folder)
     index = {
-        "labels": label_names,
+        "task": "regression" if regression else "classification",
+        **({"target": label_names[0]} if regression else {"labels": label_names}),
         "metadata": metadata,
         "metadata_from": source,
         "backend": backend,
         "predict": {
             "request": example,
+            "response": json.dumps(answer),
             "max_texts": max_texts,
             "pairs": paired,
             "inputs": list(inputs),
@@ -489,9 +565,14 @@ def create_app(
         finally:
             await batcher.stop()
 
+    what = "sentence pairs" if paired else "texts"
     app = FastAPI(
         title="autoft model",
-        summary=f"labels {'sentence pairs' if paired else 'texts'} as {', '.join(label_names)}",
+        summary=(
+            f"predicts the {label_names[0]} of {what} (regression)"
+            if regression
+            else f"labels {what} as {', '.join(label_names)}"
+        ),
         version="1",
         lifespan=lifespan,
     )
@@ -550,10 +631,21 @@ def create_app(
         "additionalProperties": False,
     }
 
+    verb = f"predict the {label_names[0]} of" if regression else "label"
+    answered = {
+        "description": (
+            f"the predicted {label_names[0]} of each text, in order"
+            if regression
+            else "the label of each text and the probability of every label, in order"
+        ),
+        "content": {"application/json": {"schema": response_schema(label_names, regression), "example": answer}},
+    }
+
     @app.post(
         "/predict",
-        summary="label sentence pairs (texts[i] with pairs[i])" if paired else "label texts",
+        summary=f"{verb} sentence pairs (texts[i] with pairs[i])" if paired else f"{verb} texts",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}}},
+        responses={200: answered},
     )
     async def predict(request: Request):
         texts, pairs = parse_request(await read_body(request), max_texts, inputs)
@@ -563,7 +655,7 @@ def create_app(
             return error(500, str(exc))
         except Exception as exc:
             return error(500, f"the model failed: {type_and_first_line(exc)}")
-        return {"predictions": predictions(proba, label_names)}
+        return {"predictions": predictions(proba, label_names, regression)}
 
     return app
 

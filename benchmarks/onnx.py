@@ -159,14 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     batches = [texts[i * args.batch_size : (i + 1) * args.batch_size] for i in range(args.batches)]
     batch_seconds, proba = throughput(backends, batches, args.rounds)
     rows = args.batch_size * args.batches * args.rounds
+    regression = bool(getattr(torch_model, "regression", False))
     results: dict[str, dict] = {}
     for name in BACKENDS:
         ms = [s * 1000 for s in single[name]]
+        same = proba[name].argmax(1) == proba["pytorch"].argmax(1)
         results[name] = {
             "latency_ms_median": statistics.median(ms),
             "latency_ms_p90": float(np.percentile(ms, 90)),
             "throughput_texts_per_s": rows / sum(batch_seconds[name]),
-            "agreement_with_pytorch": float((proba[name].argmax(1) == proba["pytorch"].argmax(1)).mean()),
+            # a regression model has no labels to agree on: its predictions' max |Δ| says how close they are
+            "agreement_with_pytorch": None if regression else float(same.mean()),
             "max_abs_diff_from_pytorch": float(np.abs(proba[name] - proba["pytorch"]).max()),
         }
     base = results["pytorch"]
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_dir": str(folder),
         "started": started.isoformat(timespec="seconds"),
         "texts": source,
+        "task": "regression" if regression else "classification",
         "settings": {
             "threads": threads,
             "single_texts": len(single["pytorch"]),
@@ -204,18 +208,21 @@ def main(argv: list[str] | None = None) -> int:
 def table(report: dict) -> str:
     """The results as a Markdown table (what docs/performance.md shows)."""
     s = report["settings"]
+    regression = report.get("task") == "regression"
+    close = "max abs diff from PyTorch" if regression else "same label as PyTorch"
     lines = [
         f"| | latency, batch 1 (median ms) | p90 ms | throughput, batch {s['batch_size']} (texts/s) "
-        "| vs PyTorch (latency / throughput) | same label as PyTorch | file (MB) |",
+        f"| vs PyTorch (latency / throughput) | {close} | file (MB) |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     names = {"pytorch": "PyTorch fp32", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
     for name in BACKENDS:
         r = report["results"][name]
+        same = f"{r['max_abs_diff_from_pytorch']:.2g}" if regression else f"{r['agreement_with_pytorch']:.1%}"
         lines.append(
             f"| {names[name]} | {r['latency_ms_median']:.2f} | {r['latency_ms_p90']:.2f} "
             f"| {r['throughput_texts_per_s']:.1f} | {r['latency_speedup']:.2f}× / {r['throughput_speedup']:.2f}× "
-            f"| {r['agreement_with_pytorch']:.1%} | {r['file']} ({r['mb']}) |"
+            f"| {same} | {r['file']} ({r['mb']}) |"
         )
     return "\n".join(lines)
 

@@ -183,17 +183,17 @@ def test_a_failed_check_writes_nothing(trained, cli, tmp_path, monkeypatch):
     assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
 
 
-@pytest.mark.parametrize("model", ["trained", "pair_model"])
+@pytest.mark.parametrize("model", ["trained", "pair_model", "regressor"])
 def test_the_cpu_benchmark_runs_all_three_side_by_side(model, request, tmp_path, monkeypatch, capsys):
     """``python -m benchmarks.onnx`` on a tiny model with tiny settings (speed is measured there, never here);
-    a sentence-pair model is benchmarked on pairs."""
+    a sentence-pair model is benchmarked on pairs, a regression model's closeness is its max |Δ|."""
     from pathlib import Path
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     from benchmarks.onnx import main
 
     folder = request.getfixturevalue(model)
-    folder = folder[0] if isinstance(folder, tuple) else folder  # pair_model is (folder, export report)
+    folder = folder[0] if isinstance(folder, tuple) else folder  # pair_model, regressor: (folder, export report)
     copy = tmp_path / "model"
     shutil.copytree(folder, copy)  # the benchmark exports into the folder when it has no graphs
     out = tmp_path / "bench.json"
@@ -205,8 +205,13 @@ def test_the_cpu_benchmark_runs_all_three_side_by_side(model, request, tmp_path,
     assert report["texts"].startswith("the study's test split")
     for figures in report["results"].values():
         assert figures["latency_ms_median"] > 0 and figures["throughput_texts_per_s"] > 0
-    assert report["results"]["onnx"]["agreement_with_pytorch"] == 1.0
-    assert "| ONNX int8 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| ONNX int8 |" in printed
+    if model == "regressor":
+        assert report["task"] == "regression" and report["results"]["onnx"]["agreement_with_pytorch"] is None
+        assert report["results"]["onnx"]["max_abs_diff_from_pytorch"] < 1e-4 and "max abs diff from PyTorch" in printed
+    else:
+        assert report["results"]["onnx"]["agreement_with_pytorch"] == 1.0
 
 
 def test_an_int8_graph_that_changes_labels_is_not_kept(trained, cli, tmp_path, monkeypatch):
@@ -370,3 +375,183 @@ def test_a_pair_model_is_checked_on_the_pairs_of_texts_file_or_drawn_pairs(pair_
     (folder / "study.toml").write_text("[model]\nmax_length = 32\n")
     report = onnx_export.export(folder)
     assert report["fp32"]["passed"] and report["texts"].startswith("200 pairs drawn from the vocabulary")
+
+
+# --- regression models ------------------------------------------------------------------------------------------
+
+
+def saved_regressor(folder, backbone, paired=False, rows=60):
+    """An untrained regression model on ``backbone`` (one output, id2label {0: "score"}), saved as a study saves
+    one: weights, tokenizer, task.json (task regression), and a study.toml whose [dataset] is a CSV of numeric
+    scores (autoft.testing's, its test split carved from it); with ``paired``, of sentence pairs. Its head is
+    initialised wide with a bias of 2.5, as a head with the target scaling folded in predicts numbers of the
+    target's size, so predictions vary from text to text and are not probabilities."""
+    import pandas as pd
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from autoft.testing import score_rows, write_scores_csv
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone, num_labels=1, id2label={0: "score"}, label2id={"score": 0}
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+        model.classifier.bias.fill_(2.5)
+        if paired:
+            torch.nn.init.normal_(model.bert.embeddings.token_type_embeddings.weight, std=0.5)
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(backbone).save_pretrained(folder)
+    inputs = ["sentence1", "sentence2"] if paired else ["text"]
+    (folder / "task.json").write_text(json.dumps({"task": "regression", "inputs": inputs}))
+    data = folder.parent / "scores.csv"
+    dataset = {"type": "files", "path": str(data), "label_column": "score", "task": "regression"}
+    if paired:
+        seconds, scores = score_rows(rows, seed=2)
+        firsts = score_rows(rows, seed=1)[0]
+        pd.DataFrame({"sentence1": firsts, "sentence2": seconds, "score": scores}).to_csv(data, index=False)
+        dataset |= {"text_column": "sentence1", "text_pair_column": "sentence2"}
+    else:
+        write_scores_csv(data, rows)
+    study = {"model": {"name": str(backbone), "max_length": 32}, "dataset": {**dataset, "test_size": 0.25}}
+    (folder / "study.toml").write_text(tomli_w.dumps(study))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory, tiny_bert):
+    """A regression model exported with --quantize, checked on its study's test split of numeric scores."""
+    from autoft.onnx_export import export
+
+    folder = saved_regressor(tmp_path_factory.mktemp("regression") / "best", tiny_bert)
+    return folder, export(folder, quantize=True)
+
+
+def test_a_regression_model_exports_a_graph_of_predictions_checked_against_the_targets(regressor):
+    import onnx
+
+    from autoft.onnx_export import REGRESSION_FP32_TOLERANCE, summary
+
+    folder, report = regressor
+    assert report["task"] == "regression" and report["target"] == "score" and report["temperature"] == 1.0
+    assert report["texts"] == "the study's test split (15 rows)" and report["inputs"] == ["text"]
+    assert report["spread"]["of"] == "the standard deviation of the test targets" and report["spread"]["value"] > 1
+    fp32, int8 = report["fp32"], report["int8"]
+    assert fp32["passed"] and fp32["outputs"] == ["predictions"] and "argmax_agreement" not in fp32
+    assert fp32["max_rel_diff"] <= REGRESSION_FP32_TOLERANCE and fp32["max_abs_diff"] <= fp32["allowed_abs_diff"]
+    assert report["pytorch"]["rmse"] > 0 and fp32["rmse"] == pytest.approx(report["pytorch"]["rmse"], abs=1e-4)
+    assert "accuracy" not in report["pytorch"]
+    assert int8["passed"] and int8["rms_rel_diff"] <= 0.1 and int8["correlation"] > 0.9
+    assert int8["rmse_increase"] == pytest.approx(int8["rmse"] - report["pytorch"]["rmse"])
+    assert report["files"] == ["model.onnx", "model.int8.onnx"]
+    assert json.loads((folder / "onnx.json").read_text())["task"] == "regression"
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    assert [o.name for o in graph.output] == ["predictions"]
+    lines = summary(report, folder)
+    assert "output predictions of score" in lines[0] and "over 47 texts" in lines[0], lines
+    assert "correlation" in lines[1] and "rmse" in lines[1] and "of 15 texts" not in lines[1], lines
+
+
+def test_the_regression_graph_gives_predictors_numbers_at_any_batch_size(regressor):
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.predict import Predictor
+
+    folder, _ = regressor
+    predictor = Predictor(folder, device="cpu")
+    reference = predictor.proba(TEXTS)
+    assert reference.shape == (len(TEXTS), 1) and np.ptp(reference) > 0.1  # numbers that vary, not a softmax
+    for batch_size in (1, 5, 64):
+        graph = OnnxPredictor(folder, batch_size=batch_size)
+        assert graph.regression and graph.label_names == ["score"] and graph.output == "predictions"
+        np.testing.assert_allclose(graph.proba(TEXTS), reference, atol=1e-4)
+    result = graph(TEXTS[:3])
+    assert result.regression and list(result.frame().columns) == ["prediction"]
+    np.testing.assert_allclose(result.values, reference[:3, 0], atol=1e-4)
+    assert graph.proba([]).shape == (0, 1)
+    int8 = OnnxPredictor(folder, quantized=True).proba(TEXTS)
+    assert int8.shape == (len(TEXTS), 1) and np.corrcoef(int8[:, 0], reference[:, 0])[0, 1] > 0.9
+
+
+def test_predict_onnx_writes_a_prediction_column_and_serve_loads_the_regression_graph(regressor, cli, tmp_path):
+    import pandas as pd
+
+    from autoft.serve import is_regression, load_model
+
+    folder, _ = regressor
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    outputs = {}
+    for flags in ([], ["--onnx"], ["--onnx", "--quantized"]):
+        out = tmp_path / f"scores{len(flags)}.csv"
+        result = cli("predict", folder, "--file", texts, "--output", out, *flags)
+        assert result.code == 0, result.err
+        assert "score from" in result.out, result.out
+        outputs[len(flags)] = pd.read_csv(out)
+    torch, onnx, int8 = outputs[0], outputs[1], outputs[2]
+    assert list(onnx.columns) == ["text", "prediction"] and list(torch.columns) == list(onnx.columns)
+    np.testing.assert_allclose(onnx["prediction"], torch["prediction"], atol=1e-4)
+    assert np.corrcoef(int8["prediction"], torch["prediction"])[0, 1] > 0.9
+    shown = cli("predict", folder, "superb wonderful seller", "--onnx")
+    assert shown.code == 0 and "predicted score" in shown.out, shown.out
+    model = load_model(folder, batch_size=4, onnx=True)
+    assert is_regression(model) and model.proba(["superb wonderful seller"]).shape == (1, 1)
+
+
+def test_a_regression_check_that_fails_writes_nothing_and_a_noisy_int8_graph_is_not_kept(
+    regressor, cli, tmp_path, monkeypatch
+):
+    import autoft.onnx_export as onnx_export
+
+    source, _ = regressor
+    copy = tmp_path / "best"
+    shutil.copytree(source, copy)
+    before = {p.name: p.stat().st_mtime_ns for p in copy.iterdir()}
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(source))
+    real = onnx_export.compare_values
+    monkeypatch.setattr(onnx_export, "compare_values", lambda a, b, s: {**real(a, b, s), "max_abs_diff": 0.5})
+    one_line_error(cli("export", copy, "--onnx"), "max |Δ| 0.5 score", "of the spread", "nothing was written")
+    assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
+    monkeypatch.setattr(onnx_export, "compare_values", real)
+    monkeypatch.setattr(onnx_export, "INT8_RELATIVE_RMS", 0.0)
+    result = cli("export", copy, "--onnx", "--quantize")
+    one_line_error(result, "the int8 graph's predictions differ from the PyTorch model's by", "was not written")
+    report = json.loads((copy / "onnx.json").read_text())
+    assert report["files"] == ["model.onnx"] and report["fp32"]["passed"] and not report["int8"]["passed"]
+    assert not (copy / "model.int8.onnx").exists()
+
+
+def test_the_test_split_of_another_task_is_not_used_for_the_check(regressor, pair_model):
+    from autoft.onnx_export import study_test_split
+
+    folder, _ = regressor
+    check, why = study_test_split(folder, ["score"], paired=False)
+    assert check is not None and check.labels.dtype == np.float64 and len(check.labels) == 15
+    assert set(np.round(check.labels, 2)) <= {0.0, 1.25, 2.5, 3.75, 5.0}  # the targets, not label ids
+    assert study_test_split(folder, ["neg", "pos"]) == (
+        None,
+        "the rebuilt test split has numbers (regression), the model predicts classes",
+    )
+    assert study_test_split(folder, ["value"])[1] == "the rebuilt test split's target is 'score', the model's 'value'"
+    classes, _ = pair_model
+    assert study_test_split(classes, ["score"])[1].startswith("the rebuilt test split has classes")
+
+
+def test_a_regression_pair_model_exports_checked_on_pairs(tiny_bert, tmp_path):
+    """STS-B's kind of model: sentence pairs in, a number out; the graph reads each pair's type ids."""
+    from autoft.onnx_export import OnnxPredictor, export
+    from autoft.predict import Predictor
+
+    folder = saved_regressor(tmp_path / "best", tiny_bert, paired=True)
+    report = export(folder)
+    assert report["task"] == "regression" and report["texts"] == "the study's test split (15 rows)"
+    assert report["fp32"]["passed"] and report["fp32"]["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    graph = OnnxPredictor(folder, batch_size=3)
+    assert graph.paired and graph.regression
+    for first, second in ((FIRSTS, SECONDS), (SECONDS, FIRSTS)):
+        np.testing.assert_allclose(
+            graph.proba(first, second), Predictor(folder, device="cpu").proba(first, second), atol=1e-4
+        )
+    assert np.abs(graph.proba(SECONDS, FIRSTS) - graph.proba(FIRSTS, SECONDS)).max() > 1e-3

@@ -152,6 +152,17 @@ def test_root_gives_the_model_metadata_and_health_says_ok(server, model_dir, tin
     assert httpx.get(server.url + "/health", timeout=10).json() == {"status": "ok"}
 
 
+def test_a_classifier_still_shows_its_labels_and_their_response(server):
+    root = httpx.get(server.url + "/", timeout=10).json()
+    assert root["task"] == "classification" and root["labels"] == ["neg", "pos"] and "target" not in root
+    example = json.loads(root["predict"]["response"])
+    assert [p["label"] for p in example["predictions"]] == ["pos", "neg"]
+    schema = httpx.get(server.url + "/openapi.json", timeout=10).json()
+    answer = schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    item = answer["schema"]["properties"]["predictions"]["items"]
+    assert item["required"] == ["label", "score", "scores"] and item["properties"]["label"]["enum"] == ["neg", "pos"]
+
+
 def test_predict_gives_the_labels_and_scores_predictor_gives(server, expected):
     response = post(server.url, {"texts": TEXTS})
     assert response.status_code == 200, response.text
@@ -538,3 +549,121 @@ def test_the_models_inputs_come_from_inputs_or_paired_and_default_to_single_text
     assert inputs_of(SimpleNamespace(inputs=("q", "a"), paired=True)) == ("q", "a")
     assert parse_request(b'{"texts": ["one"]}') == (["one"], None)
     assert parse_request(b'{"texts": ["one"], "pairs": ["two"]}', inputs=("q", "a")) == (["one"], ["two"])
+
+
+# --- a regression model -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def regression_dir(tmp_path_factory, tiny_bert):
+    """A saved regression model (one output, id2label {0: "score"}, task.json task regression) as a study leaves
+    it, untrained, its head initialised wide with a bias of 2.5 so that predictions vary and are not probabilities."""
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    best = tmp_path_factory.mktemp("served-regression") / "best"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=1, id2label={0: "score"}, label2id={"score": 0}
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+        model.classifier.bias.fill_(2.5)
+    model.save_pretrained(best, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(best)
+    (best / "task.json").write_text(json.dumps({"task": "regression", "inputs": ["text"]}))
+    study = {"study": {"name": "scores"}, "model": {"name": str(tiny_bert), "max_length": 32}}
+    (best / "study.toml").write_text(tomli_w.dumps(study))
+    scores = {"rmse": 0.8, "mae": 0.6, "r2": 0.5, "pearson": 0.7, "spearman": 0.7}
+    metrics = {"study": "scores", "trial": 0, "task": "regression", "objective": "rmse", "test": scores}
+    metrics |= {
+        "test_rows": 15,
+        "mean_baseline": {"prediction": 2.5, "rmse": 1.8, "mae": 1.5},
+        "label_names": ["score"],
+    }
+    (best / "metrics.json").write_text(json.dumps(metrics))
+    return best
+
+
+@pytest.fixture(scope="module")
+def regression_server(regression_dir, tmp_path_factory):
+    with running_server(regression_dir, tmp_path_factory.mktemp("regression-server-log")) as running:
+        yield running
+
+
+def test_a_regression_model_answers_a_prediction_per_text(regression_server, regression_dir):
+    from autoft.predict import Predictor
+
+    response = post(regression_server.url, {"texts": TEXTS})
+    assert response.status_code == 200, response.text
+    got = response.json()["predictions"]
+    assert all(list(p) == ["prediction"] and isinstance(p["prediction"], float) for p in got), got
+    reference = Predictor(regression_dir, device="cpu").proba(TEXTS)[:, 0]
+    assert np.ptp(reference) > 0.1  # numbers that vary: not a softmax of one logit, which is always 1
+    np.testing.assert_allclose([p["prediction"] for p in got], reference, atol=1e-5)
+
+
+def test_a_regression_model_says_so_and_its_schema_shows_predictions(regression_server):
+    root = httpx.get(regression_server.url + "/", timeout=10).json()
+    assert root["task"] == "regression" and root["target"] == "score" and "labels" not in root
+    meta = root["metadata"]
+    assert meta["task"] == "regression" and meta["objective"] == "rmse" and meta["mean_baseline"]["rmse"] == 1.8
+    assert json.loads(root["predict"]["response"]) == {"predictions": [{"prediction": 4.2}, {"prediction": 1.5}]}
+    schema = httpx.get(regression_server.url + "/openapi.json", timeout=10).json()
+    assert "score" in schema["info"]["summary"] and "regression" in schema["info"]["summary"]
+    answer = schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    item = answer["schema"]["properties"]["predictions"]["items"]
+    assert item["required"] == ["prediction"] and item["properties"]["prediction"]["type"] == "number"
+    assert answer["example"] == json.loads(root["predict"]["response"])
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b"not json", 400, "the body is not JSON"),
+        ({"texts": []}, 422, "'texts' is empty; give a list of 1 to 16 non-empty strings"),
+        ({"texts": ["fine", "  "]}, 422, "'texts[1]' is empty or only whitespace"),
+        ({"texts": ["a"], "pairs": ["b"]}, 422, "this model takes single texts, not pairs"),
+    ],
+)
+def test_a_bad_regression_request_is_the_same_4xx(regression_server, body, status, message):
+    response = post(regression_server.url, body)
+    assert response.status_code == status, response.text
+    assert message in assert_one_line_error(response)
+
+
+class FakeRegressionPairModel:
+    """Predicts a pair's number from the lengths of its texts; a test double with only label_names and proba
+    (no ``regression``, no ``inputs``: a single label name makes it a regression model)."""
+
+    label_names = ["similarity"]
+    paired = True
+
+    def proba(self, texts, pairs=None):
+        assert pairs is not None and len(pairs) == len(texts)
+        return np.array([[len(a) - len(b) + 0.5] for a, b in zip(texts, pairs)], dtype=np.float32)
+
+
+def test_a_regression_pair_double_is_served_with_getattr_defaults(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from autoft.serve import create_app, is_regression, predictions
+
+    assert is_regression(FakeRegressionPairModel()) and not is_regression(FakeModel())
+    assert is_regression(SimpleNamespace(label_names=["a", "b"], regression=True))
+    assert not is_regression(SimpleNamespace(label_names=["only"], regression=False))
+    assert predictions(np.array([[1.5], [-2.0]]), ["score"], regression=True) == [
+        {"prediction": 1.5},
+        {"prediction": -2.0},
+    ]
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    app = create_app(FakeRegressionPairModel(), tmp_path, batch_size=8, max_wait_ms=1)
+    with TestClient(app) as client:
+        root = client.get("/").json()
+        assert root["task"] == "regression" and root["target"] == "similarity" and root["predict"]["pairs"] is True
+        response = client.post("/predict", json={"texts": ["abcd", "a"], "pairs": ["ab", "abc"]})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"predictions": [{"prediction": 2.5}, {"prediction": -1.5}]}
+        response = client.post("/predict", json={"texts": ["abcd"]})
+        assert response.status_code == 422 and "missing field 'pairs'" in response.json()["error"]
