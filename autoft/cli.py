@@ -282,6 +282,7 @@ def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
         f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows"
         + (" of sentence pairs" if data.paired else "")
         + (f", target {data.label_names[0]} (regression)" if data.regression else f", {len(data.label_names)} labels")
+        + (" (multi-label)" if data.multi_label else "")
     )
     return 0
 
@@ -461,6 +462,8 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         ours = ["label", "probability", *[f"p({name})" for name in predictor.label_names]]
         if len(predictor.label_names) == 1:  # regression
             ours = ["prediction"]
+        elif getattr(predictor, "thresholds", None) is not None:  # multi-label
+            ours = ["labels", *ours[2:]]
         clash = [c for c in ours if c in table.columns]
         if clash:
             raise ConfigError(
@@ -478,7 +481,8 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
             values = result.values
             counts = f"{result.label_names[0]} from {values.min():.4g} to {values.max():.4g}, mean {values.mean():.4g}"
         else:
-            counts = ", ".join(f"{k} {v}" for k, v in frame["label"].value_counts().items())
+            column = frame["labels"] if "labels" in frame else frame["label"]
+            counts = ", ".join(f"{k or '(none)'} {v}" for k, v in column.value_counts().items())
         console.print(f"wrote {len(frame)} predictions to {args.output} ({counts})")
         return 0
     view = Table(header_style="bold")
@@ -488,7 +492,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if result.regression:
         view.add_column(f"predicted {result.label_names[0]}", justify="right")
     else:
-        view.add_column("label")
+        view.add_column("labels" if result.thresholds is not None else "label")
         for name in result.label_names:
             view.add_column(f"p({name})", justify="right")
     for i, (text, label, row) in enumerate(zip(result.texts, result.labels, result.proba)):
@@ -558,11 +562,12 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     section, options = parse_dataset(table, where, registry)
     data = load_dataset(section, options, registry, base_dir, seed, where)
     predictor = Predictor(args.model_dir, device=args.device)
-    if data.regression != predictor.regression:
-        model_task = "a number (regression)" if predictor.regression else "classes"
+    model_task = "regression" if predictor.regression else "multi_label" if predictor.thresholds else "classification"
+    if data.task != model_task:
+        words = {"regression": "a number", "multi_label": "sets of labels", "classification": "one class"}
         raise DataError(
-            f"{where}: the data's labels are {'numbers' if data.regression else 'classes'}, but the model in "
-            f"'{args.model_dir}' predicts {model_task}; set [dataset] task to match"
+            f"{where}: the data's labels are {words[data.task]} per row ({data.task}), but the model in "
+            f"'{args.model_dir}' predicts {words[model_task]} ({model_task}); set [dataset] task to match"
         )
     unknown = [] if data.regression else [n for n in data.label_names if n not in predictor.label_names]
     if unknown:
@@ -577,6 +582,10 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         raise DataError(f"{where}: the data holds {has}, but the model in '{args.model_dir}' reads {reads}")
     if data.regression:
         labels = split.labels
+    elif data.multi_label:  # the data's label columns in the model's order
+        labels = np.zeros((len(split), len(predictor.label_names)), dtype=np.float32)
+        for j, name in enumerate(data.label_names):
+            labels[:, predictor.label_names.index(name)] = split.labels[:, j]
     else:
         to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
         labels = to_model[split.labels]
@@ -594,6 +603,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         device=predictor.device,
         explain=args.explain,
         pairs=split.pairs,
+        thresholds=np.asarray(predictor.thresholds) if predictor.thresholds else None,
     )
     if data.regression:
         console.print(
@@ -602,6 +612,12 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         )
         return 0
     console.print(escape((out / "classification_report.txt").read_text()))
+    if data.multi_label:
+        console.print(
+            f"subset accuracy {summary['subset_accuracy']:.4f} · Hamming loss {summary['hamming_loss']:.4f} · "
+            f"{summary['n_mistakes']} wrong decisions · files in {out}"
+        )
+        return 0
     console.print(
         f"accuracy {summary['accuracy']:.4f} · ECE {summary['ece']:.4f} · "
         f"{summary['n_misclassified']} misclassified · files in {out}"

@@ -63,8 +63,10 @@ class DatasetSection:
     max_train_rows: int = option(0, "use a seeded, stratified sample of this many training rows; 0 uses all", ge=0)
     max_validation_rows: int = option(0, "the same for validation", ge=0)
     max_test_rows: int = option(0, "the same for test", ge=0)
-    task: Literal["auto", "classification", "regression"] = option(
-        "auto", "what the labels are: classes, or numbers to predict; auto: numbers with fractions are regression"
+    task: Literal["auto", "classification", "regression", "multi_label"] = option(
+        "auto",
+        "what the labels are: classes, numbers (regression) or lists (multi_label); auto: numbers with fractions "
+        "are a regression, lists are multi-label",
     )
 
 

@@ -24,8 +24,8 @@ import numpy as np
 from .errors import AutoftError, DataError, one_line
 
 SPLITS = ("train", "validation", "test")
-#: what a study predicts: one class per row, or a number
-TASKS = ("classification", "regression")
+#: what a study predicts: one class per row, a number, or a set of labels per row
+TASKS = ("classification", "regression", "multi_label")
 #: how a sentence pair is written where one text is shown (tables of mistakes, messages)
 PAIR_MARK = "[SEP]"
 
@@ -107,7 +107,7 @@ class Dataset:
 @dataclass(frozen=True)
 class LabelledTexts:
     texts: list[str]
-    labels: np.ndarray  # int64 label ids; float32 targets for regression
+    labels: np.ndarray  # int64 label ids; float32 targets for regression; float32 0/1 (rows, labels) for multi-label
     pairs: list[str] | None = None  # the second text of each row, for sentence pairs
 
     def __len__(self) -> int:
@@ -140,6 +140,10 @@ class PreparedData:
     @property
     def regression(self) -> bool:
         return self.task == "regression"
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == "multi_label"
 
     @property
     def paired(self) -> bool:
@@ -181,7 +185,11 @@ def prepare(
         (name, size) for name, size in (("test", test_size), ("validation", validation_size)) if name not in cleaned
     ]
     texts = cleaned["train"][0]
-    if task == "regression":
+    if task == "multi_label":
+        names, ids = _label_sets(cleaned, raw.label_names, where)
+        labels = ids["train"]
+        _check_unseen_sets(ids, names, where)
+    elif task == "regression":
         names = [raw.label_column or "value"]
         ids = {split: _targets(labels, split, where) for split, (_, labels) in cleaned.items()}
         labels = ids["train"]
@@ -215,8 +223,8 @@ def prepare(
         if cap and len(splits[name]) > cap:
             splits[name] = splits[name].take(_sample(strata(splits[name].labels, task), cap, seed + 2))
             notes.append(f"{name}: a stratified sample of {len(splits[name])} rows (max_{name}_rows)")
-    dtype = np.float32 if task == "regression" else np.int64
-    if task != "regression":
+    dtype = np.int64 if task == "classification" else np.float32
+    if task == "classification":
         train_ids = splits["train"].labels
         _check_unseen_labels({k: splits[k].labels for k in ("validation", "test")}, train_ids, names, where)
     prepared = {k: LabelledTexts(list(r.texts), np.asarray(r.labels, dtype=dtype), r.pairs) for k, r in splits.items()}
@@ -235,7 +243,14 @@ def prepare(
 
 
 def strata(labels: np.ndarray, task: str, bins: int = 10) -> np.ndarray:
-    """What carving and samples stratify by: the class ids, or a regression target's decile (as ids)."""
+    """What carving and samples stratify by: the class ids, a regression target's decile, or (multi-label)
+    each row's rarest label (the label count for a row without one), as ids."""
+    if task == "multi_label":
+        hot = np.asarray(labels) > 0
+        counts = hot.sum(axis=0)
+        rank = np.where(hot, counts[None, :], np.iinfo(np.int64).max)
+        rarest = rank.argmin(axis=1)
+        return np.where(hot.any(axis=1), rarest, hot.shape[1]).astype(np.int64)
     if task != "regression":
         return np.asarray(labels)
     values = np.asarray(labels, dtype=np.float64)
@@ -263,6 +278,9 @@ def _task(task: str, train_labels: list[Any], where: str, notes: list[str]) -> s
         return task
     if task != "auto":
         raise DataError(f"{where}: task '{task}' is not one of auto, {', '.join(TASKS)}")
+    if any(_is_set(y) for y in train_labels):
+        notes.append('task: multi-label, as the labels are lists; [dataset] task = "multi_label" says so')
+        return "multi_label"
     numbers = [_number(y) for y in train_labels]  # CSV cells are text: "2.5" counts as a number
     if any(n is None for n in numbers):
         return "classification"
@@ -274,6 +292,65 @@ def _task(task: str, train_labels: list[Any], where: str, notes: list[str]) -> s
         '[dataset] task = "regression" says so, "classification" would refuse them'
     )
     return "regression"
+
+
+def _is_set(value: Any) -> bool:
+    """A multi-label row's labels: a list, tuple or array (Parquet and JSON list columns)."""
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _label_sets(
+    cleaned: dict[str, tuple[list[str], list[Any]]], label_names: Sequence[str] | None, where: str
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every split's label sets as 0/1 rows (float32, one column per label), and the label names.
+
+    A row's labels are a list (or one label alone); names come from ``label_names`` (which integer
+    labels index) or are train's labels sorted, then labels seen only elsewhere (the caller names them).
+    """
+    sets = {
+        split: [[_normal(y, where) for y in (row if _is_set(row) else [row])] for row in labels]
+        for split, (_, labels) in cleaned.items()
+    }
+    if label_names is not None:
+        names = [str(n) for n in label_names]
+        if len(set(names)) != len(names) or not all(n.strip() for n in names):
+            raise DataError(f"{where}: label names must be distinct and not empty: {names}")
+    else:
+        train = {str(y) for row in sets["train"] for y in row}
+        names = sorted(train)
+        names += sorted({str(y) for rows in sets.values() for row in rows for y in row} - train)
+    index = {n: i for i, n in enumerate(names)}
+
+    def column(y: int | str) -> int:
+        if isinstance(y, int) and label_names is not None:
+            if 0 <= y < len(names):
+                return y
+            raise DataError(f"{where}: label {y} is outside 0..{len(names) - 1} ({', '.join(names)})")
+        if str(y) not in index:
+            raise DataError(f"{where}: unknown label '{y}'; valid labels: {', '.join(names)}")
+        return index[str(y)]
+
+    ids = {}
+    for split, rows in sets.items():
+        hot = np.zeros((len(rows), len(names)), dtype=np.float32)
+        for r, row in enumerate(rows):
+            for y in row:
+                hot[r, column(y)] = 1.0
+        ids[split] = hot
+    if len(names) < 2:
+        raise DataError(f"{where}: train has a single label ('{names[0] if names else 'none'}'); give at least two")
+    return names, ids
+
+
+def _check_unseen_sets(ids: dict[str, np.ndarray], names: list[str], where: str) -> None:
+    """Every label of validation and test appears in train; every train label is not on every row."""
+    seen = ids["train"].sum(axis=0) > 0
+    for split in ("validation", "test"):
+        if split in ids:
+            missing = np.flatnonzero((ids[split].sum(axis=0) > 0) & ~seen)
+            if len(missing):
+                shown = ", ".join(f"'{names[i]}'" for i in missing)
+                raise DataError(f"{where}: {split} has labels that train lacks: {shown}")
 
 
 def _targets(labels: list[Any], split: str, where: str) -> np.ndarray:
@@ -467,6 +544,11 @@ def _normal(label: Any, where: str) -> int | str:
         )
     if isinstance(label, str):
         return label.strip()
+    if _is_set(label):
+        raise DataError(
+            f"{where}: label {list(label)!r} is a list; a single-label study takes one label per row "
+            '(several labels per row: [dataset] task = "multi_label")'
+        )
     raise DataError(f"{where}: label {label!r} is not a class; labels are strings or integers")
 
 

@@ -82,7 +82,12 @@ def finalize(
     if calibrate:
         temperature = fit_temperature(_proba(model, bench, "validation", checkpoint), validation.labels)
     proba = scale(raw, temperature) if calibrate else raw
-    metrics = _test_metrics(best, bench, proba)
+    thresholds = None
+    if bench.task == "multi_label":  # each label's decision threshold, tuned on validation
+        from .evaluation_multilabel import tune_thresholds
+
+        thresholds = tune_thresholds(validation.labels, _proba(model, bench, "validation", checkpoint))
+    metrics = _test_metrics(best, bench, proba, thresholds)
     if calibrate:
         metrics["calibration"] = {"temperature": temperature, "fitted_on": "validation"}
     evaluation = write_evaluation(
@@ -99,6 +104,7 @@ def finalize(
         temperature=temperature,
         pairs=bench.data.test.pairs,
         train_mean=float(np.mean(bench.encoded["train"].labels)) if bench.regression else None,
+        thresholds=thresholds,
     )
     write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
     shutil.rmtree(checkpoint / PREDICTIONS, ignore_errors=True)  # used: the checkpoint is its model again
@@ -147,7 +153,7 @@ class _BarReporter:
         return False
 
 
-def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
+def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray, thresholds: np.ndarray | None = None) -> dict:
     """``metrics.json``: validation and test scores of the best trial, and the baseline: the majority
     class, or for regression the mean train target (``mean_baseline``)."""
     test = bench.encoded["test"]
@@ -157,6 +163,12 @@ def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
         mean = float(np.mean(train))
         baseline = compute(bench.metrics, test.labels, np.full((len(test), 1), mean, dtype=np.float32))
         base = {"mean_baseline": {"prediction": mean, "rmse": baseline["rmse"], "mae": baseline["mae"]}}
+    elif bench.task == "multi_label":  # the commonest set of labels, given to every text
+        sets, counts = np.unique(np.asarray(train) > 0, axis=0, return_counts=True)
+        common = sets[int(np.argmax(counts))]
+        label = ", ".join(n for n, on in zip(names, common) if on) or "(none)"
+        accuracy = float(np.mean(((np.asarray(test.labels) > 0) == common).all(axis=1)))
+        base = {"majority_baseline": {"label": label, "accuracy": accuracy}}
     else:
         majority = int(np.bincount(train, minlength=len(names)).argmax())
         accuracy = float(np.mean(test.labels == majority))
@@ -164,10 +176,11 @@ def _test_metrics(best: Any, bench: Workbench, proba: np.ndarray) -> dict:
     return {
         "study": bench.config.name,
         "trial": best.number,
-        "task": "regression" if bench.regression else "classification",
+        "task": bench.task,
+        **({"thresholds": dict(zip(names, map(float, thresholds)))} if thresholds is not None else {}),
         "objective": bench.config.objective.name,
         "validation": best.user_attrs.get("metrics", {}),
-        "test": compute(bench.metrics, test.labels, proba),
+        "test": compute(bench.metrics, test.labels, proba, thresholds),
         "test_rows": len(test),
         **base,
         "label_names": names,
@@ -198,6 +211,8 @@ def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metr
     )
     write_json(folder / "metrics.json", metrics)
     task = {"task": bench.data.task, "inputs": task_inputs(bench.data.paired, bench.data.text_columns)}
+    if "thresholds" in metrics:
+        task["thresholds"] = metrics["thresholds"]
     write_json(folder / TASK, task)
     if "calibration" in metrics:
         write_json(folder / CALIBRATION, metrics["calibration"])
@@ -222,6 +237,7 @@ def write_evaluation(
     temperature: float = 1.0,
     pairs: list[str] | None = None,
     train_mean: float | None = None,
+    thresholds: np.ndarray | None = None,
 ) -> dict:
     """The evaluation folder, built whole and swapped in: reports, plots, mistakes and their token attributions.
 
@@ -234,6 +250,17 @@ def write_evaluation(
     from .evaluation import evaluate_predictions
 
     summary: dict = {}
+    if np.ndim(labels) == 2:  # multi-label
+        from .evaluation_multilabel import evaluate_multilabel
+
+        cuts = np.full(len(names), 0.5) if thresholds is None else np.asarray(thresholds)
+
+        def multi(tmp: Path) -> None:
+            summary.update(evaluate_multilabel(texts, labels, proba, names, cuts, tmp, pairs=pairs))
+            np.save(tmp / "proba.npy", proba)
+
+        write_folder(folder, multi)
+        return summary
     if proba.shape[1] == 1:
         from .evaluation_regression import evaluate_regression
 

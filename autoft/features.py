@@ -33,7 +33,7 @@ class Encoded:
 
     ids: np.ndarray  # int32, all texts back to back
     offsets: np.ndarray  # int64, len(texts) + 1
-    labels: np.ndarray  # int64 label ids, or float32 regression targets
+    labels: np.ndarray  # int64 label ids, float32 regression targets, or float32 0/1 rows (multi-label)
     type_ids: np.ndarray | None = None  # int8, like ids
 
     def __len__(self) -> int:
@@ -171,7 +171,9 @@ def load_encoded(folder: Path, mmap: bool = True) -> dict[str, Encoded]:
         paths = [folder / f"{s}_{name}.npy" for name in ("ids", "offsets", "labels")]
         ids, offsets, labels = (read_npy(p, fix, mmap=mmap) for p in paths)
         for path, array in zip(paths, (ids, offsets, labels)):
-            if array.ndim != 1 or array.dtype.kind not in ("iuf" if array is labels else "iu"):
+            if array.ndim not in ((1, 2) if array is labels else (1,)) or array.dtype.kind not in (
+                "iuf" if array is labels else "iu"
+            ):
                 raise DamagedFile(path, f"a {array.dtype} array of shape {array.shape}, not token ids", fix)
         if len(offsets) != len(labels) + 1:
             raise DamagedFile(paths[1], f"{len(offsets)} offsets for {len(labels)} labels", fix)

@@ -15,30 +15,49 @@ class Metric:
 
     ``fn(y_true, y_pred, proba)`` returns a float; ``proba`` has one column per label.
     ``greater_is_better`` sets the study direction when the metric is the objective.
-    A ``task = "regression"`` metric gets true and predicted numbers, and ``proba`` is the
-    predictions as one column.
+    ``tasks`` are the tasks it scores: for ``regression`` it gets true and predicted numbers, and
+    ``proba`` is the predictions as one column; for ``multi_label``, 0/1 matrices (rows, labels) of
+    true and predicted labels, and ``proba`` each label's probability.
     """
 
     name: str
     fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
     greater_is_better: bool = True
     description: str = ""
-    task: str = "classification"
+    tasks: tuple[str, ...] = ("classification",)
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
         return float(self.fn(y_true, y_pred, proba))
 
 
-def compute(metrics: Mapping[str, Metric], y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Every metric of the predictions' task; ``proba`` is (rows, labels), or (rows, 1) numbers for regression."""
-    task = "regression" if proba.shape[1] == 1 else "classification"
-    y_pred = proba[:, 0] if task == "regression" else proba.argmax(axis=1)
-    return {name: m(y_true, y_pred, proba) for name, m in metrics.items() if m.task == task}
+def task_of(y_true: np.ndarray, proba: np.ndarray) -> str:
+    """The task predictions are of: one column is a regression's, a 0/1 matrix of labels a multi-label's."""
+    if np.ndim(y_true) == 2:
+        return "multi_label"
+    return "regression" if proba.shape[1] == 1 else "classification"
+
+
+def compute(
+    metrics: Mapping[str, Metric], y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray | None = None
+) -> dict[str, float]:
+    """Every metric of the predictions' task; ``proba`` is (rows, labels), or (rows, 1) numbers for regression.
+
+    Multi-label predictions are the labels whose probability reaches ``thresholds`` (0.5 each by default).
+    """
+    task = task_of(y_true, proba)
+    if task == "regression":
+        y_pred = proba[:, 0]
+    elif task == "multi_label":
+        y_pred = (proba >= (0.5 if thresholds is None else thresholds)).astype(np.int64)
+        y_true = np.asarray(y_true).astype(np.int64)
+    else:
+        y_pred = proba.argmax(axis=1)
+    return {name: m(y_true, y_pred, proba) for name, m in for_task(metrics, task).items()}
 
 
 def for_task(metrics: Mapping[str, Metric], task: str) -> dict[str, Metric]:
     """The metrics that score ``task``'s predictions."""
-    return {name: m for name, m in metrics.items() if m.task == task}
+    return {name: m for name, m in metrics.items() if task in m.tasks}
 
 
 @dataclass(frozen=True)

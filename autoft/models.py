@@ -140,7 +140,7 @@ def _load_message(what: str, ref: ModelRef, exc: Exception) -> str:
 class BaseModel:
     """The pretrained model, loaded once; :meth:`fresh` gives each trial its own copy."""
 
-    def __init__(self, ref: ModelRef, label_names: tuple[str, ...]):
+    def __init__(self, ref: ModelRef, label_names: tuple[str, ...], task: str = "classification"):
         import torch
         from transformers import AutoModelForSequenceClassification
 
@@ -162,8 +162,9 @@ class BaseModel:
             )
         except Exception as exc:
             raise ModelError(_load_message("model", ref, exc)) from exc
-        # one output is a number to predict (transformers' convention too), else one score per class
-        model.config.problem_type = "regression" if len(label_names) == 1 else "single_label_classification"
+        # transformers' names: one output is a number to predict, multi-label scores each label on its own
+        problem = {"regression": "regression", "multi_label": "multi_label_classification"}
+        model.config.problem_type = problem.get(task, "single_label_classification")
         self.model = model
         #: parameters the checkpoint did not have (the classifier head): initialised per trial
         self.new_parameters = sorted(set(info.get("missing_keys", ())) | set(info.get("mismatched_keys", ())))

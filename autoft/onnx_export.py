@@ -2,8 +2,9 @@
 
 - ``model.onnx``: inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` where the model's
   forward takes them; autoft feeds a sentence pair's type ids where the tokenizer gives them, zeros
-  otherwise, as PyTorch does when it is left out), outputs ``logits`` and
-  ``probabilities`` (the softmax, in the graph); a regression model (one output: ``config.json``'s
+  otherwise, as PyTorch does when it is left out), outputs ``logits`` and ``probabilities`` (the softmax,
+  in the graph; for a multi-label model, ``config.json``'s ``problem_type`` ``multi_label_classification``,
+  each label's sigmoid, as autoft predicts it); a regression model (one output: ``config.json``'s
   ``num_labels`` is 1, its ``id2label`` names the target) has one output instead, ``predictions``
   (batch, 1): the model's output, which is already the prediction in the target's units (the study
   folds its target scaling into the head). The batch and sequence axes are dynamic. Exported with
@@ -16,7 +17,9 @@
 
 The graph is the model alone: the folder's calibration temperature (``calibration.json``), where the
 study fitted one, is applied to the graph's probabilities by :class:`OnnxPredictor` exactly as
-:class:`autoft.predict.Predictor` applies it to PyTorch's. A regression model is never calibrated.
+:class:`autoft.predict.Predictor` applies it to PyTorch's. A regression or multi-label model is never
+calibrated; a multi-label model's decision thresholds (``task.json``) are not in the graph either:
+:class:`OnnxPredictor` reads them as :class:`autoft.predict.Predictor` does.
 
 The check runs both graphs and the PyTorch model (as ``autoft predict`` runs it: fp32, the trained
 max_length, batches sorted by length) on the same texts: the study's test split, rebuilt from the
@@ -37,6 +40,12 @@ every text checked): the fp32 graph's may differ from PyTorch's by at most 1e-4 
 float32 rounding steps of the largest prediction), the int8 graph's by at most 10% of it, root mean
 square (its correlation with PyTorch's predictions, and where targets are known the RMSE against them
 and its rise, are reported). Its fallback texts come from ``evaluation/largest_errors.csv``.
+
+A multi-label model is checked on each label's probability and on its decisions (a label is given where
+its probability reaches its threshold): the fp32 graph's probabilities must be within 1e-4 of PyTorch's
+and give the same labels to every text, the int8 graph the same set of labels to at least 99% of the
+texts (the share of equal label decisions, and where the test split's label sets are known the micro-F1
+against them and its drop, are reported). Its fallback texts come from ``evaluation/mistakes.csv``.
 
 Files are written to a temporary folder inside the model folder and renamed into place once checked,
 so a reader never sees a half-written graph. :class:`OnnxPredictor` runs them with onnxruntime's
@@ -76,7 +85,8 @@ OUTPUTS = ("logits", "probabilities")
 REGRESSION_OUTPUTS = ("predictions",)
 #: the fp32 graph's probabilities may differ from PyTorch's by this much at most
 FP32_TOLERANCE = 1e-4
-#: the int8 graph must give PyTorch's label for at least this share of the texts
+#: the int8 graph must give PyTorch's label for at least this share of the texts (a multi-label model's: its set
+#: of labels, see :func:`compare_sets`)
 INT8_AGREEMENT = 0.99
 #: a regression graph's fp32 predictions may differ from PyTorch's by this share of the target's spread at most
 #: (its standard deviation): the classification bound, on probabilities that span 1, put in the target's units.
@@ -151,6 +161,15 @@ def label_names_of(folder: Path) -> list[str]:
     return names
 
 
+def multi_label_of(folder: Path) -> bool:
+    """Whether a saved model is multi-label: its config.json's ``problem_type`` is ``multi_label_classification``
+    (its probabilities are each label's sigmoid, as :func:`is_multi_label` says of the loaded model)."""
+    from .saved import model_fix, read_json
+
+    config = read_json(Path(folder) / "config.json", model_fix(Path(folder)))
+    return config.get("problem_type") == "multi_label_classification" and len(config.get("id2label") or ()) > 1
+
+
 def session(path: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session for a graph; one that cannot be loaded is one line naming it."""
     ort = require_runtime()
@@ -180,8 +199,10 @@ class OnnxPredictor:
     The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
     ``max_length``, ``inputs`` and ``paired`` (a sentence-pair model, from ``task.json``), ``regression``
     (one output: ``label_names`` names the target, ``proba`` gives the (n, 1) predictions, from the graph's
-    ``predictions``) and ``proba(texts, pairs=None)``, with the same tokenization and length-sorted
-    batches. ``graph_inputs`` names the graph's inputs.
+    ``predictions``), ``thresholds`` (a multi-label model's decision threshold per label, from ``task.json``;
+    None for other models: ``proba`` then gives each label's sigmoid, and ``__call__`` label sets) and
+    ``proba(texts, pairs=None)``, with the same tokenization and length-sorted batches. ``multi_label`` says
+    whether config.json makes the model multi-label; ``graph_inputs`` names the graph's inputs.
     ``quantized`` runs ``model.int8.onnx``; ``path``, another graph of the same model (the export's check);
     ``threads``, onnxruntime's intra-op threads (default: one per physical core).
     """
@@ -199,7 +220,7 @@ class OnnxPredictor:
         from transformers import AutoTokenizer
 
         from .models import quiet_transformers
-        from .saved import model_fix, trained_inputs, trained_max_length, trained_temperature
+        from .saved import model_fix, trained_inputs, trained_max_length, trained_temperature, trained_thresholds
 
         if str(device) not in ("cpu", "auto"):
             raise ConfigError(
@@ -212,6 +233,8 @@ class OnnxPredictor:
         require_runtime()
         self.inputs = trained_inputs(self.folder)
         self.label_names = label_names_of(self.folder)
+        self.multi_label = multi_label_of(self.folder)
+        self.thresholds = trained_thresholds(self.folder, self.label_names)
         quiet_transformers()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
@@ -222,8 +245,9 @@ class OnnxPredictor:
         if self.tokenizer.pad_token_id is None:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
         self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
-        # calibration.json, applied as Predictor applies it; a regression model's numbers are never scaled
-        self.temperature = 1.0 if self.regression else trained_temperature(self.folder)
+        # calibration.json, applied as Predictor applies it; a regression model's numbers are never scaled, nor a
+        # multi-label model's sigmoids (the study does not calibrate them; temperature scaling is a softmax's)
+        self.temperature = 1.0 if self.regression or self.multi_label else trained_temperature(self.folder)
         self.batch_size = batch_size
         self.session = session(self.path, threads)
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
@@ -283,7 +307,7 @@ class OnnxPredictor:
         from .predict import Predictions
 
         pairs = None if pairs is None else list(pairs)
-        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs)
+        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs, self.thresholds)
 
 
 # --- exporting ------------------------------------------------------------------------------------------------
@@ -300,25 +324,34 @@ def is_regression(model: Any) -> bool:
     return int(model.config.num_labels) == 1
 
 
+def is_multi_label(model: Any) -> bool:
+    """Whether a sequence classifier is multi-label (``problem_type`` multi_label_classification): its
+    probabilities are each label's sigmoid, as autoft trains and predicts it, not a softmax over the labels."""
+    problem = getattr(model.config, "problem_type", None)
+    return problem == "multi_label_classification" and not is_regression(model)
+
+
 def graph_outputs(model: Any) -> list[str]:
     """The graph's outputs: (logits, probabilities), or a regression model's (predictions,)."""
     return list(REGRESSION_OUTPUTS if is_regression(model) else OUTPUTS)
 
 
-def _outputs(logits: Any, regression: bool) -> Any:
+def _outputs(logits: Any, regression: bool, multi_label: bool = False) -> Any:
     import torch
 
     if regression:  # already the number in the target's units: softmax of one logit would be 1
         return logits
+    if multi_label:  # each label on its own, as autoft.training.predict_proba gives them
+        return logits, torch.sigmoid(logits)
     return logits, torch.softmax(logits, dim=-1)
 
 
 def _classifier(model: Any, inputs: list[str]) -> Any:
     """The model as a module of the graph's inputs (positional, in order) returning (logits, probabilities),
-    or for a regression model its (batch, 1) predictions."""
+    or for a regression model its (batch, 1) predictions; a multi-label model's probabilities are sigmoids."""
     import torch
 
-    regression = is_regression(model)
+    regression, multi_label = is_regression(model), is_multi_label(model)
 
     class WithTokenTypes(torch.nn.Module):
         def __init__(self, model: Any):
@@ -329,7 +362,7 @@ def _classifier(model: Any, inputs: list[str]) -> Any:
             logits = self.model(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).logits.float()
-            return _outputs(logits, regression)
+            return _outputs(logits, regression, multi_label)
 
     class WithoutTokenTypes(torch.nn.Module):
         def __init__(self, model: Any):
@@ -338,7 +371,7 @@ def _classifier(model: Any, inputs: list[str]) -> Any:
 
         def forward(self, input_ids, attention_mask):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-            return _outputs(logits, regression)
+            return _outputs(logits, regression, multi_label)
 
     wrapper = WithTokenTypes if "token_type_ids" in inputs else WithoutTokenTypes
     return wrapper(model).eval()
@@ -416,7 +449,9 @@ def quantize_graph(source: Path, target: Path) -> None:
 @dataclass
 class CheckTexts:
     texts: list[str]
-    labels: np.ndarray | None  # indexes into the model's labels (a regression model's targets), where known
+    #: where known: indexes into the model's labels; a regression model's targets; a multi-label model's 0/1 rows
+    #: (n, labels), one column per label in the model's order
+    labels: np.ndarray | None
     source: str
     pairs: list[str] | None = None  # each text's second text, for a sentence-pair model
 
@@ -447,14 +482,18 @@ def texts_file(path: Path, paired: bool = False) -> CheckTexts:
     return CheckTexts([h[0] for h in halves], None, f"--texts {path} ({len(texts)} pairs)", [h[1] for h in halves])
 
 
-def study_test_split(folder: Path, label_names: list[str], paired: bool | None = None) -> tuple[CheckTexts | None, str]:
+def study_test_split(
+    folder: Path, label_names: list[str], paired: bool | None = None, multi_label: bool | None = None
+) -> tuple[CheckTexts | None, str]:
     """The study's test split, rebuilt from the folder's study.toml as ``autoft evaluate --study`` would.
 
     None, and why, when it cannot be: no study.toml, its data not found from here, a split whose row
     count differs from the one ``metrics.json`` says the study scored, or (``paired`` given) single texts
     for a sentence-pair model or pairs for a single-text one. A split of pairs keeps them (``pairs``).
     Its labels are the model's label ids; for a regression model (one label name: its target), the
-    numeric targets, and the split must be a regression split of the same target.
+    numeric targets, and the split must be a regression split of the same target; for a multi-label model
+    (``multi_label``, by default what the folder's config.json says), the split must be of label sets, given
+    as 0/1 rows (float, one column per label of ``label_names``, in that order).
     """
     import numpy as np
 
@@ -487,12 +526,22 @@ def study_test_split(folder: Path, label_names: list[str], paired: bool | None =
     if expected is not None and expected != len(split):
         return None, f"the rebuilt test split has {len(split)} rows, the study scored {expected}"
     regression = len(label_names) == 1
+    if multi_label is None:
+        try:
+            multi_label = multi_label_of(folder)
+        except AutoftError as exc:
+            return None, f"the model's config.json cannot be read ({first_line(exc)})"
     if not len(split):
         return None, "the rebuilt test split has no rows"
     if bool(getattr(data, "regression", False)) != regression:
         if regression:
             return None, "the rebuilt test split has classes, the model predicts a number (regression)"
         return None, "the rebuilt test split has numbers (regression), the model predicts classes"
+    sets = getattr(data, "task", "classification") == "multi_label"
+    if not regression and sets != bool(multi_label):
+        if multi_label:
+            return None, "the rebuilt test split has one class per row, the model gives sets of labels (multi-label)"
+        return None, "the rebuilt test split has sets of labels (multi-label), the model gives one class per row"
     if regression and list(data.label_names) != list(label_names):
         return None, f"the rebuilt test split's target is '{data.label_names[0]}', the model's '{label_names[0]}'"
     unknown = [n for n in data.label_names if n not in label_names]
@@ -505,6 +554,10 @@ def study_test_split(folder: Path, label_names: list[str], paired: bool | None =
         return None, "the rebuilt test split has sentence pairs, the model reads single texts"
     if regression:  # the numbers themselves
         labels = np.asarray(split.labels, dtype=np.float64)
+    elif multi_label:  # 0/1 rows, their columns moved to the model's label order (a label the data lacks: all 0)
+        labels = np.zeros((len(split), len(label_names)), dtype=np.float32)
+        to_model = [label_names.index(n) for n in data.label_names]
+        labels[:, to_model] = np.asarray(split.labels, dtype=np.float32).reshape(len(split), len(to_model)) > 0
     else:
         to_model = np.array([label_names.index(n) for n in data.label_names])
         labels = to_model[np.asarray(split.labels)]
@@ -531,10 +584,16 @@ def probe_texts(tokenizer: Any, max_length: int, n: int = PROBES) -> list[str]:
 
 
 def fallback_texts(
-    folder: Path, tokenizer: Any, max_length: int, paired: bool = False, regression: bool = False
+    folder: Path,
+    tokenizer: Any,
+    max_length: int,
+    paired: bool = False,
+    regression: bool = False,
+    multi_label: bool = False,
 ) -> CheckTexts:
     """The mistakes the study listed (``evaluation/misclassified.csv``; for a ``regression`` model
-    ``evaluation/largest_errors.csv``) and texts drawn from the vocabulary.
+    ``evaluation/largest_errors.csv``; for a ``multi_label`` one ``evaluation/mistakes.csv``, a row per wrong
+    decision, each text taken once) and texts drawn from the vocabulary.
 
     For a sentence-pair model (``paired``): the listed pairs (its ``text`` and ``text_pair`` columns), and
     each drawn text paired with the next one.
@@ -543,7 +602,7 @@ def fallback_texts(
 
     texts: list[str] = []
     seconds: list[str] = []
-    listing = "largest_errors.csv" if regression else "misclassified.csv"
+    listing = "largest_errors.csv" if regression else "mistakes.csv" if multi_label else "misclassified.csv"
     listed = Path(folder).parent / "evaluation" / listing
     if Path(folder).name == "best" and listed.is_file():
         with contextlib.suppress(Exception):
@@ -555,6 +614,10 @@ def fallback_texts(
                     if first.strip() and second.strip():
                         texts.append(first)
                         seconds.append(second)
+    if multi_label:  # a text with several wrong decisions is listed once for each
+        unique = dict.fromkeys(zip(texts, seconds) if paired else texts)
+        texts = [t[0] for t in unique] if paired else list(unique)
+        seconds = [t[1] for t in unique] if paired else []
     drawn = vocabulary_texts(tokenizer, VOCAB_TEXTS, (1, max(2, max_length // 2)))
     noun = "pairs" if paired else "texts"
     source = f"{len(drawn)} {noun} drawn from the vocabulary"
@@ -577,6 +640,52 @@ def compare(reference: np.ndarray, got: np.ndarray) -> dict:
         "argmax_agreement": float(same.mean()) if len(got) else 1.0,
         "argmax_differs": int((~same).sum()),
     }
+
+
+def decisions(proba: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """A multi-label model's decisions: (rows, labels) True where a label's probability reaches its threshold,
+    as :class:`autoft.predict.Predictions` gives labels."""
+    import numpy as np
+
+    return np.asarray(proba) >= np.asarray(thresholds, dtype=np.float64)[None, :]
+
+
+def compare_sets(reference: np.ndarray, got: np.ndarray, thresholds: np.ndarray) -> dict:
+    """How far a multi-label graph's probabilities are from the reference's: max |Δp| over every label, the share
+    of texts given the same set of labels (``set_agreement``; ``sets_differ`` counts the others) and the share
+    of equal label decisions (``decision_agreement``, over every text and label; ``decisions_differ``).
+
+    The export gates on ``set_agreement``: a text's answer is its set of labels, so "the same answer for 99% of the
+    texts" is the promise made of a classifier's int8 graph. ``decision_agreement`` is reported, not gated: most
+    decisions are easy "no"s where labels are sparse (with 100 labels and 2 on a text, 1% of decisions changed is
+    a changed label on most texts), so 99% of them would let through a graph that changes most answers.
+    Sets agree less than decisions as labels grow in number; a many-label model's int8 graph is refused sooner
+    than a classifier's, which errs on the safe side (the fp32 graph is still written).
+    """
+    import numpy as np
+
+    ours, theirs = decisions(reference, thresholds), decisions(got, thresholds)
+    same = ours == theirs
+    rows = same.all(axis=1)
+    return {
+        "max_abs_diff": float(np.abs(reference - got).max()) if got.size else 0.0,
+        "set_agreement": float(rows.mean()) if len(got) else 1.0,
+        "sets_differ": int((~rows).sum()),
+        "decision_agreement": float(same.mean()) if same.size else 1.0,
+        "decisions_differ": int((~same).sum()),
+    }
+
+
+def micro_f1(proba: np.ndarray, thresholds: np.ndarray, targets: np.ndarray | None) -> float | None:
+    """A multi-label model's micro-F1 (all label decisions pooled) against 0/1 targets, where they are known;
+    0 where neither predicts nor holds any label (scikit-learn's ``zero_division=0``)."""
+    import numpy as np
+
+    if targets is None:
+        return None
+    predicted, true = decisions(proba, thresholds), np.asarray(targets) > 0
+    pooled = int(predicted.sum() + true.sum())
+    return float(2 * (predicted & true).sum() / pooled) if pooled else 0.0
 
 
 def accuracy(proba: np.ndarray, labels: np.ndarray | None) -> float | None:
@@ -672,6 +781,8 @@ def export(
     The report is also written to ``onnx.json``. A graph that fails its check is not written, and the
     failure is a :class:`ModelError` (after the report, with what passed, is written).
     """
+    import numpy as np
+
     from .fsutil import write_json
     from .predict import Predictor
     from .saved import check_model_folder, trained_inputs
@@ -685,11 +796,18 @@ def export(
     check = texts_file(texts, paired) if texts is not None else None
     torch_model = Predictor(folder, device="cpu", batch_size=batch_size)
     regression = len(torch_model.label_names) == 1
+    multi_label = is_multi_label(torch_model.model)
+    # a multi-label model's decision thresholds (task.json), 0.5 where it has none (as Predictions decides then)
+    given = getattr(torch_model, "thresholds", None)
+    cuts = np.asarray(given if given is not None else [0.5] * len(torch_model.label_names), dtype=np.float64)
+    task = "regression" if regression else "multi_label" if multi_label else "classification"
     why = ""
     if check is None:
-        check, why = study_test_split(folder, torch_model.label_names, paired)
+        check, why = study_test_split(folder, torch_model.label_names, paired, multi_label)
     if check is None:
-        check = fallback_texts(folder, torch_model.tokenizer, torch_model.max_length, paired, regression)
+        check = fallback_texts(
+            folder, torch_model.tokenizer, torch_model.max_length, paired, regression, multi_label=multi_label
+        )
         check.source += f" (no test split: {why})"
     probes = probe_texts(torch_model.tokenizer, torch_model.max_length)
     # every text of the check, then the probes; a pair model reads each with its second text
@@ -703,10 +821,11 @@ def export(
         "exporter": "torch.onnx.export(dynamo=True)",
         "versions": _versions(),
         "opset": opset,
-        "task": "regression" if regression else "classification",
+        "task": task,
         **({"target": torch_model.label_names[0]} if regression else {}),
+        **({"thresholds": dict(zip(torch_model.label_names, map(float, cuts)))} if multi_label else {}),
         "max_length": torch_model.max_length,
-        "temperature": 1.0 if regression else torch_model.temperature,
+        "temperature": 1.0 if regression or multi_label else torch_model.temperature,
         "texts": check.source,
         "inputs": list(torch_model.inputs),
         "rows": len(check.texts),
@@ -719,6 +838,8 @@ def export(
     if regression:
         report["spread"] = {"value": spread, "of": spread_of}
         report["pytorch"] = {"rmse": rmse(reference[:n], check.labels), "seconds": round(seconds, 2)}
+    elif multi_label:
+        report["pytorch"] = {"micro_f1": micro_f1(reference[:n], cuts, check.labels), "seconds": round(seconds, 2)}
     else:
         report["pytorch"] = {"accuracy": accuracy(reference[:n], check.labels), "seconds": round(seconds, 2)}
     try:
@@ -747,6 +868,9 @@ def export(
             fp32 |= {**compare_values(reference, got, spread), "allowed_abs_diff": allowed}
             fp32["rmse"] = rmse(got[:n], check.labels)
             passed = fp32["max_abs_diff"] <= allowed
+        elif multi_label:  # each label's sigmoid within the tolerance, and every text given the same labels
+            fp32 |= {**compare_sets(reference, got, cuts), "micro_f1": micro_f1(got[:n], cuts, check.labels)}
+            passed = fp32["max_abs_diff"] <= FP32_TOLERANCE and fp32["sets_differ"] == 0
         else:
             fp32 |= {**compare(reference, got), "accuracy": accuracy(got[:n], check.labels)}
             passed = fp32["max_abs_diff"] <= FP32_TOLERANCE and fp32["argmax_differs"] == 0
@@ -757,6 +881,11 @@ def export(
                 differs = (
                     f"max |Δ| {fp32['max_abs_diff']:.2g} {torch_model.label_names[0]}, "
                     f"{fp32['max_rel_diff']:.2g} of the spread {spread:.3g} (at most {allowed:.2g})"
+                )
+            elif multi_label:
+                differs = (
+                    f"max |Δp| {fp32['max_abs_diff']:.2g} (at most {FP32_TOLERANCE:g}), "
+                    f"{fp32['sets_differ']} of {len(got)} label sets differ"
                 )
             else:
                 differs = (
@@ -782,6 +911,12 @@ def export(
                 if check.labels is not None:
                     int8["rmse_increase"] = int8["rmse"] - report["pytorch"]["rmse"]
                 int8["passed"] = int8["rms_rel_diff"] <= INT8_RELATIVE_RMS
+            elif multi_label:  # the same set of labels for the texts, as a classifier's same label (compare_sets)
+                int8 |= compare_sets(reference[:n], got8, cuts)
+                int8["micro_f1"] = micro_f1(got8, cuts, check.labels)
+                if check.labels is not None:
+                    int8["micro_f1_drop"] = report["pytorch"]["micro_f1"] - int8["micro_f1"]
+                int8["passed"] = int8["set_agreement"] >= INT8_AGREEMENT
             else:
                 int8 |= compare(reference[:n], got8)
                 int8["accuracy"] = accuracy(got8, check.labels)
@@ -798,6 +933,13 @@ def export(
                     f"{torch_model.label_names[0]} (root mean square), {int8['rms_rel_diff']:.1%} of the spread "
                     f"{spread:.3g}, on the {n} {noun} checked (at most {INT8_RELATIVE_RMS:.0%}; see "
                     f"{folder / REPORT_FILE}): {INT8_FILE} was not written, {ONNX_FILE} was"
+                )
+            elif multi_label:
+                failure = (
+                    f"the int8 graph gives the PyTorch model's set of labels for {int8['set_agreement']:.1%} of the "
+                    f"{n} {noun} checked ({int8['decision_agreement']:.1%} of the label decisions; at least "
+                    f"{INT8_AGREEMENT:.0%} of the sets needed; see {folder / REPORT_FILE}): {INT8_FILE} was not "
+                    f"written, {ONNX_FILE} was"
                 )
             else:
                 failure = (
@@ -844,6 +986,8 @@ def summary(report: dict, folder: Path) -> list[str]:
     noun = "pairs" if len(report.get("inputs", ())) == 2 else "texts"
     if report.get("task") == "regression":
         return _regression_summary(report, folder, rows, noun)
+    if report.get("task") == "multi_label":
+        return _multi_label_summary(report, folder, rows, noun)
     lines = [
         f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
         f"{', '.join(fp32['inputs'])}): max |Δp| {fp32['max_abs_diff']:.1e} against PyTorch, the same label for "
@@ -859,6 +1003,31 @@ def summary(report: dict, folder: Path) -> list[str]:
             line += (
                 f"; accuracy {report['pytorch']['accuracy']:.4f} → {int8['accuracy']:.4f} "
                 f"(drop {int8['accuracy_drop']:.4f})"
+            )
+        lines.append(line)
+    lines.append(f"checked on {report['texts']}; the results are in {Path(folder) / REPORT_FILE}")
+    return lines
+
+
+def _multi_label_summary(report: dict, folder: Path, rows: int, noun: str) -> list[str]:
+    """:func:`summary`'s lines for a multi-label model: each label's probability, and the sets of labels given."""
+    fp32 = report["fp32"]
+    same = rows - fp32["sets_differ"]
+    lines = [
+        f"wrote {Path(folder) / ONNX_FILE} ({fp32['mb']} MB, opset {report['opset']}, inputs "
+        f"{', '.join(fp32['inputs'])}, a sigmoid per label): max |Δp| {fp32['max_abs_diff']:.1e} against PyTorch, "
+        f"the same labels for {same} of {rows} {noun}"
+    ]
+    int8 = report.get("int8")
+    if int8 and int8["passed"]:
+        line = (
+            f"wrote {Path(folder) / INT8_FILE} ({int8['mb']} MB): PyTorch's labels for {int8['set_agreement']:.1%} "
+            f"of {report['rows']} {noun} ({int8['decision_agreement']:.1%} of the label decisions)"
+        )
+        if int8.get("micro_f1_drop") is not None:
+            line += (
+                f"; micro-F1 {report['pytorch']['micro_f1']:.4f} → {int8['micro_f1']:.4f} "
+                f"(drop {int8['micro_f1_drop']:.4f})"
             )
         lines.append(line)
     lines.append(f"checked on {report['texts']}; the results are in {Path(folder) / REPORT_FILE}")
@@ -894,6 +1063,7 @@ __all__ = [
     "REPORT_FILE",
     "CheckTexts",
     "OnnxPredictor",
+    "compare_sets",
     "export",
     "export_graph",
     "graph_path",

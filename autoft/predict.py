@@ -23,7 +23,14 @@ from .calibration import scale
 from .errors import ConfigError, DataError, ModelError
 from .features import encode
 from .preflight import position_limit
-from .saved import load_trained, model_fix, trained_inputs, trained_max_length, trained_temperature
+from .saved import (
+    load_trained,
+    model_fix,
+    trained_inputs,
+    trained_max_length,
+    trained_temperature,
+    trained_thresholds,
+)
 from .training import autocast_dtype, predict_proba, resolve_device
 
 __all__ = [
@@ -39,6 +46,8 @@ __all__ = [
     "write_table",
 ]
 
+#: joins a multi-label prediction's labels in a table cell
+LABEL_SEPARATOR = "|"
 #: rows named in a message before "and N more"
 SHOWN_ROWS = 5
 FORMATS = ".csv, .tsv, .jsonl, .json or .parquet"
@@ -50,6 +59,7 @@ class Predictions:
     label_names: list[str]
     proba: np.ndarray
     pairs: list[str] | None = None
+    thresholds: list[float] | None = None  # a multi-label model's, one per label
 
     @property
     def regression(self) -> bool:
@@ -58,7 +68,16 @@ class Predictions:
 
     @property
     def labels(self) -> list[str]:
+        """Each text's label; a multi-label model's labels joined with :data:`LABEL_SEPARATOR`."""
+        if self.thresholds is not None:
+            return [LABEL_SEPARATOR.join(names) for names in self.label_sets]
         return [self.label_names[i] for i in self.proba.argmax(axis=1)]
+
+    @property
+    def label_sets(self) -> list[list[str]]:
+        """A multi-label model's labels of each text: those whose probability reaches their threshold."""
+        cuts = np.asarray(self.thresholds if self.thresholds is not None else [0.5] * len(self.label_names))
+        return [[n for n, on in zip(self.label_names, row) if on] for row in self.proba >= cuts[None, :]]
 
     @property
     def values(self) -> np.ndarray:
@@ -69,6 +88,11 @@ class Predictions:
         """label, probability of that label, and one p(<label>) column per class; for regression, prediction."""
         if self.regression:
             return pd.DataFrame({"prediction": self.values})
+        if self.thresholds is not None:  # multi-label: the set, and each label's probability
+            out = pd.DataFrame({"labels": self.labels})
+            for i, name in enumerate(self.label_names):
+                out[f"p({name})"] = self.proba[:, i]
+            return out
         out = pd.DataFrame({"label": self.labels, "probability": self.proba.max(axis=1)})
         for i, name in enumerate(self.label_names):
             out[f"p({name})"] = self.proba[:, i]
@@ -116,7 +140,10 @@ class Predictor:
             ) from exc
         if self.tokenizer.pad_token_id is None:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
-        self.temperature = trained_temperature(self.folder)
+        self.thresholds = trained_thresholds(self.folder, self.label_names)
+        # temperature scaling rescales a softmax: a regression's number or a multi-label model's sigmoids have none
+        single_label = not self.regression and self.thresholds is None
+        self.temperature = trained_temperature(self.folder) if single_label else 1.0
 
     @property
     def paired(self) -> bool:
@@ -154,7 +181,7 @@ class Predictor:
 
     def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Predictions:
         pairs = None if pairs is None else list(pairs)
-        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs)
+        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs, self.thresholds)
 
 
 def check_pairs(inputs: tuple[str, ...], texts: list[str], pairs: list[str] | None, source: str) -> None:

@@ -87,6 +87,11 @@ def check_class_weights(bench: Workbench) -> None:
                         f"(regression); drop {key}"
                     )
             continue
+        if bench.task == "multi_label" and any(v != 0.0 for v in _values(values.get("label_smoothing", 0.0))):
+            raise ConfigError(
+                f"{bench.config.path}: {table} label_smoothing applies to one class per text, and this study "
+                "is multi-label; drop label_smoothing"
+            )
         for weights in _values(values.get("class_weights", "none")):
             if not isinstance(weights, dict):
                 continue

@@ -324,6 +324,8 @@ def _test(run_dir: Path, evaluation: dict | None) -> list[Block]:
         return doc + [Paragraph("No test evaluation yet: it runs once the study has a complete trial.")]
     if evaluation.get("task") == "regression":
         return doc + _regression_test(run_dir, evaluation)
+    if evaluation.get("task") == "multi_label":
+        return doc + _multilabel_test(run_dir, evaluation)
     doc.append(Pairs(_evaluation_facts(evaluation)))
     if evaluation.get("classification_report"):
         doc.append(Table(*report_rows(evaluation["classification_report"])))
@@ -352,6 +354,34 @@ def _ece(evaluation: dict) -> str:
         return after
     before, t = fmt(evaluation["ece_uncalibrated"]), fmt(evaluation.get("temperature"), 3)
     return f"{after} after temperature scaling (T = {t}, fitted on validation); {before} before"
+
+
+def _multilabel_test(run_dir: Path, evaluation: dict) -> list[Block]:
+    """A multi-label model on test: set scores, per-label report and curves, its surest wrong decisions."""
+    thresholds = ", ".join(f"{k} {fmt(v)}" for k, v in (evaluation.get("thresholds") or {}).items())
+    facts = [
+        ("rows", str(evaluation.get("rows", "-"))),
+        ("subset accuracy", fmt(evaluation.get("subset_accuracy"))),
+        ("Hamming loss", fmt(evaluation.get("hamming_loss"))),
+        ("decision thresholds (tuned on validation)", thresholds or "-"),
+        ("wrong decisions", str(evaluation.get("n_mistakes", "-"))),
+    ]
+    files = evaluation.get("files", {})
+    paths = [(f"{EVALUATION}/{files[key]}", caption) for key, caption in IMAGES if files.get(key)]
+    doc: list[Block] = [Pairs(facts)]
+    if evaluation.get("classification_report"):
+        doc.append(Table(*report_rows(evaluation["classification_report"])))
+    doc.append(Gallery([Figure(p, c, (run_dir / p).read_bytes()) for p, c in paths if (run_dir / p).is_file()]))
+    doc.append(Section("Surest mistakes"))
+    path = run_dir / EVALUATION / files.get("mistakes_csv", "mistakes.csv")
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str) if path.is_file() else pd.DataFrame()
+    if frame.empty:
+        return doc + [Paragraph("No wrong decisions on test.")]
+    frame = frame.head(MISCLASSIFIED_ROWS)
+    columns = [c for c in ("text", "text_pair", "label", "mistake", "probability", "true") if c in frame.columns]
+    cells = [[r[c] for c in columns] for r in frame.to_dict("records")]
+    note = f"The {len(cells)} surest wrong decisions on test (a label given that is not there, or one missed)."
+    return doc + [Paragraph(note), Table(columns, cells, clip=(0,))]
 
 
 def _regression_test(run_dir: Path, evaluation: dict) -> list[Block]:

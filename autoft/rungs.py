@@ -50,9 +50,12 @@ def stratified_rows(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     """A seeded sample of ``size`` row indices with each label in its share (all rows when size covers them).
 
     Every label keeps at least one row; the rows come back sorted, so the sample is the same set
-    whatever the trial. Regression targets (floats) are stratified by decile.
+    whatever the trial. Regression targets (floats) are stratified by decile, multi-label rows (0/1
+    rows) by their rarest label.
     """
-    if np.asarray(labels).dtype.kind == "f":
+    if np.ndim(labels) == 2:
+        labels = strata(labels, "multi_label")
+    elif np.asarray(labels).dtype.kind == "f":
         labels = strata(labels, "regression")
     n = len(labels)
     if size <= 0 or size >= n:

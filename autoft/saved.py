@@ -440,6 +440,24 @@ def trained_inputs(folder: Path) -> tuple[str, ...]:
     return tuple(inputs)
 
 
+def trained_thresholds(folder: Path, label_names: list[str]) -> list[float] | None:
+    """A multi-label model's decision threshold per label (``task.json``), or None for other models."""
+    path = Path(folder) / TASK
+    if not path.exists():
+        return None
+    fix = model_fix(Path(folder))
+    data = read_json(path, fix)
+    if data.get("task") != "multi_label":
+        return None
+    cuts = data.get("thresholds")
+    if not isinstance(cuts, dict) or set(cuts) != set(label_names):
+        raise DamagedFile(path, "thresholds do not name each of the model's labels once", fix)
+    values = [cuts[n] for n in label_names]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in values):
+        raise DamagedFile(path, f"thresholds {values} are not all between 0 and 1", fix)
+    return [float(v) for v in values]
+
+
 #: the temperature the model's logits are divided by (temperature scaling, fitted on validation by the study)
 CALIBRATION = "calibration.json"
 

@@ -3,11 +3,15 @@
 - ``POST /predict`` takes ``{"texts": ["...", ...]}`` and answers
   ``{"predictions": [{"label": "pos", "score": 0.97, "scores": {"neg": 0.03, "pos": 0.97}}, ...]}``,
   one prediction per text, in order; a regression model (one output, the number it predicts) answers
-  ``{"predictions": [{"prediction": 3.2}, ...]}``, in the target's units. A sentence-pair model (its
+  ``{"predictions": [{"prediction": 3.2}, ...]}``, in the target's units; a multi-label model (a decision
+  threshold per label) answers ``{"predictions": [{"labels": ["pos"], "scores": {"neg": 0.03, "pos": 0.97}},
+  ...]}``: the labels whose probability (each label's own, a sigmoid) reaches their threshold, in the model's
+  label order (none, an empty list, where no label does). A sentence-pair model (its
   ``task.json`` names two inputs) takes ``{"texts": [...], "pairs": [...]}``: ``pairs[i]`` is the second
   text of ``texts[i]``.
 - ``GET /health`` answers ``{"status": "ok"}``; ``GET /`` the model's task (``classification``, with its
-  ``labels``, or ``regression``, with its ``target``), its metadata (its model card's front matter, or
+  ``labels``; ``multi_label``, with its ``labels`` and their ``thresholds``; or ``regression``, with its
+  ``target``), its metadata (its model card's front matter, or
   what ``metrics.json``, ``trial.json``, ``study.toml`` and ``config.json`` say), and how to call
   ``POST /predict`` (``predict.pairs`` says whether it takes pairs; ``predict.response``, what it answers).
 - Concurrent requests are gathered into one batch (up to ``batch_size`` texts, waiting at most
@@ -21,7 +25,8 @@ text), and, for a sentence-pair model, ``.inputs`` (its two input names) or ``.p
 :class:`autoft.predict.Predictor`, or an ONNX runtime predictor with ``--onnx``. A model without
 ``inputs`` or ``paired`` reads single texts, and is called as ``proba(texts)``. A regression model has
 ``.regression`` True (or, without that attribute, one label name, its target) and ``proba`` gives one
-column, its predictions; see :func:`is_regression`.
+column, its predictions; see :func:`is_regression`. A multi-label model has ``.thresholds``, one per label
+(a model without that attribute, or with None, is not multi-label); see :func:`thresholds_of`.
 
 Only the standard library and autoft.errors are imported up front: FastAPI and uvicorn (the ``serve`` extra) load
 when a server is made, so ``autoft --help`` stays light.
@@ -57,6 +62,8 @@ ENDPOINTS = "GET /, GET /health and POST /predict"
 #: what POST /predict answers for EXAMPLE's two texts: a classifier (for its label names), a regression model
 EXAMPLE_SCORES = (0.97, 0.92)
 EXAMPLE_VALUES = (4.2, 1.5)
+#: a multi-label example's probability of the labels a text does not have
+EXAMPLE_UNLIKELY = 0.03
 
 
 class Model(Protocol):
@@ -64,7 +71,8 @@ class Model(Protocol):
 
     A sentence-pair model also has ``inputs`` (two names) or ``paired`` (True); see :func:`inputs_of`.
     A regression model's label names are its target's name alone, and ``proba`` gives its predictions
-    as one column; see :func:`is_regression`.
+    as one column; see :func:`is_regression`. A multi-label model has ``thresholds``, a decision threshold
+    per label, and ``proba`` gives each label's probability; see :func:`thresholds_of`.
     """
 
     label_names: list[str]
@@ -92,6 +100,23 @@ def is_regression(model: Any) -> bool:
     if regression is None:
         return len(getattr(model, "label_names", ()) or ()) == 1
     return bool(regression)
+
+
+def thresholds_of(model: Any) -> list[float] | None:
+    """A multi-label model's decision threshold per label (its ``thresholds`` attribute), or None for other
+    models (without that attribute, or with None); thresholds that do not give one number per label are a
+    :class:`ModelError`."""
+    thresholds = getattr(model, "thresholds", None)
+    if thresholds is None:
+        return None
+    names = list(getattr(model, "label_names", ()) or ())
+    try:
+        values = [float(t) for t in thresholds]
+    except (TypeError, ValueError):
+        raise ModelError(f"the model's thresholds {thresholds!r} are not numbers, one per label") from None
+    if len(values) != len(names):
+        raise ModelError(f"the model has {len(values)} thresholds for {len(names)} labels; it needs one per label")
+    return values
 
 
 class BadRequest(Exception):
@@ -249,11 +274,22 @@ def parse_request(
     return texts, pairs
 
 
-def predictions(proba: Any, label_names: Sequence[str], regression: bool = False) -> list[dict]:
+def predictions(
+    proba: Any, label_names: Sequence[str], regression: bool = False, thresholds: Sequence[float] | None = None
+) -> list[dict]:
     """One ``{"label", "score", "scores"}`` per row of probabilities; for a ``regression`` model, one
-    ``{"prediction"}`` per row (its one column)."""
+    ``{"prediction"}`` per row (its one column); for a multi-label model (``thresholds``, one per label),
+    one ``{"labels", "scores"}``: the labels whose probability reaches their threshold, in label order."""
     if regression:
         return [{"prediction": float(row[0])} for row in proba]
+    if thresholds is not None:
+        return [
+            {
+                "labels": [n for n, p, t in zip(label_names, row, thresholds) if float(p) >= float(t)],
+                "scores": {name: float(p) for name, p in zip(label_names, row)},
+            }
+            for row in proba
+        ]
     out = []
     for row in proba:
         scores = {name: float(p) for name, p in zip(label_names, row)}
@@ -262,11 +298,18 @@ def predictions(proba: Any, label_names: Sequence[str], regression: bool = False
     return out
 
 
-def response_example(label_names: Sequence[str], regression: bool = False) -> dict:
+def response_example(
+    label_names: Sequence[str], regression: bool = False, thresholds: Sequence[float] | None = None
+) -> dict:
     """What ``POST /predict`` answers for two texts (the request example's), as ``GET /`` and the OpenAPI show it."""
     if regression:
         return {"predictions": [{"prediction": v} for v in EXAMPLE_VALUES]}
     names = [str(n) for n in label_names]
+    if thresholds is not None:  # "Love it!": the last label likely, the others not; "Broke...": the first
+        rows = []
+        for best, top in zip((names[-1], names[0]), EXAMPLE_SCORES):
+            rows.append([top if name == best else EXAMPLE_UNLIKELY for name in names])
+        return {"predictions": predictions(rows, names, thresholds=thresholds)}
     out = []
     for best, top in zip((names[-1], names[0]), EXAMPLE_SCORES):  # "Love it!": the last label; "Broke...": the first
         rest = (1 - top) / max(1, len(names) - 1)
@@ -276,10 +319,33 @@ def response_example(label_names: Sequence[str], regression: bool = False) -> di
     return {"predictions": out}
 
 
-def response_schema(label_names: Sequence[str], regression: bool = False) -> dict:
-    """The JSON schema of ``POST /predict``'s answer."""
+def response_schema(label_names: Sequence[str], regression: bool = False, multi_label: bool = False) -> dict:
+    """The JSON schema of ``POST /predict``'s answer (a ``multi_label`` model's: label sets and scores)."""
     number = {"type": "number"}
-    if regression:
+    names = [str(n) for n in label_names]
+    scores = {
+        "type": "object",
+        "properties": {name: number for name in names},
+        "required": names,
+        "additionalProperties": False,
+    }
+    if multi_label:
+        item = {
+            "type": "object",
+            "required": ["labels", "scores"],
+            "properties": {
+                "labels": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": names},
+                    "uniqueItems": True,
+                    "description": "the labels whose probability reaches their threshold (GET / lists the "
+                    "thresholds), in label order; empty where none does",
+                },
+                "scores": {**scores, "description": "the probability of each label, on its own (a sigmoid)"},
+            },
+            "additionalProperties": False,
+        }
+    elif regression:
         item = {
             "type": "object",
             "required": ["prediction"],
@@ -287,19 +353,13 @@ def response_schema(label_names: Sequence[str], regression: bool = False) -> dic
             "additionalProperties": False,
         }
     else:
-        names = [str(n) for n in label_names]
         item = {
             "type": "object",
             "required": ["label", "score", "scores"],
             "properties": {
                 "label": {"type": "string", "enum": names},
                 "score": {**number, "description": "the probability of the label"},
-                "scores": {
-                    "type": "object",
-                    "properties": {name: number for name in names},
-                    "required": names,
-                    "additionalProperties": False,
-                },
+                "scores": scores,
             },
             "additionalProperties": False,
         }
@@ -532,14 +592,17 @@ def create_app(
 
     label_names = [str(n) for n in model.label_names]
     regression = is_regression(model)
+    thresholds = None if regression else thresholds_of(model)
+    multi_label = thresholds is not None
     inputs = inputs_of(model)
     paired = len(inputs) == 2
     example = PAIR_EXAMPLE if paired else EXAMPLE
-    answer = response_example(label_names, regression)
+    answer = response_example(label_names, regression, thresholds)
     metadata, source = model_metadata(folder)
     index = {
-        "task": "regression" if regression else "classification",
+        "task": "regression" if regression else "multi_label" if multi_label else "classification",
         **({"target": label_names[0]} if regression else {"labels": label_names}),
+        **({"thresholds": dict(zip(label_names, thresholds))} if thresholds is not None else {}),
         "metadata": metadata,
         "metadata_from": source,
         "backend": backend,
@@ -566,13 +629,15 @@ def create_app(
             await batcher.stop()
 
     what = "sentence pairs" if paired else "texts"
+    if regression:
+        summary = f"predicts the {label_names[0]} of {what} (regression)"
+    elif multi_label:
+        summary = f"labels {what} with any of {', '.join(label_names)} (multi-label)"
+    else:
+        summary = f"labels {what} as {', '.join(label_names)}"
     app = FastAPI(
         title="autoft model",
-        summary=(
-            f"predicts the {label_names[0]} of {what} (regression)"
-            if regression
-            else f"labels {what} as {', '.join(label_names)}"
-        ),
+        summary=summary,
         version="1",
         lifespan=lifespan,
     )
@@ -632,14 +697,17 @@ def create_app(
     }
 
     verb = f"predict the {label_names[0]} of" if regression else "label"
-    answered = {
-        "description": (
-            f"the predicted {label_names[0]} of each text, in order"
-            if regression
-            else "the label of each text and the probability of every label, in order"
-        ),
-        "content": {"application/json": {"schema": response_schema(label_names, regression), "example": answer}},
-    }
+    if regression:
+        description = f"the predicted {label_names[0]} of each text, in order"
+    elif multi_label:
+        description = (
+            "the labels of each text (those whose probability reaches their threshold) and the probability of "
+            "every label, in order"
+        )
+    else:
+        description = "the label of each text and the probability of every label, in order"
+    schema = response_schema(label_names, regression, multi_label)
+    answered = {"description": description, "content": {"application/json": {"schema": schema, "example": answer}}}
 
     @app.post(
         "/predict",
@@ -655,7 +723,7 @@ def create_app(
             return error(500, str(exc))
         except Exception as exc:
             return error(500, f"the model failed: {type_and_first_line(exc)}")
-        return {"predictions": predictions(proba, label_names, regression)}
+        return {"predictions": predictions(proba, label_names, regression, thresholds)}
 
     return app
 

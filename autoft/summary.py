@@ -22,6 +22,9 @@ def data_summary(bench: Any) -> list[dict]:
         if bench.data.regression:
             y = np.asarray(enc.labels, dtype=np.float64)
             labels = {"mean": float(y.mean()), "sd": float(y.std()), "min": float(y.min()), "max": float(y.max())}
+        elif bench.data.multi_label:  # rows with each label (a row may have several)
+            counts = np.asarray(enc.labels).sum(axis=0)
+            labels = {name: int(c) for name, c in zip(bench.data.label_names, counts)}
         else:
             counts = np.bincount(enc.labels, minlength=len(bench.data.label_names))
             labels = {name: int(c) for name, c in zip(bench.data.label_names, counts)}

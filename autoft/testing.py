@@ -65,6 +65,31 @@ def pair_rows(n: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
     return firsts, seconds, labels
 
 
+def label_set_rows(n: int, seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    """Texts with a positive word, a negative word, both or neither, labelled with the set of those it has."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        pos, neg = ("pos", POSITIVE_WORDS), ("neg", NEGATIVE_WORDS)
+        has = [[pos], [neg], [], [pos, neg]][i % 4]
+        body = rng.sample(FILLER, rng.randint(3, 7)) + [rng.choice(words) for _, words in has]
+        rng.shuffle(body)
+        texts.append(" ".join(body) + f" {i}")
+        labels.append([name for name, _ in has])
+    return texts, labels
+
+
+def write_label_sets(path: Path, n: int, seed: int = 0) -> Path:
+    """A table of texts with a ``labels`` column of label lists (Parquet keeps lists; CSV joins them with '|')."""
+    texts, labels = label_set_rows(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        pd.DataFrame({"text": texts, "labels": labels}).to_parquet(path, index=False)
+    else:
+        pd.DataFrame({"text": texts, "labels": ["|".join(y) for y in labels]}).to_csv(path, index=False)
+    return path
+
+
 def score_rows(n: int, seed: int = 0) -> tuple[list[str], list[float]]:
     """Texts scored 0 to 5 by how many positive words they hold (0 to 4, 1.25 each): a number to predict."""
     rng = random.Random(seed)

@@ -92,10 +92,17 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def class_weight_tensor(spec, labels: np.ndarray, label_names: tuple[str, ...]) -> torch.Tensor | None:
-    """Loss weights per class: none, balanced (n / (k * count)), or explicit by label name."""
+    """Loss weights per class: none, balanced (n / (k * count)), or explicit by label name.
+
+    Multi-label (``labels`` 0/1 rows): each label's weight of its positive rows (``pos_weight``),
+    balanced as its negative rows over its positive ones.
+    """
     if spec == "none":
         return None
     k = len(label_names)
+    if np.ndim(labels) == 2 and spec == "balanced":
+        positive = np.asarray(labels).sum(axis=0).astype(np.float64)
+        return torch.tensor((len(labels) - positive) / np.maximum(positive, 1), dtype=torch.float32)
     if spec == "balanced":
         counts = np.bincount(labels, minlength=k).astype(np.float64)
         weights = len(labels) / (k * np.maximum(counts, 1))
@@ -156,12 +163,15 @@ def predict_proba(
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     regression = model.config.num_labels == 1
+    multi_label = model.config.problem_type == "multi_label_classification"
     out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         for batch in eval_batches(data.lengths_of(rows), batch_size):
             logits = forward(rows[batch]).float()
             if regression:  # the number itself, in the targets' units
                 out[batch] = (logits if scale is None else scale.unscale(logits)).cpu().numpy()
+            elif multi_label:  # each label on its own
+                out[batch] = torch.sigmoid(logits).cpu().numpy()
             else:
                 out[batch] = torch.softmax(logits, dim=-1).cpu().numpy()
     for module, mode in modes:
@@ -280,6 +290,7 @@ def train(
     torch.manual_seed(seed)  # dropout
     weights = class_weights.to(device) if class_weights is not None else None
     regression = model.config.num_labels == 1
+    multi_label = model.config.problem_type == "multi_label_classification"
     scale = TargetScale.of(data.labels) if regression and settings.scale_targets else None
     accum = min(settings.gradient_accumulation, hp.batch_size)
     if device.type == "cuda":
@@ -318,6 +329,8 @@ def train(
             labels = torch.from_numpy(data.labels[part]).to(device)
             if regression:
                 loss = regression_loss(logits, labels, settings.regression_loss, scale)
+            elif multi_label:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=weights)
             else:
                 loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
             optimizer.backward(loss * (len(part) / len(s.rows)))

@@ -148,7 +148,7 @@ def save_predictions(bench: Workbench, model: torch.nn.Module, settings: Any, fo
     out.mkdir()
     splits = {}
     try:
-        for split in ("test", "validation") if bench.calibrates else ("test",):
+        for split in ("test", "validation") if bench.scores_validation else ("test",):
             data = bench.encoded[split]
             proba = predict_proba(
                 model, data, batch_size=settings.eval_batch_size, device=device, pad_id=bench.pad_id, dtype=dtype

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .config import DatasetSection, StudyConfig, parse_study
 from .data import LoadContext, PreparedData, prepare
 from .errors import ConfigError, DataError, type_and_first_line
-from .metrics import Metric
+from .metrics import Metric, for_task
 from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
 from .plugins import Registry
 
@@ -56,7 +56,7 @@ def load_dataset(
 
 
 #: the objective of a study whose file names none, per task
-DEFAULT_OBJECTIVES = {"classification": "accuracy", "regression": "rmse"}
+DEFAULT_OBJECTIVES = {"classification": "accuracy", "regression": "rmse", "multi_label": "f1_micro"}
 
 
 def fit_task(config: StudyConfig, registry: Registry, data: PreparedData) -> StudyConfig:
@@ -67,17 +67,22 @@ def fit_task(config: StudyConfig, registry: Registry, data: PreparedData) -> Stu
     other task is an error naming the metrics that would do.
     """
     metrics = registry.metric_table()
-    if metrics[config.search.objective].task == data.task:
-        return config
     search = config.raw.get("search", {})
+    default = DEFAULT_OBJECTIVES[data.task]
+    if config.search.objective == default or (
+        "objective" in search and data.task in metrics[config.search.objective].tasks
+    ):
+        return config
     if "objective" in search:
-        valid = ", ".join(name for name, m in metrics.items() if m.task == data.task)
-        what = "a number (regression)" if data.regression else "classes"
+        valid = ", ".join(name for name, m in metrics.items() if data.task in m.tasks)
+        what = {"regression": "a number (regression)", "multi_label": "sets of labels (multi-label)"}.get(
+            data.task, "classes"
+        )
         raise ConfigError(
             f"{config.path}: [search] objective '{config.search.objective}' does not score this study's task: "
             f"it predicts {what}; use one of {valid}"
         )
-    raw = {**config.raw, "search": {**search, "objective": DEFAULT_OBJECTIVES[data.task]}}
+    raw = {**config.raw, "search": {**search, "objective": default}}
     return parse_study(config.path, raw, registry)[0]
 
 
@@ -105,6 +110,7 @@ class Workbench:
     cache: Path | None = None
     tokens_cached: bool = False
     deadline: float | None = None  # the budget's end on the wall clock (time.time()): trials end there
+    task: str = "classification"  # or regression, multi_label: what the data's labels are
     _base: BaseModel | None = field(default=None, repr=False)
 
     @classmethod
@@ -122,7 +128,7 @@ class Workbench:
         """
         data = load_data(config, registry)
         config = fit_task(config, registry, data)
-        return cls(config, registry, data.label_names, model_ref(config), None, data)
+        return cls(config, registry, data.label_names, model_ref(config), None, data, task=data.task)
 
     def add_tokenizer(self) -> None:
         """Load the tokenizer (its padding id with it) and check the model's files."""
@@ -147,24 +153,29 @@ class Workbench:
     def base(self) -> BaseModel:
         """The pretrained model, loaded on first use."""
         if self._base is None:
-            self._base = BaseModel(self.ref, self.label_names)
+            self._base = BaseModel(self.ref, self.label_names, self.task)
         return self._base
 
     @property
     def regression(self) -> bool:
         """Whether the study predicts a number (one output, named by the one label name) rather than a class."""
-        return len(self.label_names) == 1
+        return self.task == "regression"
 
     @property
     def calibrates(self) -> bool:
         """Whether the best model gets a temperature (``[train] calibrate``; classifiers only)."""
-        return self.config.train.calibrate and not self.regression
+        return self.config.train.calibrate and self.task == "classification"
+
+    @property
+    def scores_validation(self) -> bool:
+        """Whether the best model's validation probabilities are needed: to calibrate, or to tune the
+        multi-label decision thresholds."""
+        return self.calibrates or self.task == "multi_label"
 
     @property
     def metrics(self) -> dict[str, Metric]:
         """The metrics of the study's task (every one is computed at every evaluation)."""
-        task = "regression" if self.regression else "classification"
-        return {name: m for name, m in self.registry.metric_table().items() if m.task == task}
+        return for_task(self.registry.metric_table(), self.task)
 
     @property
     def device(self) -> torch.device:
@@ -182,7 +193,7 @@ class Workbench:
         """
         cache = None if portable else self.cache
         return WorkbenchSpec(
-            self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache, self.deadline
+            self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache, self.deadline, self.task
         )
 
 
@@ -197,6 +208,7 @@ class WorkbenchSpec:
     pad_id: int | None
     cache: Path | None
     deadline: float | None = None
+    task: str = "classification"
 
     def build(self, tokens: dict[str, Encoded] | None = None) -> Workbench:
         """The workbench with the base model loaded, and ``tokens`` or the cache's tokens.
@@ -205,7 +217,14 @@ class WorkbenchSpec:
         """
         config, registry = parse_study(self.path, self.raw)
         bench = Workbench(
-            config, registry, self.label_names, self.ref, self.pad_id, encoded=tokens, deadline=self.deadline
+            config,
+            registry,
+            self.label_names,
+            self.ref,
+            self.pad_id,
+            encoded=tokens,
+            deadline=self.deadline,
+            task=self.task,
         )
         if tokens is None and self.cache is not None:
             bench.use_cache(self.cache)

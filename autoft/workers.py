@@ -155,7 +155,10 @@ class ProcessWorker(Worker):
         if self._needs_tokens:
             if tokens is None:
                 raise ValueError("this worker was started before tokenizing: give it the token cache")
-            self.conn.send(("tokens", str(tokens), pad_id))
+            try:
+                self.conn.send(("tokens", str(tokens), pad_id))
+            except OSError:  # it ended already (its model did not load): its message says why
+                pass
         self._wait_ready()
         self._ready = True
 

@@ -13,7 +13,9 @@ tokenizes, batches and runs the model, so the times are what a caller waits for.
 The texts are the study's test split (rebuilt from the folder's study.toml, as ``autoft export`` checks
 on), repeated if it is short, else texts drawn from the tokenizer's vocabulary. A model folder without
 ``model.onnx`` or ``model.int8.onnx`` is exported first (``autoft export --onnx --quantize``). Prints a
-table and writes everything (versions, machine, settings, figures) to ``--out``.
+table and writes everything (versions, machine, settings, figures) to ``--out``. Agreement with PyTorch
+is the share of texts given the same label (a multi-label model's: the same set of labels; a regression
+model has none, its closeness is the max |Δ| of its predictions).
 """
 
 from __future__ import annotations
@@ -128,6 +130,15 @@ def throughput(backends: dict[str, Any], batches: list[list[str]], rounds: int) 
     return seconds, {name: np.concatenate(p) for name, p in proba.items()}
 
 
+def agreement(got: np.ndarray, reference: np.ndarray, multi_label: bool, thresholds: np.ndarray | None) -> float:
+    """The share of texts given the same label as the reference; for a multi-label model, the same set of labels
+    (each label's probability against its threshold, 0.5 where the model has none)."""
+    if not multi_label:
+        return float((got.argmax(1) == reference.argmax(1)).mean())
+    cuts = np.full(got.shape[1], 0.5) if thresholds is None else np.asarray(thresholds)
+    return float(((got >= cuts) == (reference >= cuts)).all(axis=1).mean())
+
+
 def environment(threads: int) -> dict:
     import onnxruntime
 
@@ -140,6 +151,8 @@ def environment(threads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from autoft.onnx_export import is_multi_label
+
     args = build_parser().parse_args(argv)
     folder = args.model_dir
     threads = args.threads or os.cpu_count() or 1
@@ -160,16 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     batch_seconds, proba = throughput(backends, batches, args.rounds)
     rows = args.batch_size * args.batches * args.rounds
     regression = bool(getattr(torch_model, "regression", False))
+    multi_label = not regression and is_multi_label(torch_model.model)
+    given = getattr(torch_model, "thresholds", None)
+    cuts = np.asarray(given) if multi_label and given is not None else None
     results: dict[str, dict] = {}
     for name in BACKENDS:
         ms = [s * 1000 for s in single[name]]
-        same = proba[name].argmax(1) == proba["pytorch"].argmax(1)
+        agree = None if regression else agreement(proba[name], proba["pytorch"], multi_label, cuts)
         results[name] = {
             "latency_ms_median": statistics.median(ms),
             "latency_ms_p90": float(np.percentile(ms, 90)),
             "throughput_texts_per_s": rows / sum(batch_seconds[name]),
             # a regression model has no labels to agree on: its predictions' max |Δ| says how close they are
-            "agreement_with_pytorch": None if regression else float(same.mean()),
+            "agreement_with_pytorch": agree,
             "max_abs_diff_from_pytorch": float(np.abs(proba[name] - proba["pytorch"]).max()),
         }
     base = results["pytorch"]
@@ -185,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_dir": str(folder),
         "started": started.isoformat(timespec="seconds"),
         "texts": source,
-        "task": "regression" if regression else "classification",
+        "task": "regression" if regression else "multi_label" if multi_label else "classification",
         "settings": {
             "threads": threads,
             "single_texts": len(single["pytorch"]),
@@ -210,6 +226,8 @@ def table(report: dict) -> str:
     s = report["settings"]
     regression = report.get("task") == "regression"
     close = "max abs diff from PyTorch" if regression else "same label as PyTorch"
+    if report.get("task") == "multi_label":
+        close = "same labels as PyTorch"
     lines = [
         f"| | latency, batch 1 (median ms) | p90 ms | throughput, batch {s['batch_size']} (texts/s) "
         f"| vs PyTorch (latency / throughput) | {close} | file (MB) |",

@@ -1,5 +1,6 @@
-"""Built-in metrics: accuracy, precision, recall and F1 (binary, macro and weighted), MCC, log loss;
-for regression RMSE, MAE, R², Pearson and Spearman correlation.
+"""Built-in metrics: accuracy, precision, recall and F1 (binary, macro, micro and weighted), MCC, log
+loss; for multi-label also samples-F1 and Hamming loss (accuracy is then subset accuracy); for
+regression RMSE, MAE, R², Pearson and Spearman correlation.
 
 scikit-learn is imported when a metric is first computed, not when the plugin loads
 (``autoft plugins list`` and ``autoft --help`` stay quick).
@@ -68,22 +69,46 @@ def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> floa
     return _sklearn("log_loss")(y_true, np.clip(proba, 1e-7, 1.0), labels=np.arange(proba.shape[1]))
 
 
+REGRESSION = ("regression",)
+#: scikit-learn's averaged scores take a multi-label 0/1 matrix as they take class ids
+BOTH = ("classification", "multi_label")
+MULTI_LABEL = ("multi_label",)
+
+
+def _hamming(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) != np.asarray(y_pred)))
+
+
 METRICS = [
-    Metric("accuracy", _plain("accuracy_score"), description="share of texts labelled right"),
+    Metric(
+        "accuracy",
+        _plain("accuracy_score"),
+        description="share of texts labelled right (multi-label: with exactly the right set)",
+        tasks=BOTH,
+    ),
     Metric("f1", _f1, description="F1 of the second label with two labels (GLUE's for MRPC), else f1_macro"),
-    Metric("f1_macro", _averaged("f1_score", "macro"), description="F1 averaged over classes"),
-    Metric("f1_weighted", _averaged("f1_score", "weighted"), description="F1 averaged by class support"),
-    Metric("precision_macro", _averaged("precision_score", "macro"), description="precision averaged over classes"),
-    Metric("precision_weighted", _averaged("precision_score", "weighted"), description="precision by support"),
-    Metric("recall_macro", _averaged("recall_score", "macro"), description="recall averaged over classes"),
-    Metric("recall_weighted", _averaged("recall_score", "weighted"), description="recall by support"),
+    Metric("f1_macro", _averaged("f1_score", "macro"), description="F1 averaged over classes", tasks=BOTH),
+    Metric("f1_micro", _averaged("f1_score", "micro"), description="F1 of all decisions pooled", tasks=BOTH),
+    Metric("f1_samples", _averaged("f1_score", "samples"), description="F1 per text, averaged", tasks=MULTI_LABEL),
+    Metric("f1_weighted", _averaged("f1_score", "weighted"), description="F1 averaged by support", tasks=BOTH),
+    Metric("precision_macro", _averaged("precision_score", "macro"), description="precision averaged", tasks=BOTH),
+    Metric("precision_weighted", _averaged("precision_score", "weighted"), description="by support", tasks=BOTH),
+    Metric("recall_macro", _averaged("recall_score", "macro"), description="recall averaged", tasks=BOTH),
+    Metric("recall_weighted", _averaged("recall_score", "weighted"), description="recall by support", tasks=BOTH),
+    Metric(
+        "hamming_loss",
+        _hamming,
+        greater_is_better=False,
+        description="share of wrong label decisions",
+        tasks=MULTI_LABEL,
+    ),
     Metric("mcc", _plain("matthews_corrcoef"), description="Matthews correlation coefficient"),
     Metric("log_loss", _log_loss, greater_is_better=False, description="cross-entropy of the probabilities"),
-    Metric("rmse", _rmse, greater_is_better=False, description="root mean squared error", task="regression"),
-    Metric("mae", _mae, greater_is_better=False, description="mean absolute error", task="regression"),
-    Metric("r2", _r2, description="coefficient of determination", task="regression"),
-    Metric("pearson", _correlation("pearsonr"), description="Pearson correlation", task="regression"),
-    Metric("spearman", _correlation("spearmanr"), description="Spearman rank correlation", task="regression"),
+    Metric("rmse", _rmse, greater_is_better=False, description="root mean squared error", tasks=REGRESSION),
+    Metric("mae", _mae, greater_is_better=False, description="mean absolute error", tasks=REGRESSION),
+    Metric("r2", _r2, description="coefficient of determination", tasks=REGRESSION),
+    Metric("pearson", _correlation("pearsonr"), description="Pearson correlation", tasks=REGRESSION),
+    Metric("spearman", _correlation("spearmanr"), description="Spearman rank correlation", tasks=REGRESSION),
 ]
 
 

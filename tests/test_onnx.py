@@ -183,7 +183,7 @@ def test_a_failed_check_writes_nothing(trained, cli, tmp_path, monkeypatch):
     assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
 
 
-@pytest.mark.parametrize("model", ["trained", "pair_model", "regressor"])
+@pytest.mark.parametrize("model", ["trained", "pair_model", "regressor", "multi_label_model"])
 def test_the_cpu_benchmark_runs_all_three_side_by_side(model, request, tmp_path, monkeypatch, capsys):
     """``python -m benchmarks.onnx`` on a tiny model with tiny settings (speed is measured there, never here);
     a sentence-pair model is benchmarked on pairs, a regression model's closeness is its max |Δ|."""
@@ -212,6 +212,8 @@ def test_the_cpu_benchmark_runs_all_three_side_by_side(model, request, tmp_path,
         assert report["results"]["onnx"]["max_abs_diff_from_pytorch"] < 1e-4 and "max abs diff from PyTorch" in printed
     else:
         assert report["results"]["onnx"]["agreement_with_pytorch"] == 1.0
+    if model == "multi_label_model":  # agreement on each text's set of labels
+        assert report["task"] == "multi_label" and "same labels as PyTorch" in printed
 
 
 def test_an_int8_graph_that_changes_labels_is_not_kept(trained, cli, tmp_path, monkeypatch):
@@ -555,3 +557,220 @@ def test_a_regression_pair_model_exports_checked_on_pairs(tiny_bert, tmp_path):
             graph.proba(first, second), Predictor(folder, device="cpu").proba(first, second), atol=1e-4
         )
     assert np.abs(graph.proba(SECONDS, FIRSTS) - graph.proba(FIRSTS, SECONDS)).max() > 1e-3
+
+
+# --- multi-label models ----------------------------------------------------------------------------------------
+
+#: the model's labels, in an order other than the data's (sorted: neg, pos), and one the data never gives
+MULTI_LABELS = {0: "pos", 1: "mixed", 2: "neg"}
+THRESHOLDS = {"pos": 0.35, "mixed": 0.5, "neg": 0.6}
+
+
+def saved_multi_label(folder, backbone, rows=60, steps=40):
+    """A multi-label model on ``backbone`` (3 outputs, problem_type multi_label_classification), saved as a study
+    saves one: weights, tokenizer, task.json (task multi_label, a threshold per label), and a study.toml whose
+    [dataset] is a Parquet table of label lists (autoft.testing's pos/neg sets, its test split carved from it).
+    Trained for a few full-batch ``steps`` on those rows (a second), so that each label's probability follows
+    the words of a text, well away from its threshold, as a study's model's would: an untrained tiny model's
+    barely moves from text to text, and int8 noise would decide its labels."""
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from autoft.testing import label_set_rows, write_label_sets
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone,
+        num_labels=3,
+        id2label=MULTI_LABELS,
+        label2id={v: k for k, v in MULTI_LABELS.items()},
+        problem_type="multi_label_classification",
+    )
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    texts, sets = label_set_rows(rows)
+    batch = tokenizer(texts, truncation=True, max_length=32, padding=True, return_tensors="pt")
+    targets = torch.tensor([[float(name in labels) for name in MULTI_LABELS.values()] for labels in sets])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(**batch).logits, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    task = {"task": "multi_label", "inputs": ["text"], "thresholds": THRESHOLDS}
+    (folder / "task.json").write_text(json.dumps(task))
+    data = write_label_sets(folder.parent / "labels.parquet", rows)
+    dataset = {"type": "files", "path": str(data), "label_column": "labels", "test_size": 0.25}
+    study = {"model": {"name": str(backbone), "max_length": 32}, "dataset": dataset}
+    (folder / "study.toml").write_text(tomli_w.dumps(study))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def multi_label_model(tmp_path_factory, tiny_bert):
+    """A multi-label model exported with --quantize, checked on its study's test split of label sets."""
+    from autoft.onnx_export import export
+
+    folder = saved_multi_label(tmp_path_factory.mktemp("multi-label") / "best", tiny_bert)
+    return folder, export(folder, quantize=True)
+
+
+def test_a_multi_label_model_exports_sigmoids_checked_on_its_label_sets(multi_label_model):
+    import onnx
+
+    from autoft.onnx_export import summary
+
+    folder, report = multi_label_model
+    assert report["task"] == "multi_label" and report["thresholds"] == THRESHOLDS and report["temperature"] == 1.0
+    assert report["texts"] == "the study's test split (16 rows)" and report["inputs"] == ["text"]
+    fp32, int8 = report["fp32"], report["int8"]
+    assert fp32["passed"] and fp32["max_abs_diff"] <= 1e-4 and fp32["outputs"] == ["logits", "probabilities"]
+    assert fp32["set_agreement"] == 1.0 and fp32["sets_differ"] == 0 and fp32["decisions_differ"] == 0
+    assert "argmax_agreement" not in fp32 and "accuracy" not in report["pytorch"]
+    assert 0 <= report["pytorch"]["micro_f1"] <= 1 and fp32["micro_f1"] == pytest.approx(report["pytorch"]["micro_f1"])
+    assert int8["passed"] and int8["set_agreement"] >= 0.99 and int8["decision_agreement"] >= int8["set_agreement"]
+    assert int8["micro_f1_drop"] == pytest.approx(report["pytorch"]["micro_f1"] - int8["micro_f1"])
+    assert report["files"] == ["model.onnx", "model.int8.onnx"]
+    assert json.loads((folder / "onnx.json").read_text())["task"] == "multi_label"
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    assert [o.name for o in graph.output] == ["logits", "probabilities"]
+    lines = summary(report, folder)
+    assert "a sigmoid per label" in lines[0] and "the same labels for 48 of 48 texts" in lines[0], lines
+    assert "PyTorch's labels for" in lines[1] and "micro-F1" in lines[1] and "of 16 texts" in lines[1], lines
+
+
+def test_the_multi_label_graph_gives_predictors_sigmoids_and_label_sets(multi_label_model):
+    """Each label's own sigmoid (rows do not sum to 1), as Predictor gives them, at any batch size; the
+    thresholds of task.json decide the labels, as Predictor's do."""
+    import torch
+
+    from autoft.onnx_export import OnnxPredictor
+    from autoft.predict import LABEL_SEPARATOR, Predictor
+
+    folder, _ = multi_label_model
+    predictor = Predictor(folder, device="cpu")
+    reference = predictor.proba(TEXTS)
+    assert reference.shape == (len(TEXTS), 3) and np.abs(reference.sum(axis=1) - 1).max() > 0.05  # not a softmax
+    batch = predictor.tokenizer(TEXTS[:4], truncation=True, max_length=32, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        sigmoid = torch.sigmoid(predictor.model(**batch).logits).numpy()
+    np.testing.assert_allclose(reference[:4], sigmoid, atol=1e-5)
+    for batch_size in (1, 5, 64):
+        graph = OnnxPredictor(folder, batch_size=batch_size)
+        assert graph.multi_label and not graph.regression and graph.label_names == ["pos", "mixed", "neg"]
+        np.testing.assert_allclose(graph.proba(TEXTS), reference, atol=1e-4)
+    assert graph.thresholds == predictor.thresholds == [0.35, 0.5, 0.6]
+    result, expected = graph(TEXTS), predictor(TEXTS)
+    assert result.label_sets == expected.label_sets and result.thresholds == predictor.thresholds
+    assert len({LABEL_SEPARATOR.join(s) for s in result.label_sets}) > 1  # the sets vary: thresholds are crossed
+    assert list(result.frame().columns) == ["labels", "p(pos)", "p(mixed)", "p(neg)"]
+    assert graph.proba([]).shape == (0, 3)
+    int8 = OnnxPredictor(folder, quantized=True).proba(TEXTS)
+    assert int8.shape == (len(TEXTS), 3) and np.abs(int8 - reference).max() < 0.1
+
+
+def test_predict_onnx_writes_a_labels_column_and_serve_answers_label_sets(multi_label_model, cli, tmp_path):
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from autoft.predict import Predictor
+    from autoft.serve import create_app, load_model
+
+    folder, _ = multi_label_model
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    outputs = {}
+    for flags in ([], ["--onnx"]):
+        out = tmp_path / f"labels{len(flags)}.csv"
+        result = cli("predict", folder, "--file", texts, "--output", out, *flags)
+        assert result.code == 0, result.err
+        outputs[len(flags)] = pd.read_csv(out, keep_default_na=False)
+    torch, onnx = outputs[0], outputs[1]
+    assert list(onnx.columns) == ["text", "labels", "p(pos)", "p(mixed)", "p(neg)"] == list(torch.columns)
+    assert list(onnx["labels"]) == list(torch["labels"])
+    np.testing.assert_allclose(
+        onnx[["p(pos)", "p(mixed)", "p(neg)"]], torch[["p(pos)", "p(mixed)", "p(neg)"]], atol=1e-4
+    )
+    model = load_model(folder, batch_size=4, onnx=True)
+    expected = Predictor(folder, device="cpu")(TEXTS[:6])
+    with TestClient(create_app(model, folder, batch_size=4, max_wait_ms=1, backend="onnx")) as client:
+        root = client.get("/").json()
+        assert root["task"] == "multi_label" and root["labels"] == ["pos", "mixed", "neg"]
+        assert root["thresholds"] == THRESHOLDS
+        response = client.post("/predict", json={"texts": TEXTS[:6]})
+        assert response.status_code == 200, response.text
+    got = response.json()["predictions"]
+    assert [p["labels"] for p in got] == expected.label_sets
+    np.testing.assert_allclose([list(p["scores"].values()) for p in got], expected.proba, atol=1e-4)
+
+
+def test_the_multi_label_test_split_keeps_its_label_sets_in_the_models_order(multi_label_model, pair_model):
+    import pandas as pd
+
+    from autoft.onnx_export import study_test_split
+
+    folder, _ = multi_label_model
+    check, why = study_test_split(folder, ["pos", "mixed", "neg"], paired=False)
+    assert check is not None, why
+    assert check.labels.shape == (16, 3) and check.labels.dtype == np.float32 and set(np.unique(check.labels)) <= {0, 1}
+    table = pd.read_parquet(folder.parent / "labels.parquet")
+    sets = dict(zip(table["text"], table["labels"]))
+    for text, row in zip(check.texts, check.labels):
+        assert [n for n, on in zip(["pos", "mixed", "neg"], row) if on] == sorted(sets[text], reverse=True)
+    assert check.labels[:, 1].sum() == 0 and check.labels[:, 0].sum() > 0 and check.labels[:, 2].sum() > 0
+    assert study_test_split(folder, ["neg", "pos"], multi_label=False)[1] == (
+        "the rebuilt test split has sets of labels (multi-label), the model gives one class per row"
+    )
+    classes, _ = pair_model
+    assert study_test_split(classes, ["different", "same"], multi_label=True)[1] == (
+        "the rebuilt test split has one class per row, the model gives sets of labels (multi-label)"
+    )
+
+
+def test_a_multi_label_check_that_fails_writes_nothing_and_an_int8_graph_that_changes_sets_is_not_kept(
+    multi_label_model, cli, tmp_path, monkeypatch
+):
+    import autoft.onnx_export as onnx_export
+
+    source, _ = multi_label_model
+    copy = tmp_path / "best"
+    shutil.copytree(source, copy)
+    before = {p.name: p.stat().st_mtime_ns for p in copy.iterdir()}
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(source))
+    real = onnx_export.compare_sets
+    monkeypatch.setattr(onnx_export, "compare_sets", lambda a, b, t: {**real(a, b, t), "sets_differ": 2})
+    one_line_error(cli("export", copy, "--onnx"), "label sets differ", "nothing was written")
+    assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
+    monkeypatch.setattr(onnx_export, "compare_sets", real)
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 1.01)
+    result = cli("export", copy, "--onnx", "--quantize")
+    one_line_error(result, "the int8 graph gives the PyTorch model's set of labels for", "was not written")
+    report = json.loads((copy / "onnx.json").read_text())
+    assert report["files"] == ["model.onnx"] and report["fp32"]["passed"] and not report["int8"]["passed"]
+    assert not (copy / "model.int8.onnx").exists()
+
+
+def test_without_a_test_split_a_multi_label_model_is_checked_on_its_listed_mistakes(
+    multi_label_model, tmp_path, monkeypatch
+):
+    """evaluation/mistakes.csv lists a row per wrong decision: each text is checked once."""
+    import pandas as pd
+
+    import autoft.onnx_export as onnx_export
+
+    source, _ = multi_label_model
+    folder = tmp_path / "run" / "best"
+    shutil.copytree(source, folder)
+    (folder / "study.toml").write_text("[model]\nmax_length = 32\n")
+    (tmp_path / "run" / "evaluation").mkdir()
+    mistakes = {"text": ["superb seller", "superb seller", "broken box"], "label": ["pos", "neg", "neg"]}
+    pd.DataFrame(mistakes).to_csv(tmp_path / "run" / "evaluation" / "mistakes.csv", index=False)
+    monkeypatch.setattr(onnx_export, "export_graph", exported_before(source))
+    report = onnx_export.export(folder)
+    assert report["texts"].startswith("2 texts of evaluation/mistakes.csv and 200 texts drawn from the vocabulary")
+    assert report["fp32"]["passed"] and report["pytorch"]["micro_f1"] is None and report["rows"] == 202

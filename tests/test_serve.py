@@ -667,3 +667,130 @@ def test_a_regression_pair_double_is_served_with_getattr_defaults(tmp_path):
         assert response.json() == {"predictions": [{"prediction": 2.5}, {"prediction": -1.5}]}
         response = client.post("/predict", json={"texts": ["abcd"]})
         assert response.status_code == 422 and "missing field 'pairs'" in response.json()["error"]
+
+
+# --- a multi-label model ------------------------------------------------------------------------------------------
+
+MULTI_LABELS = ["pos", "mixed", "neg"]
+
+
+@pytest.fixture(scope="module")
+def multi_label_dir(tmp_path_factory, tiny_bert):
+    """A saved multi-label model (3 outputs, problem_type multi_label_classification, task.json with a threshold
+    per label) as a study leaves it, untrained: each threshold is the median of its label's probability over
+    TEXTS, so the texts get different sets of labels."""
+    import tomli_w
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    best = tmp_path_factory.mktemp("served-multi-label") / "best"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert,
+        num_labels=3,
+        id2label=dict(enumerate(MULTI_LABELS)),
+        label2id={n: i for i, n in enumerate(MULTI_LABELS)},
+        problem_type="multi_label_classification",
+    )
+    with torch.no_grad():
+        torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    model.eval()
+    with torch.no_grad():
+        batch = tokenizer(TEXTS, truncation=True, max_length=32, padding=True, return_tensors="pt")
+        medians = torch.sigmoid(model(**batch).logits).median(dim=0).values.tolist()
+    model.save_pretrained(best, safe_serialization=True)
+    tokenizer.save_pretrained(best)
+    thresholds = dict(zip(MULTI_LABELS, medians))
+    (best / "task.json").write_text(json.dumps({"task": "multi_label", "inputs": ["text"], "thresholds": thresholds}))
+    study = {"study": {"name": "sets"}, "model": {"name": str(tiny_bert), "max_length": 32}}
+    (best / "study.toml").write_text(tomli_w.dumps(study))
+    scores = {"f1_micro": 0.8, "f1_macro": 0.7, "accuracy": 0.6, "hamming_loss": 0.1}
+    metrics = {"study": "sets", "trial": 1, "task": "multi_label", "objective": "f1_micro", "test": scores}
+    metrics |= {"test_rows": 15, "thresholds": thresholds, "label_names": MULTI_LABELS}
+    (best / "metrics.json").write_text(json.dumps(metrics))
+    return best
+
+
+def test_a_multi_label_model_answers_label_sets_with_predictors_scores(multi_label_dir):
+    from fastapi.testclient import TestClient
+
+    from autoft.predict import Predictor
+    from autoft.serve import create_app, load_model
+
+    model = load_model(multi_label_dir, device="cpu", batch_size=4)
+    expected = Predictor(multi_label_dir, device="cpu")(TEXTS)
+    assert len({tuple(s) for s in expected.label_sets}) > 1  # the texts get different sets
+    assert np.abs(expected.proba.sum(axis=1) - 1).max() > 0.05  # each label's sigmoid, not a softmax
+    with TestClient(create_app(model, multi_label_dir, batch_size=4, max_wait_ms=1)) as client:
+        response = client.post("/predict", json={"texts": TEXTS})
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"]
+        assert all(list(p) == ["labels", "scores"] for p in got), got
+        assert [p["labels"] for p in got] == expected.label_sets
+        for prediction, row in zip(got, expected.proba):
+            assert list(prediction["scores"]) == MULTI_LABELS
+            np.testing.assert_allclose(list(prediction["scores"].values()), row, atol=1e-5)
+        root = client.get("/").json()
+        assert root["task"] == "multi_label" and root["labels"] == MULTI_LABELS
+        assert list(root["thresholds"].values()) == pytest.approx(expected.thresholds)
+        assert root["metadata"]["task"] == "multi_label" and root["metadata"]["objective"] == "f1_micro"
+        response = client.post("/predict", json={"texts": ["fine", " "]})
+        assert response.status_code == 422 and "'texts[1]' is empty" in response.json()["error"]
+
+
+class FakeMultiLabelModel(FakeModel):
+    """Scores each label of a text on its own: 'short' by how short the text is, 'long' by how long, 'caps' by
+    its share of capitals; a test double with label_names, thresholds and proba alone."""
+
+    label_names = ["short", "long", "caps"]
+    thresholds = [0.5, 0.4, 0.3]
+
+    def proba(self, texts):
+        p = np.array([min(len(t), 10) / 10 for t in texts])
+        caps = np.array([sum(c.isupper() for c in t) / len(t) for t in texts])
+        return np.stack([1 - p, p, caps], axis=1)
+
+
+def test_a_multi_label_double_says_so_and_its_schema_and_example_show_label_sets(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from autoft.errors import ModelError
+    from autoft.serve import create_app, predictions, response_example, thresholds_of
+
+    assert thresholds_of(FakeMultiLabelModel()) == [0.5, 0.4, 0.3]
+    assert (
+        thresholds_of(FakeModel()) is None
+        and thresholds_of(SimpleNamespace(label_names=["a"], thresholds=None)) is None
+    )
+    with pytest.raises(ModelError, match="2 thresholds for 3 labels"):
+        thresholds_of(SimpleNamespace(label_names=["a", "b", "c"], thresholds=[0.5, 0.5]))
+    # a probability equal to its threshold gives the label, as autoft predict does; a text may get none
+    assert predictions(np.array([[0.5, 0.39, 0.3], [0.1, 0.2, 0.0]]), ["a", "b", "c"], thresholds=[0.5, 0.4, 0.3]) == [
+        {"labels": ["a", "c"], "scores": {"a": 0.5, "b": 0.39, "c": pytest.approx(0.3)}},
+        {"labels": [], "scores": {"a": 0.1, "b": pytest.approx(0.2), "c": 0.0}},
+    ]
+    example = response_example(["a", "b", "c"], thresholds=[0.5, 0.5, 0.5])
+    assert [p["labels"] for p in example["predictions"]] == [["c"], ["a"]]
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    app = create_app(FakeMultiLabelModel(), tmp_path, batch_size=8, max_wait_ms=1)
+    with TestClient(app) as client:
+        root = client.get("/").json()
+        assert root["task"] == "multi_label" and root["labels"] == ["short", "long", "caps"]
+        assert root["thresholds"] == {"short": 0.5, "long": 0.4, "caps": 0.3} and root["predict"]["pairs"] is False
+        response = client.post("/predict", json={"texts": ["ab", "ABCDEFGHIJKL", "a Longer text"]})
+        assert response.status_code == 200, response.text
+        got = response.json()["predictions"]
+        assert [p["labels"] for p in got] == [["short"], ["long", "caps"], ["long"]]
+        assert got[0]["scores"] == {"short": 0.8, "long": 0.2, "caps": 0.0}
+        schema = client.get("/openapi.json").json()
+    assert "multi-label" in schema["info"]["summary"] and "short, long, caps" in schema["info"]["summary"]
+    answer = schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    item = answer["schema"]["properties"]["predictions"]["items"]
+    assert item["required"] == ["labels", "scores"] and item["properties"]["labels"]["type"] == "array"
+    assert item["properties"]["labels"]["items"]["enum"] == ["short", "long", "caps"]
+    assert item["properties"]["scores"]["required"] == ["short", "long", "caps"]
+    assert answer["example"] == json.loads(root["predict"]["response"])
+    assert [p["labels"] for p in answer["example"]["predictions"]] == [["caps"], ["short"]]
+    for prediction in answer["example"]["predictions"]:
+        assert set(prediction) == {"labels", "scores"} and list(prediction["scores"]) == ["short", "long", "caps"]

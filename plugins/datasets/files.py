@@ -53,7 +53,9 @@ class FilesOptions:
     text_separator: str = option(" ", "joins the text columns")
     text_template: str = option("", "format string over columns, such as '{title}. {body}' (overrides text_column)")
     text_pair_column: str = option("", "the second text of sentence pairs (paraphrase, entailment): encoded as a pair")
-    label_column: str = option("label", "label column: strings or integers, or numbers for regression")
+    label_column: str = option("label", "labels: strings or integers; numbers (regression); lists (multi-label)")
+    label_separator: str = option("", "multi-label: the labels of a row in one cell, split at this, such as '|'")
+    label_columns: list[str] = option([], "multi-label: one 0/1 column per label (instead of label_column)")
     label_names: list[str] = option([], "label names in id order when labels are integers, or the order to use")
     split_column: str = option("", "a column naming each row's split (train, validation, test)")
 
@@ -75,6 +77,8 @@ class Files(Dataset):
             else:
                 splits[split] = to_split(frame, options, path)
         names = list(options.label_names) or None
+        if options.label_columns:
+            names = list(options.label_columns)
         source = ", ".join(str(p) for p in dict.fromkeys(files.values()))
         return RawDataset(
             splits, names, source=source, text_columns=input_columns(options), label_column=options.label_column
@@ -96,30 +100,74 @@ class Files(Dataset):
 
 def to_split(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> Split:
     """Texts (from the column, columns or template) and labels of a table."""
+    if options.label_columns:
+        return Split(texts(frame, options, path), label_sets(frame, options, path), _pairs(frame, options, path))
     require_columns(frame, [options.label_column], path, "label_column")
-    text_columns = (
-        template_columns(options.text_template)
-        if options.text_template
-        else [options.text_column]
-        if isinstance(options.text_column, str)
-        else list(options.text_column)
-    )
-    if options.label_column in text_columns:
+    if options.label_column in _text_columns(options):
         key = "text_template" if options.text_template else "text_column"
         raise DataError(
             f"[dataset] label_column '{options.label_column}' is also in {key}: the texts would give their labels "
             "away; name another column"
         )
-    pairs = None
-    if options.text_pair_column:
-        if options.text_pair_column in (options.label_column, *text_columns):
-            other = "label_column" if options.text_pair_column == options.label_column else "the first text's columns"
-            raise DataError(
-                f"[dataset] text_pair_column '{options.text_pair_column}' is also {other}; "
-                "name the column that holds each pair's second text"
-            )
-        pairs = table_texts(frame, path, columns=options.text_pair_column, column_key="text_pair_column")
-    return Split(texts(frame, options, path), frame[options.label_column].tolist(), pairs)
+    labels = frame[options.label_column].tolist()
+    if options.label_separator:
+        labels = [
+            [part.strip() for part in y.split(options.label_separator) if part.strip()] if isinstance(y, str) else y
+            for y in labels
+        ]
+    return Split(texts(frame, options, path), labels, _pairs(frame, options, path))
+
+
+def _text_columns(options) -> list[str]:
+    if options.text_template:
+        return template_columns(options.text_template)
+    return [options.text_column] if isinstance(options.text_column, str) else list(options.text_column)
+
+
+def _pairs(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> list | None:
+    """The second texts of sentence pairs (``text_pair_column``), or None."""
+    if not options.text_pair_column:
+        return None
+    labels = list(options.label_columns) or [options.label_column]
+    if options.text_pair_column in (*labels, *_text_columns(options)):
+        key = "one of label_columns" if options.label_columns else "label_column"
+        other = key if options.text_pair_column in labels else "the first text's columns"
+        raise DataError(
+            f"[dataset] text_pair_column '{options.text_pair_column}' is also {other}; "
+            "name the column that holds each pair's second text"
+        )
+    return table_texts(frame, path, columns=options.text_pair_column, column_key="text_pair_column")
+
+
+def label_sets(frame: pd.DataFrame, options: FilesOptions, path: Path | str) -> list[list[str]]:
+    """Multi-label rows from one 0/1 column per label (``label_columns``): each row's labels by name."""
+    import numpy as np
+
+    columns = list(options.label_columns)
+    require_columns(frame, columns, path, "label_columns")
+    clash = sorted(set(columns) & set(_text_columns(options)))
+    if clash:
+        raise DataError(f"[dataset] label_columns names '{clash[0]}', a text column: the texts would give labels away")
+    values = frame[columns].apply(lambda col: col.map(_flag)).to_numpy()
+    bad = np.argwhere(values < 0)
+    if len(bad):
+        row, col = bad[0]
+        value = frame[columns[col]].iloc[row]
+        value = value.item() if hasattr(value, "item") else value  # a NumPy scalar, shown as the number
+        raise DataError(
+            f"{path}: label column '{columns[col]}' (label_columns) holds {value!r} at row "
+            f"{row}; each label column holds 0 or 1 (true/false)"
+        )
+    return [[columns[j] for j in np.flatnonzero(row)] for row in values]
+
+
+def _flag(value) -> int:
+    """0 or 1 from a 0/1 or true/false cell; -1 for anything else."""
+    if isinstance(value, str):
+        return {"0": 0, "1": 1, "true": 1, "false": 0, "0.0": 0, "1.0": 1}.get(value.strip().lower(), -1)
+    if value in (0, 1) and not (isinstance(value, float) and value != value):
+        return int(value)
+    return -1
 
 
 def input_columns(options) -> tuple[str, ...]:
