@@ -639,6 +639,9 @@ def entry() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     quiet_warnings()
     code = main()
+    # Exiting: a Ctrl-C now (a second press, or one still on its way to this process) would turn the
+    # exit code already decided (130 after an interruption) into a KeyboardInterrupt at shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Done: the interpreter's exit need not garbage-collect torch's and the model's objects one by one
     # (a second or more); the operating system takes the memory back. Files are closed and hooks have run.
     gc.freeze()

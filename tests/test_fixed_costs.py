@@ -39,6 +39,7 @@ def test_metrics_import_scikit_learn_when_first_computed():
     scores = {
         m.name: m(np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]))
         for m in METRICS
+        if "classification" in m.tasks
     }
     assert scores["accuracy"] == pytest.approx(2 / 3)
     assert scores["f1_macro"] == pytest.approx(2 / 3)
