@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s quickstart``, ``nox -s bench``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s slow``, ``nox -s lint``, ``nox -s quickstart``, ``nox -s bench``."""
 
 import nox
 
@@ -16,6 +16,13 @@ def tests(session: nox.Session) -> None:
     """The test suite (a few minutes on a CPU)."""
     install(session, "dev,ray,postgres")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The long end-to-end checks the default test command leaves out (marked ``slow``)."""
+    install(session, "dev,ray,postgres")
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
 
 
 @nox.session

@@ -24,6 +24,7 @@ def write_imdb_like(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # both sides of the benchmark end to end: `nox -s slow`
 def test_smoke_run_reports_both_sides_and_their_ratios(tmp_path):
     data = write_imdb_like(tmp_path / "imdb")
     out = tmp_path / "results.json"

@@ -183,7 +183,15 @@ def test_a_failed_check_writes_nothing(trained, cli, tmp_path, monkeypatch):
     assert {p.name: p.stat().st_mtime_ns for p in copy.iterdir()} == before
 
 
-@pytest.mark.parametrize("model", ["trained", "pair_model", "regressor", "multi_label_model"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "trained",
+        "multi_label_model",
+        pytest.param("pair_model", marks=pytest.mark.slow),  # the same code paths as the two above
+        pytest.param("regressor", marks=pytest.mark.slow),
+    ],
+)
 def test_the_cpu_benchmark_runs_all_three_side_by_side(model, request, tmp_path, monkeypatch, capsys):
     """``python -m benchmarks.onnx`` on a tiny model with tiny settings (speed is measured there, never here);
     a sentence-pair model is benchmarked on pairs, a regression model's closeness is its max |Δ|."""
