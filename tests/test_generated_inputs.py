@@ -73,6 +73,10 @@ KEYS = {
         "encoding",
         "format",
         "split_column",
+        "task",
+        "text_pair_column",
+        "label_separator",
+        "label_columns",
     ],
     "train": [
         "eval_every",
@@ -84,6 +88,9 @@ KEYS = {
         "rungs",
         "rung_validation_rows",
         "feature_cache",
+        "regression_loss",
+        "scale_targets",
+        "calibrate",
     ],
     "search": [
         "n_trials",
@@ -109,6 +116,9 @@ FIXED = {
     ("dataset", "type"): ["files", "tabular", "nope", "", "FILES"],
     ("study", "storage"): ["", "redis://x", "sqlite://", "sqlite:///:memory:", "not a url"],
     ("search", "backend"): ["optuna", "nope", ""],
+    ("dataset", "task"): ["auto", "classification", "regression", "multi_label", "", "Regression", "pairs"],
+    ("dataset", "text_pair_column"): ["", "text", "label", "nope", "TEXT"],
+    ("dataset", "label_columns"): [[], ["label"], ["text"], ["nope"], ["label", "label"], "label"],
 }
 
 odd_text = st.one_of(
