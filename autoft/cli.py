@@ -119,7 +119,7 @@ def _model_commands(commands: Any) -> None:
     predict = commands.add_parser("predict", help="label texts with a saved model")
     predict.add_argument("model_dir", type=Path)
     predict.add_argument("texts", nargs="*", help="texts to label")
-    predict.add_argument("--file", type=Path, help="a file of texts, one per line")
+    predict.add_argument("--file", type=Path, help="a file of texts, one per line (a pair model: first<TAB>second)")
     predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
     predict.add_argument("--text-column", help="the text column of --input (default: the model's, or text)")
     predict.add_argument("--pair-column", help="a sentence-pair model's second text column of --input")
@@ -405,15 +405,22 @@ def cmd_plugins_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from .errors import ConfigError
-    from .predict import Predictor, check_output, check_texts, read_table, read_texts, table_texts, write_table
+    from .predict import (
+        Predictor,
+        check_output,
+        check_texts,
+        read_table,
+        read_texts,
+        split_pairs,
+        table_texts,
+        write_table,
+    )
     from .saved import check_model_folder, trained_inputs
 
     check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
     inputs = trained_inputs(args.model_dir)
     texts = list(args.texts)
     check_texts(texts)
-    if args.file:
-        texts += read_texts(args.file)
     table, pairs = None, None
     for flag, value in (("--text-column", args.text_column), ("--pair-column", args.pair_column)):
         if value is not None and not args.input:
@@ -422,9 +429,14 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--pair-column: the model in '{args.model_dir}' reads single texts, not pairs; drop it")
     if len(inputs) == 2 and texts:
         raise ConfigError(
-            f"the model in '{args.model_dir}' reads sentence pairs ({inputs[0]}, {inputs[1]}): give them as "
-            "columns of a table with --input (--text-column and --pair-column name other columns)"
+            f"the model in '{args.model_dir}' reads sentence pairs ({inputs[0]}, {inputs[1]}): give them with "
+            "--input (a table with both columns) or --file (a line per pair, first<TAB>second)"
         )
+    if args.file:
+        lines = read_texts(args.file)
+        if len(inputs) == 2:
+            lines, pairs = split_pairs(lines, f"--file {args.file}")
+        texts += lines
     if args.input:
         if texts:
             raise ConfigError("give texts either as arguments/--file or with --input, not both")
@@ -475,7 +487,9 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.output:
         out = frame if table is None else table.reset_index(drop=True).join(frame)
         if table is None:
-            out.insert(0, "text", texts)
+            out.insert(0, "text" if pairs is None else inputs[0], texts)
+            if pairs is not None:
+                out.insert(1, inputs[1], pairs)
         write_table(out, args.output)
         if result.regression:
             values = result.values

@@ -463,7 +463,7 @@ def paired_with_next(texts: list[str]) -> list[str]:
 
 def texts_file(path: Path, paired: bool = False) -> CheckTexts:
     """``--texts``: one text per line; for a sentence-pair model (``paired``), two texts a line, tab-separated."""
-    from .predict import read_texts
+    from .predict import read_texts, split_pairs
 
     try:
         texts = read_texts(path)
@@ -471,15 +471,8 @@ def texts_file(path: Path, paired: bool = False) -> CheckTexts:
         raise type(exc)(str(exc).replace("--file ", "--texts ", 1)) from exc
     if not paired:
         return CheckTexts(texts, None, f"--texts {path} ({len(texts)} texts)")
-    halves = [line.split("\t", 1) for line in texts]
-    bad = [i for i, h in enumerate(halves, 1) if len(h) != 2 or not h[0].strip() or not h[1].strip()]
-    if bad:
-        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise ConfigError(
-            f"--texts {path}: text {bad[0]}{more} (counted from 1, blank lines skipped) is not two texts separated "
-            "by a tab; the model reads sentence pairs: give a line per pair, 'first text<TAB>second text'"
-        )
-    return CheckTexts([h[0] for h in halves], None, f"--texts {path} ({len(texts)} pairs)", [h[1] for h in halves])
+    firsts, seconds = split_pairs(texts, f"--texts {path}")
+    return CheckTexts(firsts, None, f"--texts {path} ({len(texts)} pairs)", seconds)
 
 
 def study_test_split(

@@ -247,6 +247,19 @@ def read_texts(path: Path) -> list[str]:
     return texts
 
 
+def split_pairs(lines: list[str], flag: str) -> tuple[list[str], list[str]]:
+    """A sentence-pair model's lines of a text file, ``first text<TAB>second text``: the firsts and the seconds."""
+    halves = [line.split("\t", 1) for line in lines]
+    bad = [i for i, h in enumerate(halves, 1) if len(h) != 2 or not h[0].strip() or not h[1].strip()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ConfigError(
+            f"{flag}: text {bad[0]}{more} (counted from 1, blank lines skipped) is not two texts separated "
+            "by a tab; the model reads sentence pairs: give a line per pair, 'first text<TAB>second text'"
+        )
+    return [h[0] for h in halves], [h[1] for h in halves]
+
+
 #: the encoding setting named in autoft.tables' messages; predict has none to set
 _ENCODING_KEY = "<autoft predict reads UTF-8>"
 

@@ -149,6 +149,21 @@ def test_predict_reads_pairs_from_the_models_columns(cli, pair_run, tmp_path):
     assert "pos" in named.out and "neg" in named.out
 
 
+def test_predict_reads_pairs_from_a_file_of_tab_separated_lines(cli, pair_run, tmp_path):
+    best = pair_run / "runs" / "tiny" / "best"
+    (tmp_path / "pairs.txt").write_text("the box arrived today\tgreat\n\nit came on monday\tawful\n")
+    result = cli("predict", best, "--file", tmp_path / "pairs.txt", "--output", tmp_path / "out.csv")
+    assert result.code == 0, result.err
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out[["first", "second", "label"]].values.tolist() == [
+        ["the box arrived today", "great", "pos"],
+        ["it came on monday", "awful", "neg"],
+    ]
+    (tmp_path / "bad.txt").write_text("a\tgreat\nno tab here\n")
+    bad = cli("predict", best, "--file", tmp_path / "bad.txt")
+    assert bad.code == 2 and "text 2 (counted from 1, blank lines skipped) is not two texts" in bad.err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
