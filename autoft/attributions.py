@@ -129,6 +129,37 @@ def explain_misclassified(
     )
 
 
+def explain_rows(
+    model: Any,
+    tokenizer: Any,
+    rows: pd.DataFrame,
+    targets: list[int],
+    predicted: list[str],
+    true: list[str],
+    *,
+    max_length: int,
+    device: torch.device,
+) -> tuple[str, str]:
+    """Attributions of ``rows`` (columns ``text`` and, for pairs, ``text_pair``) to output ``targets``:
+    (HTML, Markdown), each example headed by its ``predicted`` and ``true`` values.
+
+    A regression model's rows are explained towards its one output (what raised or lowered the
+    prediction), a multi-label model's towards the label of each wrong decision.
+    """
+    if rows.empty:
+        return "", ""
+    texts = rows["text"].astype(str).tolist()
+    pairs = rows["text_pair"].astype(str).tolist() if "text_pair" in rows else None
+    attributions = token_attributions(
+        model, tokenizer, texts, targets, max_length=max_length, device=device, pairs=pairs
+    )
+    shown = texts if pairs is None else [f"{a} [SEP] {b}" for a, b in zip(texts, pairs)]
+    return (
+        attributions_html(shown, predicted, true, attributions),
+        attributions_markdown(shown, predicted, true, attributions),
+    )
+
+
 def display_token(token: str) -> tuple[str, bool]:
     """A token as people read it, and whether it continues the previous word (WordPiece ``##``)."""
     if token.startswith("##"):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import tomli_w
 import torch
 
@@ -258,6 +259,24 @@ def write_evaluation(
         def multi(tmp: Path) -> None:
             summary.update(evaluate_multilabel(texts, labels, proba, names, cuts, tmp, pairs=pairs))
             np.save(tmp / "proba.npy", proba)
+            if explain:  # the surest wrong decisions, towards the label each was about
+                from .attributions import explain_rows
+
+                rows = pd.read_csv(tmp / "mistakes.csv", keep_default_na=False, dtype=str).head(explain)
+                targets = [names.index(label) for label in rows.get("label", [])]
+                predicted = [f"{m}: {label}" for m, label in zip(rows.get("mistake", []), rows.get("label", []))]
+                html, md = explain_rows(
+                    model,
+                    tokenizer,
+                    rows,
+                    targets,
+                    predicted,
+                    rows.get("true", pd.Series()).tolist(),
+                    max_length=max_length,
+                    device=device,
+                )
+                write_text(tmp / "attributions.html", html)
+                write_text(tmp / "attributions.md", md)
 
         write_folder(folder, multi)
         return summary
@@ -269,6 +288,17 @@ def write_evaluation(
         def regression(tmp: Path) -> None:
             summary.update(evaluate_regression(texts, labels, proba[:, 0], names[0], tmp, train_mean=mean, pairs=pairs))
             np.save(tmp / "predictions.npy", proba[:, 0])
+            if explain:  # the largest errors, towards the one output: what raised or lowered each prediction
+                from .attributions import explain_rows
+
+                rows = pd.read_csv(tmp / "largest_errors.csv", keep_default_na=False, dtype={"text": str}).head(explain)
+                predicted = [f"{v:.3g}" for v in rows.get("predicted", [])]
+                true = [f"{v:.3g}" for v in rows.get("true", [])]
+                html, md = explain_rows(
+                    model, tokenizer, rows, [0] * len(rows), predicted, true, max_length=max_length, device=device
+                )
+                write_text(tmp / "attributions.html", html)
+                write_text(tmp / "attributions.md", md)
 
         write_folder(folder, regression)
         return summary

@@ -116,6 +116,11 @@ def test_a_multilabel_study_learns_each_label(multilabel_run):
     evaluation = json.loads((run / "evaluation" / "evaluation.json").read_text())
     assert set(evaluation["classification_report"]) >= {"neg", "pos", "micro avg", "samples avg"}
     assert (run / "evaluation" / "pr_curves.png").stat().st_size > 0
+    mistakes = pd.read_csv(run / "evaluation" / "mistakes.csv", keep_default_na=False)
+    explained = (run / "evaluation" / "attributions.md").read_text()
+    assert explained.count("strongest tokens") == min(5, len(mistakes))
+    if len(mistakes):
+        assert f"{mistakes['mistake'][0]}: {mistakes['label'][0]}" in explained
 
 
 def test_predict_gives_each_text_its_label_set(cli, multilabel_run, tmp_path):

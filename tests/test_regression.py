@@ -119,6 +119,8 @@ def test_a_regression_study_beats_the_mean(regression_run):
     assert evaluation["task"] == "regression"
     for name in evaluation["files"].values():
         assert (run / "evaluation" / name).stat().st_size > 0
+    explained = (run / "evaluation" / "attributions.md").read_text()
+    assert explained.count("strongest tokens") == 5  # the five largest errors, explained
     assert 'objective = "rmse"' in (run / "study.toml").read_text()  # resolved, so a resume reads the same
 
 
