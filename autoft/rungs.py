@@ -23,15 +23,18 @@ from .data import strata
 PER_EPOCH = 1000
 
 
-def first_epoch_rungs(steps_per_epoch: int, rungs: int) -> dict[int, int]:
+def first_epoch_rungs(steps_per_epoch: int, rungs: int, min_steps: int = 1) -> dict[int, int]:
     """Optimizer step (from 1) -> nominal resource of each rung inside the first epoch.
 
-    Rungs that fall on the same step as a smaller one, or on the epoch's end, are dropped.
+    Rungs that fall on the same step as a smaller one, on the epoch's end, or before ``min_steps``
+    steps are dropped: on a small dataset an eighth of an epoch is a handful of steps, after which
+    every configuration still scores like chance, and comparing them there would prune at random.
+    Successive halving then first compares trials at the first rung left (or the epoch's end).
     """
     out: dict[int, int] = {}
     for k in range(rungs, 0, -1):
         step = math.ceil(steps_per_epoch / 2**k)
-        if step < steps_per_epoch and step not in out:
+        if min_steps <= step < steps_per_epoch and step not in out:
             out[step] = PER_EPOCH // 2**k
     return out
 

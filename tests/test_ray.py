@@ -11,7 +11,7 @@ pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip inst
 def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(study_file, cli, tmp_path):
     path = study_file(
         search={"backend": "ray", "n_trials": 3, "pruner": "asha", "ray": {"cpus_per_trial": 1, "scheduler": "asha"}},
-        train={"rung_validation_rows": 16},
+        train={"rung_validation_rows": 16, "rung_min_steps": 1},
     )
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err

@@ -26,8 +26,10 @@ from autoft_plugins.metrics import METRICS
 ACCURACY = Objective("accuracy", maximize=True)
 
 
-@given(steps=st.integers(1, 10_000), count=st.integers(0, 6))
-def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(steps, count):
+@given(steps=st.integers(1, 10_000), count=st.integers(0, 6), min_steps=st.integers(1, 40))
+def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(steps, count, min_steps):
+    assert all(step >= min_steps for step in first_epoch_rungs(steps, count, min_steps))
+    assert first_epoch_rungs(steps, count, min_steps).items() <= first_epoch_rungs(steps, count).items()
     rungs = first_epoch_rungs(steps, count)
     assert all(1 <= step < steps for step in rungs)
     assert list(rungs) == sorted(rungs) and len(set(rungs.values())) == len(rungs)
@@ -95,7 +97,7 @@ def fit(setup, reporter, epochs=2, **train_settings):
         tr,
         va,
         hp=hp,
-        settings=TrainSettings(early_stopping_patience=0, **train_settings),
+        settings=TrainSettings(early_stopping_patience=0, rung_min_steps=1, **train_settings),
         objective=ACCURACY,
         metrics={m.name: m for m in METRICS},
         device=torch.device("cpu"),
@@ -202,7 +204,7 @@ def test_an_asha_study_evaluates_at_rungs_and_records_how_far_each_trial_got(stu
     path = study_file(
         search={"n_trials": 4, "pruner": "asha", "sampler": "random"},
         space={"learning_rate": {"low": 1e-4, "high": 1.5e-2, "log": True}, "epochs": [1, 2], "batch_size": 8},
-        train={"rung_validation_rows": 16, "early_stopping_patience": 0},
+        train={"rung_validation_rows": 16, "rung_min_steps": 1, "early_stopping_patience": 0},
     )
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err
@@ -221,3 +223,27 @@ def test_an_asha_study_evaluates_at_rungs_and_records_how_far_each_trial_got(stu
         if t.state.name == "COMPLETE":
             assert "validation_rows" not in history[-1]  # the last evaluation scores all of validation
     assert (run_dir / "best" / "metrics.json").exists()
+
+
+def test_rungs_that_come_too_soon_are_left_out(setup):
+    """16 steps an epoch: the 1/8 and 1/4 rungs (steps 2 and 4) come before a minimum of 5 steps: left out."""
+    rec = Recorder()
+    base, tok, tr, va = setup
+    model = base.fresh(0)
+    names = [n for n, _ in model.named_parameters()]
+    hp = Hyperparams(learning_rate=3e-3, epochs=1, batch_size=10)
+    train(
+        model,
+        [Phase("full", names, hp.learning_rate, hp.epochs)],
+        tr,
+        va,
+        hp=hp,
+        settings=TrainSettings(early_stopping_patience=0, rungs=3, rung_min_steps=5),
+        objective=ACCURACY,
+        metrics={m.name: m for m in METRICS},
+        device=torch.device("cpu"),
+        pad_id=tok.pad_token_id,
+        seed=0,
+        reporter=rec,
+    )
+    assert [resource for _, resource, _ in rec.calls] == [500, 1000]  # step 8, then the epoch's end
