@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AutoftError, ConfigError, ModelError, first_line, require, type_and_first_line
+from .saved import SavedTask
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
@@ -193,7 +194,7 @@ def session(path: Path, threads: int | None = None) -> Any:
         ) from exc
 
 
-class OnnxPredictor:
+class OnnxPredictor(SavedTask):
     """A saved model's exported ONNX graph and its tokenizer, ready to label texts on the CPU.
 
     The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
@@ -220,7 +221,7 @@ class OnnxPredictor:
         from transformers import AutoTokenizer
 
         from .models import quiet_transformers
-        from .saved import model_fix, trained_inputs, trained_max_length, trained_temperature, trained_thresholds
+        from .saved import model_fix, softmax_temperature, trained_inputs, trained_max_length, trained_thresholds
 
         if str(device) not in ("cpu", "auto"):
             raise ConfigError(
@@ -245,9 +246,7 @@ class OnnxPredictor:
         if self.tokenizer.pad_token_id is None:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
         self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
-        # calibration.json, applied as Predictor applies it; a regression model's numbers are never scaled, nor a
-        # multi-label model's sigmoids (the study does not calibrate them; temperature scaling is a softmax's)
-        self.temperature = 1.0 if self.regression or self.multi_label else trained_temperature(self.folder)
+        self.temperature = softmax_temperature(self.folder, not self.regression and not self.multi_label)
         self.batch_size = batch_size
         self.session = session(self.path, threads)
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
@@ -266,16 +265,6 @@ class OnnxPredictor:
                 f"'{self.path}' gives {width} {self.output}, but config.json names {len(self.label_names)} labels; "
                 f"{again}"
             )
-
-    @property
-    def paired(self) -> bool:
-        """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
-        return len(self.inputs) == 2
-
-    @property
-    def regression(self) -> bool:
-        """Whether the model predicts a number (one output) rather than a class, as :class:`Predictor` says."""
-        return len(self.label_names) == 1
 
     def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
         """Class probabilities (a regression model's predictions, as one column); all finite, or a

@@ -24,11 +24,12 @@ from .errors import ConfigError, DataError, ModelError
 from .features import encode
 from .preflight import position_limit
 from .saved import (
+    SavedTask,
     load_trained,
     model_fix,
+    softmax_temperature,
     trained_inputs,
     trained_max_length,
-    trained_temperature,
     trained_thresholds,
 )
 from .training import autocast_dtype, predict_proba, resolve_device
@@ -115,7 +116,7 @@ def check_device(name: str):
     return device
 
 
-class Predictor:
+class Predictor(SavedTask):
     """A saved model and its tokenizer, ready to label texts (or sentence pairs: ``inputs`` names two columns)."""
 
     def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 128, max_length: int | None = None):
@@ -141,19 +142,7 @@ class Predictor:
         if self.tokenizer.pad_token_id is None:
             raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
         self.thresholds = trained_thresholds(self.folder, self.label_names)
-        # temperature scaling rescales a softmax: a regression's number or a multi-label model's sigmoids have none
-        single_label = not self.regression and self.thresholds is None
-        self.temperature = trained_temperature(self.folder) if single_label else 1.0
-
-    @property
-    def paired(self) -> bool:
-        """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
-        return len(self.inputs) == 2
-
-    @property
-    def regression(self) -> bool:
-        """Whether the model predicts a number (one output) rather than a class."""
-        return len(self.label_names) == 1
+        self.temperature = softmax_temperature(self.folder, not self.regression and self.thresholds is None)
 
     def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
         """Class probabilities (a regression model's predictions, as one column); all finite, or a

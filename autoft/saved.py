@@ -458,6 +458,30 @@ def trained_thresholds(folder: Path, label_names: list[str]) -> list[float] | No
     return [float(v) for v in values]
 
 
+class SavedTask:
+    """What a saved model reads and predicts, from its ``inputs`` (``task.json``) and ``label_names``:
+    the part :class:`~autoft.predict.Predictor` and :class:`~autoft.onnx_export.OnnxPredictor` share."""
+
+    inputs: tuple[str, ...]
+    label_names: list[str]
+
+    @property
+    def paired(self) -> bool:
+        """Whether the model reads sentence pairs (``proba`` then needs ``pairs``)."""
+        return len(self.inputs) == 2
+
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts a number (one output) rather than a class."""
+        return len(self.label_names) == 1
+
+
+def softmax_temperature(folder: Path, single_label: bool) -> float:
+    """The temperature to apply: ``calibration.json``'s for a single-label classifier; 1.0 for a regression's
+    number or a multi-label model's sigmoids (temperature scaling rescales a softmax; studies calibrate neither)."""
+    return trained_temperature(folder) if single_label else 1.0
+
+
 #: the temperature the model's logits are divided by (temperature scaling, fitted on validation by the study)
 CALIBRATION = "calibration.json"
 
