@@ -343,7 +343,7 @@ def _label_sets(
 
 
 def _check_unseen_sets(ids: dict[str, np.ndarray], names: list[str], where: str) -> None:
-    """Every label of validation and test appears in train; every train label is not on every row."""
+    """Every label of validation and test appears in train."""
     seen = ids["train"].sum(axis=0) > 0
     for split in ("validation", "test"):
         if split in ids:
