@@ -19,9 +19,13 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import report
 from .common import environment, held_out_rows, load_average, load_subsets, stratified_split
+
+if TYPE_CHECKING:
+    from .search import SearchSettings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared beside the repo
 DEFAULT_DATA = str(SHARED / "imdb")
@@ -86,6 +90,20 @@ SEARCH_PRESETS = {
         "trials": 8,
         "device": "cpu",
     },
+    # the GPU search of the default mode (the issue's H100 reference: 5,000 / 2,000 rows, max_length 256,
+    # bf16, epochs 1-3, batch 16/32/64), autoft with its own search defaults
+    "imdb-gpu": {
+        "data": DEFAULT_DATA,
+        "split": "imdb",
+        "max_length": 256,
+        "search_rows": 5_000,
+        "val_rows": 2_000,
+        "test_rows": 2_000,
+        "trials": 8,
+        "device": "cuda",
+        "space": "default",
+        "dataloader_workers": 2,
+    },
 }
 
 #: --smoke with a search preset: the preset's data handling and space, tiny sizes
@@ -115,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="bf16 on CUDA, fp32 on CPU")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--dataloader-workers", type=int, help="Trainer DataLoader workers (GPU 2 as the reference, CPU 0)")
+    p.add_argument(
+        "--trials-per-gpu", type=int, default=1, help="autoft's [search] trials_per_gpu (search; GPU only, 1)"
+    )
     p.add_argument("--repeats", type=int, default=1, help="throughput runs per side; the median is reported")
     p.add_argument(
         "--search-first",
@@ -136,7 +157,7 @@ def settings(args: argparse.Namespace) -> dict:
     from .search import PRESET_SPACE, SPACE
 
     if args.preset:
-        return preset_settings(args, PRESET_SPACE)
+        return preset_settings(args, SPACE if SEARCH_PRESETS[args.preset].get("space") == "default" else PRESET_SPACE)
     import torch
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -168,6 +189,7 @@ def settings(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "seeds": args.seeds,
         "space": SPACE,
+        "trials_per_gpu": args.trials_per_gpu,
         "autoft_defaults": False,
     }
 
@@ -194,7 +216,10 @@ def preset_settings(args: argparse.Namespace, space: dict) -> dict:
         "val_rows": pick(args.val_rows, "val_rows"),
         "test_rows": pick(args.test_rows, "test_rows"),
         "trials": pick(args.trials, "trials"),
-        "dataloader_workers": args.dataloader_workers or 0,
+        "dataloader_workers": pick(args.dataloader_workers, "dataloader_workers")
+        if "dataloader_workers" in preset
+        else args.dataloader_workers or 0,
+        "trials_per_gpu": args.trials_per_gpu,
         "search_first": args.search_first,
         "seed": args.seed,
         "seeds": args.seeds,
@@ -276,15 +301,14 @@ def search_data(cfg: dict, folder: Path) -> tuple[dict[str, Path], dict]:
     return files, {**rows, **info, "files": {split: str(path) for split, path in files.items()}}
 
 
-def run_search(cfg: dict, workdir: Path) -> dict:
-    """Both searches once per seed (the order alternating between seeds), on the same files."""
+def search_settings(cfg: dict) -> SearchSettings:
+    """What both searches share, from the resolved settings."""
     from autoft.models import resolve
 
     from . import search
 
-    files, data = search_data(cfg, workdir / "data")
     local = Path(cfg["model"]).expanduser()
-    base = search.SearchSettings(
+    return search.SearchSettings(
         model=str(local.resolve()) if local.is_dir() else cfg["model"],  # the study file lives elsewhere
         model_path=resolve(cfg["model"], Path.cwd()).path,
         max_length=cfg["max_length"],
@@ -294,8 +318,17 @@ def run_search(cfg: dict, workdir: Path) -> dict:
         dataloader_workers=cfg["dataloader_workers"],
         seed=cfg["seed"],
         space=cfg["space"],
+        trials_per_gpu=cfg["trials_per_gpu"],
         autoft_defaults=cfg["autoft_defaults"],
     )
+
+
+def run_search(cfg: dict, workdir: Path) -> dict:
+    """Both searches once per seed (the order alternating between seeds), on the same files."""
+    from . import search
+
+    files, data = search_data(cfg, workdir / "data")
+    base = search_settings(cfg)
     first = ("trainer", "autoft") if cfg["search_first"] == "trainer" else ("autoft", "trainer")
     runs = []
     for i in range(cfg["seeds"]):
