@@ -58,10 +58,10 @@ import torch
 from torch import nn
 
 from . import anatomy
-from .features import Encoded, eval_batches, model_inputs, to_device
+from .features import Encoded, device_batch, eval_batches, model_inputs
 from .fsutil import locked, write_bytes
 from .strategies import Phase
-from .training import Forward, autocast_dtype, model_forward
+from .training import Forward, attention_kernels, autocast_dtype, model_forward
 
 if TYPE_CHECKING:
     from .workbench import Workbench
@@ -118,7 +118,7 @@ def compute_features(
     try:
         with torch.inference_mode(), _autocast(device, dtype):
             for rows in eval_batches(data.lengths, batch_size):
-                batch = to_device(data.batch(rows, pad_id), device)
+                batch = device_batch(data, rows, pad_id, device)
                 first = backbone(**model_inputs(batch))[0][:, 0]
                 if out.shape[1] != first.shape[-1]:
                     out = np.zeros((len(data), first.shape[-1]), dtype=np.float32)
@@ -209,7 +209,7 @@ def stub_matches(model: nn.Module, data: Encoded, *, device: torch.device, pad_i
     hook = backbone.register_forward_hook(lambda module, args, output: seen.append(output[0][:, 0]))
     try:
         with torch.inference_mode():
-            batch = to_device(data.batch(rows, pad_id), device)
+            batch = device_batch(data, rows, pad_id, device)
             want = model(**model_inputs(batch)).logits.float()
             got = HeadOnFeatures(model, seen[0].float())(np.arange(len(rows))).float()
     except Exception as exc:  # a head the stub cannot feed: train on tokens
@@ -334,5 +334,8 @@ def for_trial(bench: Workbench, model: nn.Module, phases: list[Phase], settings:
     )
 
 
+@contextlib.contextmanager
 def _autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    autocast = torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    with attention_kernels(device), autocast:
+        yield

@@ -12,6 +12,7 @@ and direction, not the last.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from torch import nn
 
 from . import anatomy, rungs
 from .errors import TrialFailed
-from .features import Encoded, eval_batches, model_inputs, to_device, train_batches
+from .features import Encoded, device_batch, eval_batches, model_inputs, train_batches
 from .metrics import Metric, Objective, compute
 from .settings import Hyperparams, TrainSettings
 from .strategies import Phase
@@ -82,6 +83,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def attention_kernels(device: torch.device) -> contextlib.AbstractContextManager:
+    """Within it, PyTorch's attention on a GPU runs without cuDNN's kernel (flash, memory-efficient, math).
+
+    On Hopper and newer GPUs torch sends attention with a padding mask to cuDNN first, which builds an
+    execution plan for every new (batch, width) shape, forward and backward, at a few hundred milliseconds
+    each. autoft pads each batch to its own longest text, so most early batches are new shapes: on an H200
+    the loop ran 4-16 times slower until its shapes had been seen (docs/performance.md). The other kernels
+    need no plan. Elsewhere this changes nothing.
+    """
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for a precision setting (None: plain fp32)."""
     if precision == "auto":
@@ -133,7 +150,7 @@ def model_forward(model: nn.Module, data: Encoded, *, device: torch.device, pad_
     """The whole model on the rows' token ids, padded to the longest row of each batch."""
 
     def forward(rows: np.ndarray) -> torch.Tensor:
-        batch = to_device(data.batch(rows, pad_id), device)
+        batch = device_batch(data, rows, pad_id, device)
         return model(**model_inputs(batch)).logits
 
     return forward
@@ -165,7 +182,11 @@ def predict_proba(
     regression = model.config.num_labels == 1
     multi_label = model.config.problem_type == "multi_label_classification"
     out = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with (
+        torch.inference_mode(),
+        attention_kernels(device),
+        torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None),
+    ):
         for batch in eval_batches(data.lengths_of(rows), batch_size):
             logits = forward(rows[batch]).float()
             if regression:  # the number itself, in the targets' units
@@ -313,82 +334,83 @@ def train(
     step = 0
     reported_epochs = 0  # whole epochs of reported phases before this step's
     segment_start = time.perf_counter()
-    for s in _steps(phases, data, hp, settings, rng):
-        if s.first:  # a new phase: only its parameters train, with an optimizer of its own
-            optimizer = None  # free the last phase's optimizer state before making the next
-            phase_params = set(s.phase.params)
-            for name, p in model.named_parameters():
-                p.requires_grad_(name in phase_params)
-            anatomy.set_train_modes(model, phase_params)  # a frozen body runs in eval mode: no dropout inside it
-            forward, validation_forward = forwards(s.phase, data), forwards(s.phase, validation)
-            optimizer = _PhaseOptimizer(model, s.phase, hp, s.phase.epochs * steps_per_epoch, scaler, settings)
+    with attention_kernels(device):
+        for s in _steps(phases, data, hp, settings, rng):
+            if s.first:  # a new phase: only its parameters train, with an optimizer of its own
+                optimizer = None  # free the last phase's optimizer state before making the next
+                phase_params = set(s.phase.params)
+                for name, p in model.named_parameters():
+                    p.requires_grad_(name in phase_params)
+                anatomy.set_train_modes(model, phase_params)  # a frozen body runs in eval mode: no dropout inside it
+                forward, validation_forward = forwards(s.phase, data), forwards(s.phase, validation)
+                optimizer = _PhaseOptimizer(model, s.phase, hp, s.phase.epochs * steps_per_epoch, scaler, settings)
 
-        for part in np.array_split(s.rows, min(accum, len(s.rows))):
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                logits = forward(part)
-            labels = torch.from_numpy(data.labels[part]).to(device)
-            if regression:
-                loss = regression_loss(logits, labels, settings.regression_loss, scale)
-            elif multi_label:
-                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=weights)
+            for part in np.array_split(s.rows, min(accum, len(s.rows))):
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    logits = forward(part)
+                labels = torch.from_numpy(data.labels[part]).to(device)
+                if regression:
+                    loss = regression_loss(logits, labels, settings.regression_loss, scale)
+                elif multi_label:
+                    loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=weights)
+                else:
+                    loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
+                optimizer.backward(loss * (len(part) / len(s.rows)))
+                running_loss += loss.detach() * len(part)
+                running_count += len(part)
+            optimizer.step()
+            step += 1
+            result.samples += len(s.rows)
+            reporter.progress(step, total_steps, None)
+
+            at_end = s.batch == s.batches
+            on_schedule = bool(settings.eval_every) and step % settings.eval_every == 0
+            rung = early.get(s.batch) if s.phase.reported and reported_epochs == 0 else None
+            out_of_time = deadline is not None and time.time() >= deadline
+            if not (at_end or on_schedule or out_of_time or rung is not None):
+                continue
+            fraction = 1.0 if at_end else s.batch / s.batches
+            epoch = s.epoch + fraction
+            full = at_end or on_schedule or out_of_time  # a rung alone scores the sample
+            done = rungs.resource_of(reported_epochs + fraction) if full else rung
+            train_loss = _check_loss(running_loss, running_count, step)
+            running_loss.zero_()
+            running_count = 0
+            result.train_seconds += _elapsed(segment_start, device)
+            scores, seconds = evaluate(
+                model,
+                validation,
+                metrics,
+                rows=None if full else sample_rows,
+                forward=validation_forward,
+                batch_size=settings.eval_batch_size,
+                device=device,
+                pad_id=pad_id,
+                dtype=dtype,
+                scale=scale,
+            )
+            result.eval_seconds += seconds
+            index = len(result.history)
+            entry = {"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": train_loss, **scores}
+            if not full:
+                entry["validation_rows"] = len(sample_rows)
+            result.history.append(entry)
+            result.epochs_trained = round(epoch, 4)
+            if full:
+                best.offer(index, round(epoch, 4), scores)
             else:
-                loss = F.cross_entropy(logits.float(), labels, weight=weights, label_smoothing=hp.label_smoothing)
-            optimizer.backward(loss * (len(part) / len(s.rows)))
-            running_loss += loss.detach() * len(part)
-            running_count += len(part)
-        optimizer.step()
-        step += 1
-        result.samples += len(s.rows)
-        reporter.progress(step, total_steps, None)
-
-        at_end = s.batch == s.batches
-        on_schedule = bool(settings.eval_every) and step % settings.eval_every == 0
-        rung = early.get(s.batch) if s.phase.reported and reported_epochs == 0 else None
-        out_of_time = deadline is not None and time.time() >= deadline
-        if not (at_end or on_schedule or out_of_time or rung is not None):
-            continue
-        fraction = 1.0 if at_end else s.batch / s.batches
-        epoch = s.epoch + fraction
-        full = at_end or on_schedule or out_of_time  # a rung alone scores the sample
-        done = rungs.resource_of(reported_epochs + fraction) if full else rung
-        train_loss = _check_loss(running_loss, running_count, step)
-        running_loss.zero_()
-        running_count = 0
-        result.train_seconds += _elapsed(segment_start, device)
-        scores, seconds = evaluate(
-            model,
-            validation,
-            metrics,
-            rows=None if full else sample_rows,
-            forward=validation_forward,
-            batch_size=settings.eval_batch_size,
-            device=device,
-            pad_id=pad_id,
-            dtype=dtype,
-            scale=scale,
-        )
-        result.eval_seconds += seconds
-        index = len(result.history)
-        entry = {"index": index, "step": step, "epoch": round(epoch, 4), "train_loss": train_loss, **scores}
-        if not full:
-            entry["validation_rows"] = len(sample_rows)
-        result.history.append(entry)
-        result.epochs_trained = round(epoch, 4)
-        if full:
-            best.offer(index, round(epoch, 4), scores)
-        else:
-            rung_scores, rung_epoch = scores, round(epoch, 4)
-        final = step == total_steps or out_of_time
-        if s.phase.reported and reporter.evaluated(index, epoch, scores, done, final) and not final:
-            result.pruned = True
-        elif full and settings.early_stopping_patience and best.since_best >= settings.early_stopping_patience:
-            result.stopped_early = True
-        result.out_of_time = out_of_time and step < total_steps
-        if result.pruned or result.stopped_early or out_of_time:
-            break
-        if at_end and s.phase.reported:
-            reported_epochs += 1
-        segment_start = time.perf_counter()
+                rung_scores, rung_epoch = scores, round(epoch, 4)
+            final = step == total_steps or out_of_time
+            if s.phase.reported and reporter.evaluated(index, epoch, scores, done, final) and not final:
+                result.pruned = True
+            elif full and settings.early_stopping_patience and best.since_best >= settings.early_stopping_patience:
+                result.stopped_early = True
+            result.out_of_time = out_of_time and step < total_steps
+            if result.pruned or result.stopped_early or out_of_time:
+                break
+            if at_end and s.phase.reported:
+                reported_epochs += 1
+            segment_start = time.perf_counter()
 
     best.restore(model)
     if scale is not None:

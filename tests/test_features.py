@@ -42,3 +42,53 @@ def test_subset_keeps_rows_and_labels():
     sub = enc.subset(np.array([2, 0]))
     assert sub.labels.tolist() == [2, 0]
     assert sub.batch(np.array([0]), 0)["input_ids"].tolist() == enc.batch(np.array([2]), 0)["input_ids"].tolist()
+
+
+def test_a_width_multiple_pads_with_masked_tokens_only():
+    texts = ["a", "a bb ccc", "a bb"]
+    enc = encode(WordTokenizer(), texts, np.array([0, 1, 0]), max_length=16)
+    exact = enc.batch(np.array([0, 1, 2]), pad_id=0)
+    rounded = enc.batch(np.array([0, 1, 2]), pad_id=0, multiple=8)
+    assert rounded["input_ids"].shape == (3, 8)
+    width = exact["input_ids"].shape[1]
+    assert (rounded["input_ids"][:, :width] == exact["input_ids"]).all()
+    assert (rounded["attention_mask"].sum(axis=1) == enc.lengths).all()  # the extra columns are masked padding
+    assert (rounded["input_ids"][:, width:] == 0).all()
+
+
+def test_gpu_attention_runs_without_cudnn_and_the_setting_comes_back():
+    """cuDNN's attention plans each new batch shape (see attention_kernels); the flags need no GPU to check."""
+    import torch
+
+    from autoft.training import attention_kernels
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with attention_kernels(torch.device("cuda")):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cuda.flash_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    with attention_kernels(torch.device("cpu")):
+        assert torch.backends.cuda.cudnn_sdp_enabled() == before
+
+
+def test_padding_to_a_width_multiple_leaves_every_architectures_logits(tiny_bert, tiny_distilbert, tiny_roberta):
+    import torch
+
+    from autoft.features import model_inputs
+    from autoft.models import BaseModel, load_tokenizer, resolve
+    from autoft.testing import sentiment_rows
+
+    texts, _ = sentiment_rows(12, seed=3)
+    for folder in (tiny_bert, tiny_distilbert, tiny_roberta):
+        ref = resolve(str(folder), folder)
+        tokenizer = load_tokenizer(ref)
+        enc = encode(tokenizer, texts, np.zeros(len(texts), dtype=np.int64), max_length=40)
+        model = BaseModel(ref, ("neg", "pos")).fresh(0).eval()
+        rows = np.arange(len(texts))
+        assert enc.batch(rows, 0, 8)["input_ids"].shape[1] > enc.lengths.max()  # columns of padding were added
+        with torch.inference_mode():
+            logits = [
+                model(**model_inputs({k: torch.from_numpy(v) for k, v in enc.batch(rows, pad, m).items()})).logits
+                for pad, m in ((tokenizer.pad_token_id, 1), (tokenizer.pad_token_id, 8))
+            ]
+        assert torch.allclose(logits[0], logits[1], atol=1e-5), folder.name
