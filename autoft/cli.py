@@ -29,7 +29,14 @@ def _on_sigterm(signum, frame):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with autoft's error shape: one line naming the flag and what is valid, exit code 2."""
+    """argparse with autoft's error shape: one line naming the flag and what is valid, exit code 2.
+
+    Flags are never abbreviated: ``--text`` is not taken for ``--text-column``, and a flag added later
+    cannot change what an abbreviation in someone's script means."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
@@ -276,9 +283,10 @@ def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
     config, registry = load_study(args.study_file, args.overrides)
     bench = check_study(config, registry)
     data = bench.data
+    models = f"models {', '.join(config.models)}" if config.searches_models else f"model {config.model.name}"
     console.print(
         f"{args.study_file}: ok · study {config.name} · {config.search.n_trials} trials of "
-        f"{', '.join(config.strategies)} · model {config.model.name} · {data.source}: "
+        f"{', '.join(config.strategies)} · {models} · {data.source}: "
         f"{len(data.train)}/{len(data.validation)}/{len(data.test)} rows"
         + (" of sentence pairs" if data.paired else "")
         + (f", target {data.label_names[0]} (regression)" if data.regression else f", {len(data.label_names)} labels")

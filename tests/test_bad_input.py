@@ -313,3 +313,9 @@ def test_bad_toml_and_missing_files(tmp_path, cli):
     assert result.code == 2 and "broken.toml: invalid TOML" in result.err and result.err.count("\n") == 1
     result = cli("study", "run", tmp_path / "nope.toml")
     assert result.code == 2 and "study file" in result.err and "does not exist" in result.err
+
+
+def test_flags_are_never_abbreviated(cli, tmp_path):
+    """``--text`` is no flag of predict; argparse would have read it as ``--text-column``."""
+    result = cli("predict", tmp_path, "--text", "a great film")
+    assert result.code == 2 and "unrecognized arguments: --text" in result.err and "\n" not in result.err.strip()
