@@ -3,7 +3,8 @@
 A study file has these tables (all but ``[dataset]`` optional)::
 
     [study]      name, seed, output_dir, storage, plugins
-    [model]      name, max_length, revision, trust_remote_code
+    [model]      name (one model, or a list of models to search), max_length, revision, trust_remote_code
+    [models.<alias>]      one table per model to search: name, its own [model] settings, overrides of [space]
     [dataset]    type = "<dataset plugin>", validation_size, test_size, and the plugin's options
     [train]      fixed loop settings (autoft.training.TrainSettings)
     [search]     backend, n_trials, timeout, objective, direction, sampler, pruner, reduction_factor
@@ -35,7 +36,7 @@ from .options import Choice, Range, option
 from .plugins import Registry, load_plugins
 from .settings import Hyperparams, TrainSettings
 
-SECTIONS = ("study", "model", "dataset", "train", "search", "space", "strategies", "tracking")
+SECTIONS = ("study", "model", "models", "dataset", "train", "search", "space", "strategies", "tracking")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ class StrategyConfig:
 
 
 @dataclass(frozen=True)
+class ModelCandidate:
+    """One model a study may fine-tune: its [model] settings, and overrides of [space] for its trials."""
+
+    alias: str
+    section: ModelSection
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     path: Path
     study: StudySection
@@ -137,10 +147,36 @@ class StudyConfig:
     backend_options: dict[str, Any]
     raw: dict
     tracking: TrackingSection = dataclasses.field(default_factory=TrackingSection)
+    #: the models the search chooses among, by alias (one, the [model] table's, when it searches none)
+    models: dict[str, ModelCandidate] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.study.name
+
+    @property
+    def searches_models(self) -> bool:
+        """Whether the model is a searched parameter (``model``): more than one candidate."""
+        return len(self.models) > 1
+
+    @property
+    def first_model(self) -> str:
+        """The alias of the first candidate (the model of a study that searches none)."""
+        return next(iter(self.models), "")
+
+    def raw_of_model(self) -> dict:
+        """The study's tables with ``[model]`` this config's one model (what a saved model's study.toml holds:
+        its max_length is what prediction uses), without the other candidates."""
+        if not self.searches_models:
+            return self.raw
+        raw = {k: v for k, v in self.raw.items() if k != "models"}
+        return {**raw, "model": {k: v for k, v in dataclasses.asdict(self.model).items() if v != ""}}
+
+    def for_model(self, alias: str) -> StudyConfig:
+        """The study as one candidate's trials see it: ``model`` is that candidate's settings."""
+        if not alias or alias not in self.models or self.models[alias].section == self.model:
+            return self
+        return dataclasses.replace(self, model=self.models[alias].section)
 
     @property
     def base_dir(self) -> Path:
@@ -235,8 +271,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     _check_study_name(study.name, where)
     _check_output_dir(study.output_dir, study.name, where)
     _check_plugin_files(study.plugins, path.parent, where)
-    model = opts.build(ModelSection, raw.get("model", {}), f"{where}: [model]")
-    _check_model_name(model.name, path.parent, where)
+    model, models = parse_models(raw, path.parent, where)
     train = opts.build(TrainSettings, raw.get("train", {}), f"{where}: [train]")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", train.device):
         raise ConfigError(
@@ -314,9 +349,88 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         backend_options=backend_options,
         raw=raw,
         tracking=tracking,
+        models=models,
     )
+    _check_model_overrides(config, where)
     _check_storage(config, where)
     return config, registry
+
+
+def parse_models(raw: dict, base_dir: Path, where: str) -> tuple[ModelSection, dict[str, ModelCandidate]]:
+    """The [model] table and the candidates: ``[model] name`` (one name or a list), or ``[models.<alias>]``.
+
+    Returns the first candidate's settings (``StudyConfig.model``) and every candidate by alias.
+    """
+    table = raw.get("model", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [model] must be a table")
+    names = table.get("name")
+    tables = raw.get("models")
+    if tables is not None and (not isinstance(tables, dict) or not tables):
+        raise ConfigError(
+            f"{where}: [models] needs one [models.<alias>] table per model to search, such as [models.minilm]"
+        )
+    if tables and "name" in table:
+        raise ConfigError(
+            f"{where}: [model] name and [models] both name models; list them in one place "
+            "([model] name = [...] or one [models.<alias>] table each)"
+        )
+    if isinstance(names, list):
+        if not names:
+            raise ConfigError(f"{where}: [model] name: an empty list; give one model or several to search")
+        bad = next((n for n in names if not isinstance(n, str)), None)
+        if bad is not None:
+            raise ConfigError(f"{where}: [model] name: {opts._show(bad)} is not a model name; list names as text")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"{where}: [model] name lists '{repeated[0]}' twice; list each model once")
+        tables = {n: {"name": n} for n in names}
+        table = {k: v for k, v in table.items() if k != "name"}
+    defaults = opts.parse(ModelSection, table, f"{where}: [model]")
+    if not tables:
+        model = opts.build(ModelSection, table, f"{where}: [model]")
+        _check_model_name(model.name, base_dir, where)
+        return model, {model.name: ModelCandidate(model.name, model)}
+    model_keys = {f.name for f in dataclasses.fields(ModelSection)}
+    candidates = {}
+    for alias, entry in tables.items():
+        key = f"[models.{alias}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: {key} must be a table (name, max_length, ... and [space] overrides)")
+        if not alias.strip() or not alias.isprintable() or alias != alias.strip():
+            raise ConfigError(f"{where}: {key}: an alias needs printable text without spaces at the ends")
+        values = opts.parse(ModelSection, entry, f"{where}: {key}", searchable=True, extra=Hyperparams)
+        for name in model_keys & set(values):
+            if isinstance(values[name], (Range, Choice)):
+                raise ConfigError(
+                    f"{where}: {key} {name} is fixed per model; to try several, add a [models.<alias>] table each"
+                )
+        settings = {**defaults, "name": alias, **{k: v for k, v in values.items() if k in model_keys}}
+        section = opts.build(ModelSection, settings, f"{where}: {key}")
+        _check_model_name(section.name, base_dir, where, key)
+        _check_class_weights(values, f"{where}: {key}")
+        overrides = {k: v for k, v in values.items() if k not in model_keys}
+        candidates[alias] = ModelCandidate(alias, section, overrides)
+    return next(iter(candidates.values())).section, candidates
+
+
+def _check_model_overrides(config: StudyConfig, where: str) -> None:
+    """A model's overrides of [space] are sampled as ``<alias>.<key>``: aliases apart from strategy names,
+    and no key overridden by both a model and a strategy."""
+    for alias, candidate in config.models.items():
+        if not candidate.overrides:
+            continue
+        if alias in config.strategies:
+            raise ConfigError(
+                f"{where}: [models.{alias}] has the name of a strategy; give the model another alias "
+                f'(name = "{candidate.section.name}" keeps the model)'
+            )
+        for name, strategy in config.strategies.items():
+            both = sorted(set(candidate.overrides) & set(strategy.overrides))
+            if both:
+                raise ConfigError(
+                    f"{where}: [models.{alias}] and [strategies.{name}] both override {both[0]}; set it in one of them"
+                )
 
 
 def parse_dataset(table: Any, where: str, registry: Registry) -> tuple[DatasetSection, Any]:
@@ -406,16 +520,16 @@ def _check_plugin_files(plugins: tuple | list, base_dir: Path, where: str) -> No
         seen.add(key)
 
 
-def _check_model_name(name: str, base_dir: Path, where: str) -> None:
+def _check_model_name(name: str, base_dir: Path, where: str, table: str = "[model]") -> None:
     what = "give a local model folder, a Hugging Face Hub id (such as 'roberta-base') or 'minilm'"
     if not name.strip():
-        raise ConfigError(f"{where}: [model] name is empty; {what}")
-    _plain(name, where, "[model] name", what)
+        raise ConfigError(f"{where}: {table} name is empty; {what}")
+    _plain(name, where, f"{table} name", what)
     from .models import PACKAGED
 
     candidate = _relative(name, base_dir)
     if name.lower() not in PACKAGED and candidate.exists() and not candidate.is_dir():
-        raise ConfigError(f"{where}: [model] name: '{candidate}' is a file, not a model folder; {what}")
+        raise ConfigError(f"{where}: {table} name: '{candidate}' is a file, not a model folder; {what}")
 
 
 def _check_class_weights(values: dict, where: str) -> None:

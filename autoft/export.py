@@ -66,6 +66,7 @@ def finalize(
     best = ledger.best()
     if best is None:
         return None
+    bench = bench.for_model(TrialConfig.from_dict(best.user_attrs["config"], bench.registry).model)  # its model's
     run_dir = bench.config.run_dir
     done = existing_best(run_dir)
     if done and done.get("trial") == best.number and (run_dir / EVALUATION / "evaluation.json").is_file():
@@ -199,7 +200,7 @@ def _fill_best(folder: Path, checkpoint: Path, bench: Workbench, best: Any, metr
         else:
             shutil.copy2(item, target)
     bench.tokenizer.save_pretrained(folder)
-    write_text(folder / "study.toml", tomli_w.dumps(bench.config.raw))
+    write_text(folder / "study.toml", tomli_w.dumps(bench.config.raw_of_model()))
     write_json(
         folder / "trial.json",
         {

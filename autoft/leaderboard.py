@@ -34,7 +34,7 @@ def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
         state = t.state.name.lower()
         state = {"fail": "failed"}.get(state, state)
         value = t.value if t.values else (attrs.get("metrics") or {}).get(name)
-        params = {k: v for k, v in t.params.items() if k != "strategy"}
+        params = {k: v for k, v in t.params.items() if k not in ("strategy", "model")}
         config = attrs.get("config") or {}
         duration = (
             (t.datetime_complete - t.datetime_start).total_seconds()
@@ -47,6 +47,7 @@ def rows_from_trials(trials: list[Any], objective: Objective) -> list[dict]:
                 "state": state,
                 name: _num(value),
                 "strategy": attrs.get("strategy") or config.get("strategy") or t.params.get("strategy", ""),
+                "model": config.get("model") or t.params.get("model", ""),  # "" unless the study searches models
                 "params": params,
                 "trainable_params": attrs.get("trainable_params"),
                 "trainable_share": attrs.get("trainable_share"),
@@ -149,10 +150,15 @@ CSV_TAIL = (
 )
 
 
+def searched_models(rows: list[dict]) -> bool:
+    """Whether the trials ran on several models (the leaderboard then has a model column)."""
+    return any(r.get("model") for r in rows)
+
+
 def to_csv(rows: list[dict], objective: str) -> str:
     param_names = sorted({k for r in rows for k in r["params"]})
     metric_names = sorted({k for r in rows for k in r["validation"]})
-    head = ("rank", "trial", "state", objective, "strategy")
+    head = ("rank", "trial", "state", objective, *(("model",) if searched_models(rows) else ()), "strategy")
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow([*head, *[f"param:{p}" for p in param_names], *[f"val_{m}" for m in metric_names], *CSV_TAIL])
@@ -204,7 +210,15 @@ def table_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list[s
                 r["reason"],
             ]
         )
-    return header, cells
+    return with_model_column(rows, header, cells)
+
+
+def with_model_column(rows: list[dict], header: list[str], cells: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The model column after the objective's, when the trials ran on several models."""
+    if not searched_models(rows):
+        return header, cells
+    at = header.index("strategy")
+    return header[:at] + ["model"] + header[at:], [c[:at] + [r.get("model", "")] + c[at:] for r, c in zip(rows, cells)]
 
 
 SHORT = {
@@ -247,7 +261,7 @@ def compact_rows(rows: list[dict], objective: str) -> tuple[list[str], list[list
         ]
         for r in rows
     ]
-    return header, cells
+    return with_model_column(rows, header, cells)
 
 
 def to_markdown(rows: list[dict], objective: str) -> str:

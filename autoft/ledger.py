@@ -35,7 +35,7 @@ GRACE = 120
 #: a RUNNING trial that has named no owner (host and pid) this many seconds after it started is orphaned
 ORPHAN_AFTER = 60
 #: what must stay the same for a stored study to be resumed (the keys of :func:`Ledger.open`'s identity)
-IDENTITY = ("dataset", "labels", "model", "max_length", "objective")
+IDENTITY = ("dataset", "labels", "model", "max_length", "models", "objective")
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:

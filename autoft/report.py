@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import first_line
 from .fsutil import write_bytes, write_text
-from .leaderboard import fmt, table_rows, trainable
+from .leaderboard import fmt, searched_models, table_rows, trainable
 from .metrics import Objective
 from .plots import plt, png
 
@@ -198,13 +198,14 @@ def to_markdown(doc: list[Block]) -> str:
     return "\n\n".join(part for part in map(_md, doc) if part) + "\n"
 
 
-def strategy_rows(rows: list[dict], objective: Objective) -> tuple[list[str], list[list[str]]]:
-    """Per strategy, best first: best objective, trials (complete of all), trainable, mean train s and samples/s."""
+def strategy_rows(rows: list[dict], objective: Objective, by: str = "strategy") -> tuple[list[str], list[list[str]]]:
+    """Per strategy (``by="model"``: per model), best first: best objective, trials (complete of all),
+    trainable, mean train s and samples/s."""
     name = objective.name
-    header = ["strategy", f"best {name}", "trials (complete)", "trainable", "mean train s", "mean samples/s"]
+    header = [by, f"best {name}", "trials (complete)", "trainable", "mean train s", "mean samples/s"]
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(str(r.get("strategy") or "-"), []).append(r)
+        groups.setdefault(str(r.get(by) or "-"), []).append(r)
     ranked = []
     for order, (strategy, group) in enumerate(groups.items()):
         top = _best(group, objective)
@@ -274,7 +275,8 @@ def _summary(name: str, rows: list[dict], objective: Objective, best: dict | Non
     top = _best(rows, objective)
     if top:
         value = fmt(top[objective.name])
-        out.append(("best trial", f"{top['trial']} ({top['strategy']}): validation {objective.name} {value}"))
+        how = f"{top['model']}, {top['strategy']}" if top.get("model") else top["strategy"]
+        out.append(("best trial", f"{top['trial']} ({how}): validation {objective.name} {value}"))
     else:
         out.append(("best trial", "none: no trial has completed"))
     if best:
@@ -313,6 +315,8 @@ def _search(study: Any, rows: list[dict], objective: Objective) -> list[Block]:
         ]
     else:
         doc.append(Paragraph(why))
+    if searched_models(rows):  # which backbone won, and how each did
+        doc += [Section("Models"), Table(*strategy_rows(rows, objective, by="model"))]
     header, cells = strategy_rows(rows, objective)
     return doc + [Section("Strategies"), Table(header, cells) if cells else Paragraph(NO_TRIALS)]
 

@@ -108,11 +108,11 @@ class StudySearch(Search):
         handle = self.ledger.ask()
         self._running[handle.number] = (handle, None)  # from here on, an interruption fails this trial
         config = self.space.suggest(handle)
-        self.ledger.started(
-            handle, {"config": config.to_dict(), "strategy": config.strategy, "model": self.config.model.name}
-        )
+        model = self.config.for_model(config.model).model.name  # the model's name or path, as the study gives it
+        self.ledger.started(handle, {"config": config.to_dict(), "strategy": config.strategy, "model": model})
         options = self.config.strategies[config.strategy].options
-        bar = self.display.trial(handle.number, trial_summary(config, options))
+        label = trial_summary(config, options)
+        bar = self.display.trial(handle.number, f"{config.model} {label}" if config.model else label)
         self._running[handle.number] = (handle, bar)
         self._began[handle.number] = time.monotonic()
         watch = None if self._forecast_done or self._first_steps is not None else self._watch

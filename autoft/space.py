@@ -1,10 +1,11 @@
 """The search space of a study, and sampling one trial's configuration from it.
 
 Sampling goes through Optuna's define-by-run trial API (``suggest_*``), which
-both backends offer. Parameter names: ``strategy`` (when there is more than one),
-the ``[space]`` keys (``learning_rate``, ...), and ``<strategy>.<key>`` for a
-strategy's own options and its overrides of ``[space]``, which are sampled only
-in trials of that strategy.
+both backends offer. Parameter names: ``model`` and ``strategy`` (when there is
+more than one of each), the ``[space]`` keys (``learning_rate``, ...),
+``<strategy>.<key>`` for a strategy's own options and its overrides of
+``[space]``, and ``<model alias>.<key>`` for a model's overrides of ``[space]``;
+each is sampled only in trials of that strategy or model.
 """
 
 from __future__ import annotations
@@ -21,25 +22,27 @@ from .settings import Hyperparams
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """Everything a trial trains with: the strategy, its options and the training hyperparameters."""
+    """Everything a trial trains with: the model, the strategy, its options and the training hyperparameters."""
 
     strategy: str
     options: Any
     hp: Hyperparams
+    model: str = ""  # the model's alias in the study (``StudyConfig.models``); "" is the study's only model
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "strategy": self.strategy,
             "options": dataclasses.asdict(self.options),
             "hyperparams": dataclasses.asdict(self.hp),
         }
+        return {**out, "model": self.model} if self.model else out
 
     @classmethod
     def from_dict(cls, data: dict, registry: Registry) -> TrialConfig:
         options_cls = registry.strategy(data["strategy"]).Options
         fields = {f.name for f in dataclasses.fields(options_cls)}
         options = options_cls(**{k: _untuple(v) for k, v in data["options"].items() if k in fields})
-        return cls(data["strategy"], options, Hyperparams(**data["hyperparams"]))
+        return cls(data["strategy"], options, Hyperparams(**data["hyperparams"]), data.get("model", ""))
 
 
 def _untuple(value: Any) -> Any:
@@ -53,32 +56,45 @@ class SearchSpace:
 
     def suggest(self, trial: Any) -> TrialConfig:
         """Sample a configuration with an Optuna-style ``trial``."""
+        model = ""
+        model_overrides: dict[str, Any] = {}
+        if self.config.searches_models:
+            model = trial.suggest_categorical("model", list(self.config.models))
+            model_overrides = self.config.models[model].overrides
         names = list(self.config.strategies)
         strategy = trial.suggest_categorical("strategy", names) if len(names) > 1 else names[0]
         chosen = self.config.strategies[strategy]
         hp_values = {}
         for key, value in self.config.space.items():
-            if key not in chosen.overrides:
+            if key not in chosen.overrides and key not in model_overrides:
                 hp_values[key] = _sample(trial, key, value)
+        for key, value in model_overrides.items():
+            hp_values[key] = _sample(trial, f"{model}.{key}", value)
         for key, value in chosen.overrides.items():
             hp_values[key] = _sample(trial, f"{strategy}.{key}", value)
         option_values = {k: _sample(trial, f"{strategy}.{k}", v) for k, v in chosen.options.items()}
         options = self.registry.strategy(strategy).Options(**option_values)
-        return TrialConfig(strategy, options, Hyperparams(**hp_values))
+        return TrialConfig(strategy, options, Hyperparams(**hp_values), model)
 
     def most_reported_epochs(self) -> int:
         """The most epochs any trial of this space reports to the search (each strategy at its largest settings)."""
         most = 1
-        for name, chosen in self.config.strategies.items():
-            hp_values = {k: _largest(v) for k, v in {**self.config.space, **chosen.overrides}.items()}
-            option_values = {k: _largest(v) for k, v in chosen.options.items()}
-            strategy = self.registry.strategy(name)()
-            most = max(most, strategy.reported_epochs(strategy.Options(**option_values), Hyperparams(**hp_values)))
+        for model in self.config.models.values() or [None]:
+            overrides = model.overrides if model is not None else {}
+            for name, chosen in self.config.strategies.items():
+                values = {**self.config.space, **overrides, **chosen.overrides}
+                hp_values = {k: _largest(v) for k, v in values.items()}
+                option_values = {k: _largest(v) for k, v in chosen.options.items()}
+                strategy = self.registry.strategy(name)()
+                options = strategy.Options(**option_values)
+                most = max(most, strategy.reported_epochs(options, Hyperparams(**hp_values)))
         return most
 
     def rows(self) -> list[tuple[str, str]]:
         """(parameter, values) for display: what is searched and what is fixed."""
         out = []
+        if self.config.searches_models:
+            out.append(("model", " | ".join(self.config.models)))
         if len(self.config.strategies) > 1:
             out.append(("strategy", " | ".join(self.config.strategies)))
         for key, value in self.config.space.items():
@@ -86,6 +102,9 @@ class SearchSpace:
         for name, strategy in self.config.strategies.items():
             for key, value in {**strategy.overrides, **strategy.options}.items():
                 out.append((f"{name}.{key}", describe(value)))
+        for alias, model in self.config.models.items():
+            for key, value in model.overrides.items():
+                out.append((f"{alias}.{key}", describe(value)))
         return out
 
 

@@ -52,7 +52,8 @@ def check_study(config: StudyConfig, registry: Registry) -> Workbench:
     """
     check_run_folder(config)
     bench = Workbench.load(config, registry)
-    preflight.check_study(bench)
+    for candidate in bench.every_model():
+        preflight.check_study(candidate)
     return bench
 
 
@@ -83,11 +84,14 @@ def same_storage(a: str, b: str) -> bool:
 
 def identity(bench: Workbench) -> dict:
     """What must stay the same for a stored study to be resumed."""
+    config = bench.config
     return {
         "dataset": bench.data.fingerprint,
         "labels": list(bench.data.label_names),
         "model": bench.config.model.name,
         "max_length": bench.config.model.max_length,
+        # the candidate models (alias, model, max_length): the search's choices must stay the same
+        "models": [f"{c.alias}: {c.section.name}, max_length {c.section.max_length}" for c in config.models.values()],
         "objective": bench.config.objective.name,
     }
 
@@ -144,7 +148,8 @@ def run_study(
         workers.start(quiet=True)  # they load the model while this process checks, opens the storage, tokenizes
     try:
         bench.add_tokenizer()
-        preflight.check_study(bench)
+        for candidate in bench.every_model():
+            preflight.check_study(candidate)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         try:

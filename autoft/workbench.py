@@ -4,6 +4,9 @@ The study process builds a :class:`Workbench` from the study file (data,
 tokenizer, tokens). A trial worker process rebuilds a lighter one from a
 :class:`WorkbenchSpec`: the study's tables, the token cache (memory-mapped)
 and the model reference; it loads the base model once and forks each trial.
+A study that searches the model has one workbench per candidate
+(:meth:`Workbench.for_model`): the same data, its own tokenizer, tokens and base
+model, loaded when a trial first needs it.
 """
 
 from __future__ import annotations
@@ -111,7 +114,9 @@ class Workbench:
     tokens_cached: bool = False
     deadline: float | None = None  # the budget's end on the wall clock (time.time()): trials end there
     task: str = "classification"  # or regression, multi_label: what the data's labels are
+    alias: str = ""  # the model's alias among the study's candidates (``StudyConfig.models``)
     _base: BaseModel | None = field(default=None, repr=False)
+    _siblings: dict[str, Workbench] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, config: StudyConfig, registry: Registry) -> Workbench:
@@ -128,20 +133,48 @@ class Workbench:
         """
         data = load_data(config, registry)
         config = fit_task(config, registry, data)
-        return cls(config, registry, data.label_names, model_ref(config), None, data, task=data.task)
+        return cls(
+            config, registry, data.label_names, model_ref(config), None, data, task=data.task, alias=config.first_model
+        )
+
+    def for_model(self, alias: str) -> Workbench:
+        """The workbench of one candidate model (``alias``; "" or the first: this one), made on first need.
+
+        It shares the data; its tokenizer, tokens and base model are its own.
+        """
+        if not alias or alias == self.alias or not self.config.searches_models:
+            return self
+        if alias not in self.config.models:
+            raise ConfigError(f"{self.config.path}: no model '{alias}' in this study; its models: "
+                              + ", ".join(self.config.models))  # fmt: skip
+        if alias not in self._siblings:
+            config = self.config.for_model(alias)
+            self._siblings[alias] = Workbench(
+                config, self.registry, self.label_names, model_ref(config), None, self.data, task=self.task, alias=alias
+            )
+        sibling = self._siblings[alias]
+        sibling.deadline = self.deadline
+        return sibling
+
+    def every_model(self) -> list[Workbench]:
+        """This workbench and every other candidate's, in the study's order."""
+        return [self.for_model(alias) for alias in self.config.models] or [self]
 
     def add_tokenizer(self) -> None:
-        """Load the tokenizer (its padding id with it) and check the model's files."""
-        tokenizer = load_tokenizer(self.ref)
-        check_model(self.ref)
-        self.tokenizer, self.pad_id = tokenizer, int(tokenizer.pad_token_id)
+        """Load each model's tokenizer (its padding id with it) and check the model's files."""
+        for bench in self.every_model():
+            tokenizer = load_tokenizer(bench.ref)
+            check_model(bench.ref)
+            bench.tokenizer, bench.pad_id = tokenizer, int(tokenizer.pad_token_id)
 
     def tokenize(self, cache_dir: Path | None) -> None:
+        """Each model's tokens (models that share a tokenizer and max_length share one cache)."""
         from .features import encode_splits
 
-        self.encoded, self.cache, self.tokens_cached = encode_splits(
-            self.tokenizer, self.data, self.config.model.max_length, cache_dir
-        )
+        for bench in self.every_model():
+            bench.encoded, bench.cache, bench.tokens_cached = encode_splits(
+                bench.tokenizer, self.data, bench.config.model.max_length, cache_dir
+            )
 
     def use_cache(self, folder: Path) -> None:
         """Take the tokens from a cache folder another process wrote (memory-mapped, pages shared)."""
@@ -192,9 +225,35 @@ class Workbench:
         the padding id, when the spec was made before the tokenizer was loaded).
         """
         cache = None if portable else self.cache
+        others = {
+            bench.alias: ModelSpec(bench.ref, bench.pad_id, None if portable else bench.cache)
+            for bench in self.every_model()
+            if bench is not self
+        }
         return WorkbenchSpec(
-            self.config.path, self.config.raw, self.label_names, self.ref, self.pad_id, cache, self.deadline, self.task
+            self.config.path,
+            self.config.raw,
+            self.label_names,
+            self.ref,
+            self.pad_id,
+            cache,
+            self.deadline,
+            self.task,
+            others,
         )
+
+    def model_tokens(self) -> dict[str, dict[str, Encoded]]:
+        """Every other candidate's tokens, by alias (what a portable spec's workers need with ``encoded``)."""
+        return {bench.alias: bench.encoded for bench in self.every_model() if bench is not self}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One more candidate model for a worker: where it is, its padding id and its token cache."""
+
+    ref: ModelRef
+    pad_id: int | None
+    cache: Path | None
 
 
 @dataclass(frozen=True)
@@ -209,9 +268,16 @@ class WorkbenchSpec:
     cache: Path | None
     deadline: float | None = None
     task: str = "classification"
+    others: dict[str, ModelSpec] = field(default_factory=dict)  # the other candidate models, by alias
 
-    def build(self, tokens: dict[str, Encoded] | None = None) -> Workbench:
-        """The workbench with the base model loaded, and ``tokens`` or the cache's tokens.
+    def build(
+        self,
+        tokens: dict[str, Encoded] | None = None,
+        model_tokens: dict[str, dict[str, Encoded]] | None = None,
+        load: str = "",
+    ) -> Workbench:
+        """The workbench with a base model loaded (``load``: that candidate's; "" the first's), and ``tokens``
+        (``model_tokens`` for the other candidates) or the caches' tokens.
 
         Without either, ``encoded`` stays None until :meth:`Workbench.use_cache`.
         """
@@ -225,8 +291,16 @@ class WorkbenchSpec:
             encoded=tokens,
             deadline=self.deadline,
             task=self.task,
+            alias=config.first_model,
         )
         if tokens is None and self.cache is not None:
             bench.use_cache(self.cache)
-        bench.base  # noqa: B018 - load the model once, before trials fork
+        for alias, other in self.others.items():
+            sibling = bench.for_model(alias)
+            sibling.ref, sibling.pad_id = other.ref, other.pad_id
+            if model_tokens and alias in model_tokens:
+                sibling.encoded = model_tokens[alias]
+            elif other.cache is not None:
+                sibling.use_cache(other.cache)
+        bench.for_model(load).base  # noqa: B018 - load the model once, before trials fork
         return bench

@@ -70,6 +70,7 @@ class Worker:
         self.number: int | None = None
         self.events: Reporter | None = None
         self.outcome: TrialOutcome | None = None
+        self.held: set[str] = set()  # the models (aliases) this worker has loaded for its trials
 
     @property
     def busy(self) -> bool:
@@ -86,11 +87,12 @@ class Worker:
         outcome, self.outcome, self.number, self.events = self.outcome, None, None, None
         return outcome
 
-    def ready(self, tokens: Path | None = None, pad_id: int | None = None) -> None:
+    def ready(self, tokens: Path | None = None, pad_id: int | None = None, models: dict | None = None) -> None:
         """Wait until the worker can run trials.
 
         ``tokens``: the token cache, if it was started without; ``pad_id``: the tokenizer's padding id,
-        if it was started before the tokenizer was loaded.
+        if it was started before the tokenizer was loaded; ``models``: the same for each other candidate
+        model, ``{alias: (token cache, padding id)}``.
         """
 
     def stop(self) -> None:
@@ -110,7 +112,9 @@ class InlineWorker(Worker):
 
     def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         self.number, self.events = number, events
-        self.outcome = guarded_trial(self.bench, number, config, events, KeepStore(self.store) if keep else self.store)
+        self.held.add(config.model)
+        bench = self.bench.for_model(config.model)
+        self.outcome = guarded_trial(bench, number, config, events, KeepStore(self.store) if keep else self.store)
 
 
 class ProcessWorker(Worker):
@@ -144,7 +148,7 @@ class ProcessWorker(Worker):
         self._needs_tokens = spec.cache is None  # started before tokenizing: it waits for the cache
         self._ready = self._stopping = False
 
-    def ready(self, tokens: Path | None = None, pad_id: int | None = None) -> None:
+    def ready(self, tokens: Path | None = None, pad_id: int | None = None, models: dict | None = None) -> None:
         """Wait until the worker has loaded everything, handing it the token cache first if its spec had none.
 
         A worker starts loading the model as soon as it is made, so the study process can
@@ -155,8 +159,9 @@ class ProcessWorker(Worker):
         if self._needs_tokens:
             if tokens is None:
                 raise ValueError("this worker was started before tokenizing: give it the token cache")
+            others = {alias: (str(cache), pad) for alias, (cache, pad) in (models or {}).items()}
             try:
-                self.conn.send(("tokens", str(tokens), pad_id))
+                self.conn.send(("tokens", str(tokens), pad_id, others))
             except OSError:  # it ended already (its model did not load): its message says why
                 pass
         self._wait_ready()
@@ -183,6 +188,7 @@ class ProcessWorker(Worker):
 
     def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         self.number, self.events, self.outcome = number, events, None
+        self.held.add(config.model)
         self._done: TrialOutcome | None = None
         self.conn.send(("trial", number, config.to_dict(), keep))
 
@@ -325,12 +331,24 @@ class WorkerPool:
     def workers(self) -> list[Worker]:
         """Every worker, ready for trials (a model that fails to load stops the study here)."""
         self.start()
+        others = {b.alias: (b.cache, b.pad_id) for b in self.bench.every_model() if b is not self.bench}
         for worker in self._workers:
-            worker.ready(self.bench.cache, self.bench.pad_id)
+            worker.ready(self.bench.cache, self.bench.pad_id, others)
         return self._workers
 
     def idle(self) -> list[Worker]:
         return [w for w in self.workers if not w.busy]
+
+    def pick(self, idle: list[Worker], model: str) -> Worker:
+        """The idle worker for a trial of ``model`` (an alias): one that holds it already, else the one
+        holding the fewest other models (it loads this one once, for this and later trials).
+
+        Every worker loads the study's first model when it starts.
+        """
+        if model in ("", self.bench.alias):
+            return idle[0]
+        holding = [w for w in idle if model in w.held]
+        return holding[0] if holding else min(idle, key=lambda w: len(w.held))
 
     def wait(self, timeout: float = 0.5) -> list[tuple[Worker, TrialOutcome]]:
         """The trials that ended (waiting up to ``timeout`` for one)."""
@@ -394,6 +412,10 @@ def _worker_main(spec: Any, conn: Any) -> None:
             bench.use_cache(Path(command[1]))
             if command[2] is not None:  # started before the study process loaded the tokenizer
                 bench.pad_id = command[2]
+            for alias, (cache, pad_id) in command[3].items():  # the other candidate models' tokens
+                other = bench.for_model(alias)
+                other.use_cache(Path(cache))
+                other.pad_id = pad_id
     except EOFError:  # the study process is gone
         return
     except Exception as exc:
@@ -411,13 +433,21 @@ def _worker_main(spec: Any, conn: Any) -> None:
             return
         _, number, config_dict, keep = command
         config = TrialConfig.from_dict(config_dict, bench.registry)
+        trial_bench = bench.for_model(config.model)
+        try:
+            trial_bench.base  # noqa: B018 - each model loads once per worker, before its trials fork
+        except Exception as exc:
+            conn.send(("done", TrialOutcome(state="failed", reason=f"model {config.model}: {failure_reason(exc)}")))
+            conn.send(("exit", number, 0))
+            continue
         worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the trial's own process
             code = 0
             try:
                 die_with_parent(worker)
-                outcome = guarded_trial(bench, number, config, _PipeReporter(conn), KeepStore(store) if keep else store)
+                store = KeepStore(store) if keep else store
+                outcome = guarded_trial(trial_bench, number, config, _PipeReporter(conn), store)
                 conn.send(("done", outcome))
             except BaseException:  # pragma: no cover - last resort
                 traceback.print_exc()

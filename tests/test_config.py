@@ -75,7 +75,7 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
 @pytest.mark.parametrize(
     "tables, overrides, message",
     [
-        ({"bogus": {}}, [], "unknown table [bogus]; valid tables: study, model, dataset"),
+        ({"bogus": {}}, [], "unknown table [bogus]; valid tables: study, model, models, dataset"),
         ({"dataset": None}, [], "missing table [dataset]"),
         ({"dataset": {"path": "x.csv"}}, [], '[dataset] needs type = "<dataset plugin>"; available: files'),
         (

@@ -1,7 +1,8 @@
 """The ``optuna`` backend (default): an ask-and-tell loop that keeps every trial worker busy.
 
 Whenever a worker is free it begins a trial (Optuna's sampler picks its
-configuration), each evaluation is answered with the study pruner's decision, and
+configuration) and runs it on a free worker that already holds the trial's model
+if one does; each evaluation is answered with the study pruner's decision, and
 each ended trial is recorded; on Ctrl-C or SIGTERM the running trials are failed
 with that reason.
 """
@@ -22,10 +23,11 @@ class OptunaBackend(Backend):
         running: dict[object, RunningTrial] = {}
         try:
             while True:
-                for worker in search.workers.idle():
-                    if search.should_stop():  # asked only when a worker is free for another trial
-                        break
+                idle = search.workers.idle()
+                while idle and not search.should_stop():  # asked only when a worker is free for another trial
                     trial = search.begin(prune=RunningTrial.should_prune)
+                    worker = search.workers.pick(idle, trial.config.model)  # one that holds its model, if any
+                    idle.remove(worker)
                     running[worker] = trial
                     worker.start(trial.number, trial.config, trial)
                 if not running:

@@ -104,16 +104,21 @@ def _heartbeat_callback(searcher: Any):
     return Heartbeat()
 
 
-def ray_trial(config: dict, spec: Any, tokens: dict) -> None:
-    """A Ray Tune trainable: one autoft trial, reporting each evaluation and then its outcome."""
+def ray_trial(config: dict, spec: Any, tokens: dict, model_tokens: dict | None = None) -> None:
+    """A Ray Tune trainable: one autoft trial, reporting each evaluation and then its outcome.
+
+    ``tokens`` are the first model's, ``model_tokens`` the other candidate models' (a study that searches
+    the model); the trial's process loads its own model only."""
     from ray import tune
 
     from autoft.checkpoints import CheckpointStore
     from autoft.space import TrialConfig
     from autoft.workers import guarded_trial
 
-    bench = spec.build(tokens)
+    model = config["config"].get("model", "")
+    bench = spec.build(tokens, model_tokens, load=model)
     trial_config = TrialConfig.from_dict(config["config"], bench.registry)
+    bench = bench.for_model(model)
     objective = bench.config.objective.name
 
     class Reporter:
@@ -167,7 +172,9 @@ class RayBackend(Backend):
             gpus = options.gpus_per_trial if ray.cluster_resources().get("GPU", 0) else 0
             bench = search.bench
             trainable = tune.with_resources(
-                tune.with_parameters(ray_trial, spec=bench.spec(portable=True), tokens=bench.encoded),
+                tune.with_parameters(
+                    ray_trial, spec=bench.spec(portable=True), tokens=bench.encoded, model_tokens=bench.model_tokens()
+                ),
                 {"cpu": options.cpus_per_trial, "gpu": gpus},
             )
             horizon, first = search.horizon(), search.first_rung()
