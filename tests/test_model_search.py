@@ -17,7 +17,7 @@ def test_a_study_searches_models_each_with_its_tokens_and_saves_the_winner(
     cli, tmp_path, tiny_bert, tiny_distilbert, tiny_roberta, reviews_csv
 ):
     paths = {"bert": tiny_bert, "distilbert": tiny_distilbert, "roberta": tiny_roberta}
-    tables = tiny_study(tmp_path, tiny_bert, reviews_csv, search={"n_trials": 6, "startup_trials": 6})
+    tables = tiny_study(tmp_path, tiny_bert, reviews_csv, search={"n_trials": 4, "startup_trials": 4})
     del tables["model"]
     tables["models"] = {alias: {"name": str(path), "max_length": 32} for alias, path in paths.items()}
     tables["models"]["roberta"]["max_length"] = 24

@@ -4,15 +4,26 @@ import json
 
 import optuna
 import pytest
+from conftest import tiny_study
+
+from autoft.testing import write_study
 
 pytest.importorskip("ray.tune", reason="the ray extra is not installed (pip install -e '.[ray]')")
 
 
-def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(study_file, cli, tmp_path):
-    path = study_file(
+def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(
+    cli, tmp_path, tiny_bert, tiny_distilbert, reviews_csv
+):
+    models = [str(tiny_bert), str(tiny_distilbert)]  # the model searched too: each trial's own tokens travel
+    tables = tiny_study(
+        tmp_path,
+        tiny_bert,
+        reviews_csv,
         search={"backend": "ray", "n_trials": 3, "pruner": "asha", "ray": {"cpus_per_trial": 1, "scheduler": "asha"}},
         train={"rung_validation_rows": 16, "rung_min_steps": 1},
     )
+    tables["model"]["name"] = models
+    path = write_study(tmp_path / "study.toml", tables)
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err
     run_dir = tmp_path / "runs" / "tiny"
@@ -28,6 +39,9 @@ def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(study_file, cli
         assert min(t.intermediate_values) == 125
     board = json.loads((run_dir / "leaderboard.json").read_text())
     assert {r["trial"] for r in board["trials"]} == {0, 1, 2}
+    assert {r["model"] for r in board["trials"]} == set(models)  # both, with the study's seed
+    winner = next(r["model"] for r in board["trials"] if r["rank"] == 1)
+    assert json.loads((run_dir / "best" / "trial.json").read_text())["config"]["model"] == winner
     metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
     assert metrics["trial"] == study.best_trial.number
     assert (run_dir / "best" / "model.safetensors").is_file() and (run_dir / "report.html").is_file()
