@@ -20,6 +20,7 @@ from sklearn.metrics import average_precision_score, classification_report, prec
 
 from .fsutil import write_bytes, write_json, write_text
 from .plots import plt, png
+from .scores import hamming_loss, subset_accuracy
 
 FILES = {
     "classification_report_json": "classification_report.json",
@@ -85,8 +86,8 @@ def evaluate_multilabel(
     summary = {
         "task": "multi_label",
         "rows": len(y_true),
-        "subset_accuracy": float(np.mean((y_pred == y_true).all(axis=1))),
-        "hamming_loss": float(np.mean(y_pred != y_true)),
+        "subset_accuracy": subset_accuracy(y_true, y_pred),
+        "hamming_loss": hamming_loss(y_true, y_pred),
         "thresholds": {n: float(t) for n, t in zip(names, thresholds)},
         "average_precision": {n: ap[j] for j, n in enumerate(names)},
         "n_mistakes": n_wrong,

@@ -18,30 +18,13 @@ import pandas as pd
 
 from .fsutil import write_bytes, write_json, write_text
 from .plots import plt, png
+from .scores import regression
 
 FILES = {
     "predicted_vs_true_png": "predicted_vs_true.png",
     "residuals_png": "residuals.png",
     "largest_errors_csv": "largest_errors.csv",
 }
-
-
-def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE, R², Pearson and Spearman correlation (0 where a correlation is undefined)."""
-    from scipy import stats
-
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_pred = np.asarray(y_pred, dtype=np.float64)
-    error = y_pred - y_true
-    spread = float(np.sum((y_true - y_true.mean()) ** 2))
-    constant = np.ptp(y_pred) == 0 or np.ptp(y_true) == 0
-    return {
-        "rmse": float(np.sqrt(np.mean(error**2))),
-        "mae": float(np.mean(np.abs(error))),
-        "r2": float(1 - np.sum(error**2) / spread) if spread > 0 else 0.0,
-        "pearson": 0.0 if constant else float(stats.pearsonr(y_true, y_pred)[0]),
-        "spearman": 0.0 if constant else float(stats.spearmanr(y_true, y_pred)[0]),
-    }
 
 
 def evaluate_regression(
@@ -66,8 +49,8 @@ def evaluate_regression(
         raise ValueError(f"need as many texts, targets and predictions, and one at least: {len(texts)}, {len(y_true)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores = regression_scores(y_true, y_pred)
-    baseline = regression_scores(y_true, np.full_like(y_true, train_mean))
+    scores = regression(y_true, y_pred)
+    baseline = regression(y_true, np.full_like(y_true, train_mean))
     write_bytes(out_dir / FILES["predicted_vs_true_png"], _scatter_png(y_true, y_pred, target, scores))
     write_bytes(out_dir / FILES["residuals_png"], _residuals_png(y_true, y_pred, target))
     errors = largest_errors(texts, y_true, y_pred, pairs)

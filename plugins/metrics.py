@@ -8,9 +8,11 @@ scikit-learn is imported when a metric is first computed, not when the plugin lo
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from autoft import Metric, hookimpl
+from autoft import Metric, hookimpl, scores
 
 
 def _sklearn(name: str):
@@ -40,29 +42,13 @@ def _f1(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
     return _sklearn("f1_score")(y_true, y_pred, average="macro", zero_division=0)
 
 
-def _rmse(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(y_pred, dtype=np.float64) - y_true) ** 2)))
+def _score(score):
+    """A score of ``autoft.scores`` (the formulas the best model's evaluation reports too) as a metric."""
 
+    def metric(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
+        return score(y_true, y_pred)
 
-def _mae(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.mean(np.abs(np.asarray(y_pred, dtype=np.float64) - y_true)))
-
-
-def _r2(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-    return _sklearn("r2_score")(y_true, y_pred)
-
-
-def _correlation(name: str):
-    """Pearson's or Spearman's correlation; 0 where it is undefined (constant predictions or targets)."""
-
-    def score(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-        from scipy import stats
-
-        if np.ptp(y_pred) == 0 or np.ptp(y_true) == 0:
-            return 0.0
-        return float(getattr(stats, name)(y_true, y_pred)[0])
-
-    return score
+    return metric
 
 
 def _log_loss(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
@@ -73,10 +59,6 @@ REGRESSION = ("regression",)
 #: scikit-learn's averaged scores take a multi-label 0/1 matrix as they take class ids
 BOTH = ("classification", "multi_label")
 MULTI_LABEL = ("multi_label",)
-
-
-def _hamming(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.mean(np.asarray(y_true) != np.asarray(y_pred)))
 
 
 METRICS = [
@@ -97,18 +79,27 @@ METRICS = [
     Metric("recall_weighted", _averaged("recall_score", "weighted"), description="recall by support", tasks=BOTH),
     Metric(
         "hamming_loss",
-        _hamming,
+        _score(scores.hamming_loss),
         greater_is_better=False,
         description="share of wrong label decisions",
         tasks=MULTI_LABEL,
     ),
     Metric("mcc", _plain("matthews_corrcoef"), description="Matthews correlation coefficient"),
     Metric("log_loss", _log_loss, greater_is_better=False, description="cross-entropy of the probabilities"),
-    Metric("rmse", _rmse, greater_is_better=False, description="root mean squared error", tasks=REGRESSION),
-    Metric("mae", _mae, greater_is_better=False, description="mean absolute error", tasks=REGRESSION),
-    Metric("r2", _r2, description="coefficient of determination", tasks=REGRESSION),
-    Metric("pearson", _correlation("pearsonr"), description="Pearson correlation", tasks=REGRESSION),
-    Metric("spearman", _correlation("spearmanr"), description="Spearman rank correlation", tasks=REGRESSION),
+    Metric(
+        "rmse", _score(scores.rmse), greater_is_better=False, description="root mean squared error", tasks=REGRESSION
+    ),
+    Metric("mae", _score(scores.mae), greater_is_better=False, description="mean absolute error", tasks=REGRESSION),
+    Metric("r2", _score(scores.r2), description="coefficient of determination", tasks=REGRESSION),
+    Metric(
+        "pearson", _score(partial(scores.correlation, "pearson")), description="Pearson correlation", tasks=REGRESSION
+    ),
+    Metric(
+        "spearman",
+        _score(partial(scores.correlation, "spearman")),
+        description="Spearman rank correlation",
+        tasks=REGRESSION,
+    ),
 ]
 
 

@@ -158,3 +158,30 @@ def test_settings_that_do_not_fit_a_regression_are_refused(cli, tmp_path, tiny_b
     result = cli("study", "check", study)
     assert result.code == 2, result.err
     assert message in result.err and len(result.err.strip().splitlines()) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.floats(-1e3, 1e3, allow_subnormal=False), st.floats(-1e3, 1e3, allow_subnormal=False)),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_the_scores_trials_and_evaluations_share_agree_with_scikit_learn_and_scipy(pairs):
+    from scipy import stats
+    from sklearn.metrics import hamming_loss, mean_absolute_error, mean_squared_error, r2_score
+
+    from autoft import scores
+
+    y, p = (np.array(side) for side in zip(*pairs))
+    assert scores.rmse(y, p) == pytest.approx(np.sqrt(mean_squared_error(y, p)), rel=1e-9, abs=1e-9)
+    assert scores.mae(y, p) == pytest.approx(mean_absolute_error(y, p), rel=1e-9, abs=1e-9)
+    assert scores.r2(y, p) == pytest.approx(r2_score(y, p), rel=1e-6, abs=1e-6)
+    if np.ptp(y) > 1e-6 and np.ptp(p) > 1e-6:
+        assert scores.correlation("pearson", y, p) == pytest.approx(stats.pearsonr(y, p)[0], abs=1e-6)
+        assert scores.correlation("spearman", y, p) == pytest.approx(stats.spearmanr(y, p)[0], abs=1e-6)
+    elif np.ptp(y) == 0 or np.ptp(p) == 0:
+        assert scores.correlation("pearson", y, p) == 0.0  # undefined: 0, where scipy warns and gives nan
+    flags_true, flags_pred = (y[:, None] > [0, 10]).astype(int), (p[:, None] > [0, 10]).astype(int)
+    assert scores.hamming_loss(flags_true, flags_pred) == pytest.approx(hamming_loss(flags_true, flags_pred))
