@@ -26,13 +26,14 @@ MAX_UNKNOWN_SHARE = 0.5
 
 
 def check_study(bench: Workbench) -> None:
-    """Every check; raises an AutoftError (one line) on the first problem."""
-    config = model_config(bench)
-    check_positions(bench, config)
-    check_class_weights(bench)
-    check_devices(bench)
-    check_tokenizer_fits(bench)
-    check_strategies(bench, config)
+    """Every check, for each model the study may fine-tune; raises an AutoftError (one line) on the first problem."""
+    for candidate in bench.every_model():
+        config = model_config(candidate)
+        check_positions(candidate, config)
+        check_class_weights(candidate)
+        check_devices(candidate)
+        check_tokenizer_fits(candidate)
+        check_strategies(candidate, config)
 
 
 def model_config(bench: Workbench) -> Any:

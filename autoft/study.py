@@ -52,8 +52,7 @@ def check_study(config: StudyConfig, registry: Registry) -> Workbench:
     """
     check_run_folder(config)
     bench = Workbench.load(config, registry)
-    for candidate in bench.every_model():
-        preflight.check_study(candidate)
+    preflight.check_study(bench)
     return bench
 
 
@@ -148,8 +147,7 @@ def run_study(
         workers.start(quiet=True)  # they load the model while this process checks, opens the storage, tokenizes
     try:
         bench.add_tokenizer()
-        for candidate in bench.every_model():
-            preflight.check_study(candidate)
+        preflight.check_study(bench)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         try:
