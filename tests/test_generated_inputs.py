@@ -109,10 +109,17 @@ KEYS = {
     "strategies.full": ["freeze_layers", "freeze_embeddings", "learning_rate"],
     "strategies.lora": ["r", "alpha", "dropout", "target_modules", "bias"],
     "search.optuna": ["n_jobs", "x"],
+    "models.a": ["name", "max_length", "learning_rate", "epochs", "revision"],
+    "models.full": ["name", "batch_size"],
 }
 #: values that would reach out of this machine (hub ids, servers) or run for long are never drawn for these
 FIXED = {
-    ("model", "name"): ["", "./no-model", "a/b/c", "{file}", "{folder}", "{model}"],
+    ("model", "name"): [
+        *["", "./no-model", "a/b/c", "{file}", "{folder}", "{model}"],
+        *[["{model}", "{folder}"], ["{model}", "{model}"], [], ["{model}", 3], ["{model}", "./no-model"]],
+    ],
+    ("models.a", "name"): ["", "{model}", "{file}", "{folder}", "./no-model"],
+    ("models.full", "name"): ["{model}", "a/b/c"],
     ("dataset", "type"): ["files", "tabular", "nope", "", "FILES"],
     ("study", "storage"): ["", "redis://x", "sqlite://", "sqlite:///:memory:", "not a url"],
     ("search", "backend"): ["optuna", "nope", ""],
@@ -198,8 +205,15 @@ def apply(study: dict, changes, files: dict) -> dict:
         if value is None:
             target.pop(key, None)
         else:
-            target[key] = files.get(value, value) if isinstance(value, str) else value
+            target[key] = _with_files(value, files)
     return out
+
+
+def _with_files(value, files: dict):
+    """``value`` with the placeholders of ``files`` ({model}, {file}, ...) replaced, in lists too."""
+    if isinstance(value, list):
+        return [_with_files(v, files) for v in value]
+    return files.get(value, value) if isinstance(value, str) else value
 
 
 @pytest.fixture(scope="module")

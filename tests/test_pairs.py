@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_study
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoft.data import DataError, RawDataset, Split, prepare
@@ -162,6 +162,35 @@ def test_predict_reads_pairs_from_a_file_of_tab_separated_lines(cli, pair_run, t
     (tmp_path / "bad.txt").write_text("a\tgreat\nno tab here\n")
     bad = cli("predict", best, "--file", tmp_path / "bad.txt")
     assert bad.code == 2 and "text 2 (counted from 1, blank lines skipped) is not two texts" in bad.err
+
+
+#: parts of a --file line: words, blanks, tabs, and the characters str.splitlines also breaks lines at
+line_parts = st.one_of(
+    st.sampled_from(["great", "awful", "the box arrived", " ", "", "\t", "é 日本", "\r", "\x85", "\u2028", '"', ","]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.lists(line_parts, max_size=4).map("".join), min_size=1, max_size=5))
+def test_generated_pair_files_give_a_row_per_pair_or_fail_in_one_line(cli, pair_run, tmp_path, lines):
+    best = pair_run / "runs" / "tiny" / "best"
+    source, out = tmp_path / "gen.txt", tmp_path / "gen-out.csv"
+    source.write_text("\n".join(lines), encoding="utf-8")
+    out.unlink(missing_ok=True)
+    result = cli("predict", best, "--file", source, "--output", out)
+    given_lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if result.code == 0:
+        rows = pd.read_csv(out, keep_default_na=False, dtype=str)
+        assert len(rows) == len(given_lines)
+        assert [f"{a}\t{b}" for a, b in zip(rows["first"], rows["second"])] == given_lines  # each pair kept whole
+        assert set(rows["label"]) <= {"pos", "neg"}
+    else:
+        assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+        assert "Traceback" not in result.err and not out.exists()
+        assert any("\t" not in line or not all(p.strip() for p in line.split("\t", 1)) for line in given_lines) or (
+            not given_lines
+        )
 
 
 @pytest.mark.parametrize(
