@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="which search runs first (first seed; then alternating)",
     )
     p.add_argument("--seed", type=int, default=0, help="data seed, and the first search seed")
+    p.add_argument(
+        "--search-seed", type=int, help="the first search seed, where it differs from --seed (the data stays --seed's)"
+    )
     p.add_argument("--seeds", type=int, default=1, help="search each side with N seeds (--seed, --seed+1, ...)")
     p.add_argument("--plot", type=Path, help="the search's best-so-far PNG (default: --out with .png)")
     p.add_argument("--smoke", action="store_true", help="tiny settings for CI (about a minute on 2 CPU cores)")
@@ -187,6 +190,7 @@ def settings(args: argparse.Namespace) -> dict:
         "repeats": args.repeats,
         "search_first": args.search_first,
         "seed": args.seed,
+        "search_seed": args.seed if args.search_seed is None else args.search_seed,
         "seeds": args.seeds,
         "space": SPACE,
         "trials_per_gpu": args.trials_per_gpu,
@@ -222,6 +226,7 @@ def preset_settings(args: argparse.Namespace, space: dict) -> dict:
         "trials_per_gpu": args.trials_per_gpu,
         "search_first": args.search_first,
         "seed": args.seed,
+        "search_seed": args.seed if args.search_seed is None else args.search_seed,
         "seeds": args.seeds,
         "space": space,
         "autoft_defaults": True,
@@ -332,7 +337,7 @@ def run_search(cfg: dict, workdir: Path) -> dict:
     first = ("trainer", "autoft") if cfg["search_first"] == "trainer" else ("autoft", "trainer")
     runs = []
     for i in range(cfg["seeds"]):
-        seed = cfg["seed"] + i
+        seed = cfg["search_seed"] + i
         order = first if i % 2 == 0 else first[::-1]
         folder = workdir / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
