@@ -66,12 +66,13 @@ def finalize(
     best = ledger.best()
     if best is None:
         return None
-    bench = bench.for_model(TrialConfig.from_dict(best.user_attrs["config"], bench.registry).model)  # its model's
+    config = TrialConfig.from_dict(best.user_attrs["config"], bench.registry)
+    bench = bench.for_model(config.model)  # the workbench of the model the best trial fine-tuned
     run_dir = bench.config.run_dir
     done = existing_best(run_dir)
     if done and done.get("trial") == best.number and (run_dir / EVALUATION / "evaluation.json").is_file():
         return done
-    checkpoint = _checkpoint(best, bench, store, display, workers)
+    checkpoint = _checkpoint(best, config, store, display, workers)
     workers.stop()  # no more training: they end while the best model is evaluated
     display.print(f"evaluating trial {best.number} on the test split ({len(bench.data.test)} rows)")
     model, _ = load_trained(checkpoint, tokenizer=False)
@@ -129,11 +130,12 @@ def _proba(model: Any, bench: Workbench, split: str, checkpoint: Path) -> np.nda
     return predict_proba(model, bench.encoded[split], batch_size=size, device=device, pad_id=bench.pad_id, dtype=dtype)
 
 
-def _checkpoint(best: Any, bench: Workbench, store: CheckpointStore, display: StudyDisplay, workers: WorkerPool):
-    """The folder of the best trial's trained model, trained again if this machine did not keep it."""
+def _checkpoint(
+    best: Any, config: TrialConfig, store: CheckpointStore, display: StudyDisplay, workers: WorkerPool
+) -> Path:
+    """The folder of the best trial's trained model (``config``), trained again if this machine did not keep it."""
     if not store.has(best.number):
         display.print(f"retraining trial {best.number}: its model was not kept on this machine")
-        config = TrialConfig.from_dict(best.user_attrs["config"], bench.registry)
         bar = display.trial(best.number, "retrain")
         outcome = workers.run(best.number, config, _BarReporter(bar), keep=True)
         bar.close(outcome.state)

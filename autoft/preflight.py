@@ -26,12 +26,13 @@ MAX_UNKNOWN_SHARE = 0.5
 
 
 def check_study(bench: Workbench) -> None:
-    """Every check, for each model the study may fine-tune; raises an AutoftError (one line) on the first problem."""
+    """Every check (those about a model for each model the study may fine-tune); raises an AutoftError (one
+    line) on the first problem."""
+    check_class_weights(bench)
+    check_devices(bench)
     for candidate in bench.every_model():
         config = model_config(candidate)
         check_positions(candidate, config)
-        check_class_weights(candidate)
-        check_devices(candidate)
         check_tokenizer_fits(candidate)
         check_strategies(candidate, config)
 
@@ -74,7 +75,9 @@ def _values(value: Any) -> list[Any]:
 
 def _space_tables(bench: Workbench) -> list[tuple[str, dict]]:
     config = bench.config
-    return [("[space]", config.space)] + [(f"[strategies.{n}]", s.overrides) for n, s in config.strategies.items()]
+    strategies = [(f"[strategies.{n}]", s.overrides) for n, s in config.strategies.items()]
+    models = [(f"[models.{a}]", m.overrides) for a, m in config.models.items() if m.overrides]
+    return [("[space]", config.space), *strategies, *models]
 
 
 def check_class_weights(bench: Workbench) -> None:

@@ -459,6 +459,20 @@ def run_quickstart(workdir: Path) -> dict:
     return quickstart.run(workdir)
 
 
+def start_results(program: str, argv: list[str] | None, cfg: dict) -> dict | None:
+    """The JSON's opening (date, command, settings, machine), or None after saying what is wrong with --data."""
+    problem = check_data(cfg)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return None
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": f"{program} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "settings": cfg,
+        "environment": environment(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -469,16 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --seeds {args.seeds}: give 1 or more", file=sys.stderr)
         return 2
     cfg = settings(args)
-    problem = check_data(cfg)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    results = start_results("python -m benchmarks", argv, cfg)
+    if results is None:
         return 2
-    results: dict = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "settings": cfg,
-        "environment": environment(),
-    }
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="autoft-bench-") as tmp:
         workdir = args.workdir or Path(tmp)

@@ -13,11 +13,9 @@ import dataclasses
 import json
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import compare, search
-from .common import environment
 
 
 def aggregate_samples_per_s(trials: list[dict]) -> float | None:
@@ -40,17 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args.preset = args.preset or "imdb-gpu"
     lanes = [int(v) for v in args.lanes.split(",")]
     cfg = compare.settings(args)
-    problem = compare.check_data(cfg)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    results = compare.start_results("python -m benchmarks.lanes", argv, cfg)
+    if results is None:
         return 2
-    results: dict = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.lanes " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "settings": cfg,
-        "environment": environment(),
-        "lanes": [],
-    }
+    results["lanes"] = []
     with tempfile.TemporaryDirectory(prefix="autoft-lanes-") as tmp:
         workdir = args.workdir or Path(tmp)
         files, data = compare.search_data(cfg, workdir / "data")

@@ -176,3 +176,12 @@ def test_workers_keep_the_models_they_hold(tiny_bert):
     assert pool.pick([a, b, c], "x") is a
     assert pool.pick([b, c], "x") is c  # nobody holds it: the worker with the fewest models loads it
     assert pool.pick([a, b, c], "y") in (a, b)
+
+
+def test_a_models_class_weights_are_checked_against_the_labels(cli, tmp_path, tiny_bert, reviews_csv):
+    tables = tiny_study(tmp_path, tiny_bert, reviews_csv)
+    del tables["model"]
+    tables["models"] = {"bert": {"name": str(tiny_bert), "class_weights": {"nope": 2.0}}, "other": {"name": "minilm"}}
+    result = cli("study", "check", write_study(tmp_path / "s.toml", tables))
+    assert result.code == 2 and "[models.bert] class_weights names 'nope'" in result.err
+    assert len(result.err.strip().splitlines()) == 1
