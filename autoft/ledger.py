@@ -72,8 +72,8 @@ def make_sampler(sampler: str, seed: int, startup_trials: int) -> optuna.sampler
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     """The study's pruner; its steps are the rungs' resources (thousandths of an epoch: ``autoft.rungs``)."""
     search = config.search
-    first = min_resource(config.rungs)
-    if search.pruner == "asha":  # asynchronous successive halving: rungs at first * factor**k
+    first = min_resource(config.rungs, search.reduction_factor)
+    if search.pruner == "asha":  # asynchronous successive halving: rungs at first * factor**k, on epoch ends
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=first, reduction_factor=search.reduction_factor, min_early_stopping_rate=0
         )

@@ -39,9 +39,19 @@ def first_epoch_rungs(steps_per_epoch: int, rungs: int, min_steps: int = 1) -> d
     return out
 
 
-def min_resource(rungs: int) -> int:
-    """The resource of the first rung: where successive halving first compares trials."""
-    return PER_EPOCH // 2**rungs
+def min_resource(rungs: int, factor: int) -> int:
+    """Successive halving's smallest rung: ``PER_EPOCH / factor**m``, at or before the first reported rung.
+
+    Its rungs (``min_resource * factor**k``) then land on epoch ends (``factor**k`` epochs, k >= m)
+    where the loop reports; a ladder such as 125, 375, 1125 would miss the first epoch's end and
+    let a poor trial train a second epoch before its next comparison.
+    """
+    first = PER_EPOCH // 2**rungs
+    resource, m = PER_EPOCH, 0
+    while resource > first:
+        m += 1
+        resource = PER_EPOCH // factor**m  # floored: factor**k * resource <= factor**k epochs' report
+    return max(1, resource)
 
 
 def resource_of(epochs: float) -> int:

@@ -207,7 +207,7 @@ class StudySearch(Search):
         return self.space.most_reported_epochs() * PER_EPOCH
 
     def first_rung(self) -> int:
-        return min_resource(self.config.rungs)
+        return min_resource(self.config.rungs, self.config.search.reduction_factor)
 
     def write_leaderboard(self, trials: list | None = None) -> list[dict]:
         """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""

@@ -70,5 +70,5 @@ class TrainSettings:
         256, "validation rows the rungs inside the first epoch score (seeded, stratified); 0 scores all", ge=0
     )
     rung_min_steps: int = option(
-        20, "a rung inside the first epoch comes after this many optimizer steps at least (fewer say nothing)", ge=1
+        50, "a rung inside the first epoch comes after this many optimizer steps at least (fewer say nothing)", ge=1
     )

@@ -38,7 +38,15 @@ def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(steps, count, mi
         assert step == math.ceil(steps / 2 ** fractions[resource])
     if steps >= 2**count:
         assert len(rungs) == count
-    assert min_resource(count) == PER_EPOCH // 2**count
+
+
+@given(count=st.integers(0, 6), factor=st.integers(2, 8))
+def test_the_halving_ladder_starts_by_the_first_rung_and_meets_the_first_epoch_end(count, factor):
+    first = min_resource(count, factor)
+    assert 1 <= first <= PER_EPOCH // 2**count
+    ladder = [first * factor**k for k in range(12)]
+    # a rung past the half-epoch evaluation and by the epoch's end: trials are compared at the epoch's end
+    assert any(PER_EPOCH // 2 < rung <= PER_EPOCH for rung in ladder)
 
 
 @settings(max_examples=60)
@@ -156,11 +164,15 @@ def test_asha_halves_at_the_rungs_all_trials_meet_at():
     assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     first = study.ask()
-    first.report(0.9, 125)
-    assert not first.should_prune()  # alone at its rung: promoted
+    for step, value in ((125, 0.6), (500, 0.6), (1000, 0.9)):
+        first.report(value, step)
+        assert not first.should_prune()  # alone at its rungs: promoted
     worse = study.ask()
-    worse.report(0.5, 125)
-    assert worse.should_prune()  # behind the only other trial at the first rung
+    worse.report(0.6, 125)
+    worse.report(0.6, 500)
+    assert not worse.should_prune()  # level with the other trial at the first rungs
+    worse.report(0.7, 1000)
+    assert worse.should_prune()  # behind it at the first epoch's end, not a second epoch later
     better = study.ask()
     better.report(0.95, 125)
     assert not better.should_prune()

@@ -121,7 +121,7 @@ class Search:
         raise NotImplementedError
 
     def first_rung(self) -> int:
-        """The resource of the first evaluation a trial reports (a scheduler's grace period)."""
+        """Successive halving's smallest rung (a scheduler's grace period): ``autoft.rungs.min_resource``."""
         raise NotImplementedError
 
     def heartbeat(self) -> None:
