@@ -23,9 +23,10 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true = np.asarray(y_true, dtype=np.float64)
     error = np.asarray(y_pred, dtype=np.float64) - y_true
     spread = float(np.sum((y_true - y_true.mean()) ** 2))
+    squared = float(np.sum(error**2))  # as scikit-learn: an error whose square underflows counts as none
     if spread == 0:
-        return 1.0 if not error.any() else 0.0
-    return float(1 - np.sum(error**2) / spread)
+        return 1.0 if squared == 0 else 0.0
+    return 1 - squared / spread
 
 
 def correlation(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
