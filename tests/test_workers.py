@@ -112,14 +112,17 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     config, registry = load_study(study_file(search={"trials_per_gpu": 2}))
     bench = Workbench.load(config, registry)
+    assert [lane["CUDA_VISIBLE_DEVICES"] for lane in workers_module.worker_lanes(bench)] == ["0", "0", "1", "1"]
+    config, registry = load_study(study_file(search={"trials_per_gpu": 1}))
+    bench = Workbench.load(config, registry)
     # started before tokenizing, as a study does: they load the model meanwhile, then take the cache
     pool = workers_module.WorkerPool(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
     pool.start()
     try:
         bench.tokenize(config.run_dir / "cache")
-        workers = pool.workers
-        assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "0", "1", "1"]
-        assert len({w.info["pid"] for w in workers}) == 4
+        workers = pool.workers  # each process sees its own GPU alone
+        assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "1"]
+        assert len({w.info["pid"] for w in workers}) == 2
     finally:
         pool.close()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
