@@ -655,7 +655,9 @@ def quiet_warnings() -> None:
 
 
 def entry() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "TOKENIZERS_PARALLELISM" not in os.environ:  # off where trials fork; on while a study tokenizes
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        os.environ["_AUTOFT_TOKENIZERS_OFF"] = "1"  # features.THREADS_OFF_BY_AUTOFT (not imported here: startup)
     # OpenMP threads that spin while waiting collapse (100x slower) when the cores are shared with
     # anything else; sleeping costs little when they are not. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -84,12 +84,18 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+#: the user's TOKENIZERS_PARALLELISM, read before the harness sets its own (``compare.main``)
+USER_TOKENIZERS_PARALLELISM = os.environ.get("TOKENIZERS_PARALLELISM")
+
+
 def run_timed(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> float:
     """Run a command to the end, its output into ``log``; return its wall seconds (raise if it failed)."""
     # both sides with sleeping OpenMP threads (autoft sets PASSIVE itself): busy-waiting threads collapse
     # when anything else runs on the cores, which would time the machine's load, not the Trainer
     passive = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_WAIT_POLICY": passive, **(env or {})}
+    full_env = {**os.environ, "OMP_WAIT_POLICY": passive, **(env or {})}
+    if USER_TOKENIZERS_PARALLELISM is None:  # each side's tokenizer threads as its users get them, not the harness's
+        full_env.pop("TOKENIZERS_PARALLELISM", None)
     with open(log, "w") as out:
         started = time.perf_counter()
         code = subprocess.run(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT).returncode

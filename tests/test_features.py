@@ -1,4 +1,7 @@
+import os
+
 import numpy as np
+import pytest
 
 from autoft.features import encode, eval_batches, train_batches
 
@@ -92,3 +95,25 @@ def test_padding_to_a_width_multiple_leaves_every_architectures_logits(tiny_bert
                 for pad, m in ((tokenizer.pad_token_id, 1), (tokenizer.pad_token_id, 8))
             ]
         assert torch.allclose(logits[0], logits[1], atol=1e-5), folder.name
+
+
+@pytest.mark.parametrize("user_value", [None, "false", "true"])
+def test_a_study_tokenizes_with_the_tokenizers_threads_unless_the_user_chose(user_value, monkeypatch):
+    """autoft's command line keeps the threads off where trials fork; they run only while a study tokenizes."""
+    from types import SimpleNamespace
+
+    from autoft import features
+
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    monkeypatch.delenv(features.THREADS_OFF_BY_AUTOFT, raising=False)
+    if user_value is None:  # what autoft.cli.entry does where the user set nothing
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+        monkeypatch.setenv(features.THREADS_OFF_BY_AUTOFT, "1")
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", user_value)
+    seen = []
+    monkeypatch.setattr(features, "encode", lambda *a, **k: seen.append(os.environ["TOKENIZERS_PARALLELISM"]))
+    split = SimpleNamespace(texts=["a b"], labels=np.zeros(1, dtype=np.int64), pairs=None)
+    features.encode_splits(None, SimpleNamespace(split=lambda s: split), max_length=8)
+    assert seen == [user_value or "true"] * 3  # train, validation, test
+    assert os.environ["TOKENIZERS_PARALLELISM"] == (user_value or "false")  # off again before anything forks
