@@ -227,6 +227,11 @@ class ProcessWorker(Worker):
         if not self.busy and self._ready:
             self.stop()
             self.process.join(timeout=10)
+        elif self._ready and self.process.is_alive():
+            # its trial's process dies with it; SIGTERM lets the worker exit as Python does (its
+            # semaphores released: killed, the resource tracker would report them leaked at shutdown)
+            self.process.terminate()
+            self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -395,6 +400,7 @@ class _PipeReporter:
 
 def _worker_main(spec: Any, conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # ProcessWorker.close, while a trial runs
     die_with_parent(multiprocessing.parent_process().pid)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import warnings
@@ -443,6 +449,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
         worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the trial's own process
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the worker's way out: a trial just ends
             code = 0
             try:
                 die_with_parent(worker)
@@ -456,6 +463,11 @@ def _worker_main(spec: Any, conn: Any) -> None:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """End the worker as a normal exit would: multiprocessing's finalizers release what it holds."""
+    raise SystemExit(128 + signum)
 
 
 def _shared_locks() -> None:

@@ -192,6 +192,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_the_next_run_resumes(gated_study
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
     out = finish(proc, 60)
     assert proc.returncode == 130, out
+    assert "Traceback" not in out and "Warning" not in out, out  # a clean stop: no noise from the shutdown
     trials = load(run_dir).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert trials[1].user_attrs["reason"] == "interrupted (Ctrl-C)"
@@ -296,6 +297,7 @@ def test_sigterm_stops_the_study_like_ctrl_c(gated_study, tmp_path):
     out = finish(proc, 60)
     assert proc.returncode == 143, out
     assert "terminated; run the same command again to resume" in out
+    assert "Traceback" not in out and "Warning" not in out, out
     trial = load(run_dir).trials[1]
     assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == "terminated (SIGTERM)"
     assert json.loads((run_dir / "leaderboard.json").read_text())["trials"]
