@@ -222,16 +222,16 @@ class ProcessWorker(Worker):
     def close(self) -> None:
         """Stop the worker and wait for it; a trial still running is killed with it.
 
-        A worker still loading (it never reported ready) has nothing to finish: it is killed at once.
+        A busy or still-loading worker gets SIGTERM, which it turns into a normal exit (its semaphores
+        released: killed, the resource tracker would report them leaked at shutdown), and SIGKILL if it
+        has not ended within a few seconds; its trial's process dies with it.
         """
         if not self.busy and self._ready:
             self.stop()
             self.process.join(timeout=10)
-        elif self._ready and self.process.is_alive():
-            # its trial's process dies with it; SIGTERM lets the worker exit as Python does (its
-            # semaphores released: killed, the resource tracker would report them leaked at shutdown)
+        elif self.process.is_alive():
             self.process.terminate()
-            self.process.join(timeout=10)
+            self.process.join(timeout=10 if self._ready else 3)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -447,9 +447,11 @@ def _worker_main(spec: Any, conn: Any) -> None:
             conn.send(("exit", number, 0))
             continue
         worker = os.getpid()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # held until each side has its handler
         pid = os.fork()
         if pid == 0:  # the trial's own process
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the worker's way out: a trial just ends
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             code = 0
             try:
                 die_with_parent(worker)
@@ -461,6 +463,7 @@ def _worker_main(spec: Any, conn: Any) -> None:
                 code = 1
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _, status = os.waitpid(pid, 0)
         conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
 
