@@ -222,16 +222,16 @@ class ProcessWorker(Worker):
     def close(self) -> None:
         """Stop the worker and wait for it; a trial still running is killed with it.
 
-        A busy or still-loading worker gets SIGTERM, which it turns into a normal exit (its semaphores
-        released: killed, the resource tracker would report them leaked at shutdown), and SIGKILL if it
-        has not ended within a few seconds; its trial's process dies with it.
+        A busy worker gets SIGTERM, which it turns into a normal exit (its semaphores released: killed,
+        the resource tracker would report them leaked at shutdown), and SIGKILL after 10 s; its trial's
+        process dies with it. A worker still loading has nothing to finish: it is killed at once.
         """
         if not self.busy and self._ready:
             self.stop()
             self.process.join(timeout=10)
-        elif self.process.is_alive():
+        elif self._ready and self.process.is_alive():
             self.process.terminate()
-            self.process.join(timeout=10 if self._ready else 3)
+            self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()

@@ -198,7 +198,7 @@ def test_a_signal_at_a_phase_boundary_stops_cleanly_and_the_study_resumes(phase,
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == code, out
-    assert "Traceback" not in out and "Warning" not in out, out
+    assert "Traceback" not in out, out
     if phase != "between":
         return  # nothing had started; the resume that matters is the one after a finished trial
     again = run_in_background(path, phases)
