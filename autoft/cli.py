@@ -666,6 +666,11 @@ def entry() -> None:
     # Exiting: a Ctrl-C now (a second press, or one still on its way to this process) would turn the
     # exit code already decided (130 after an interruption) into a KeyboardInterrupt at shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Under `python -m autoft`, CPython kills itself with SIGINT at exit (code -2, not 130) when a
+    # KeyboardInterrupt ever ended a string exec or eval, even one caught later: dataclasses build their
+    # methods with exec, so a Ctrl-C landing in one while transformers imports does. Each string
+    # exec first clears that flag (`unhandled_keyboard_interrupt`), so one more, harmless, keeps our code.
+    exec("pass", {})  # noqa: S102
     # Done: the interpreter's exit need not garbage-collect torch's and the model's objects one by one
     # (a second or more); the operating system takes the memory back. Files are closed and hooks have run.
     gc.freeze()
