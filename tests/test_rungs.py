@@ -214,7 +214,7 @@ def test_the_leaderboard_ranks_every_trial_by_its_score_and_says_how_far_it_got(
 
 def test_an_asha_study_evaluates_at_rungs_and_records_how_far_each_trial_got(study_file, cli, tmp_path):
     path = study_file(
-        search={"n_trials": 4, "pruner": "asha", "sampler": "random"},
+        search={"n_trials": 4, "pruner": "asha", "sampler": "random", "isolation": "none"},
         space={"learning_rate": {"low": 1e-4, "high": 1.5e-2, "log": True}, "epochs": [1, 2], "batch_size": 8},
         train={"rung_validation_rows": 16, "rung_min_steps": 1, "early_stopping_patience": 0},
     )

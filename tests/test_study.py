@@ -51,7 +51,7 @@ def test_a_study_runs_writes_its_leaderboard_and_saves_the_best_model(study_file
 
 
 def test_running_again_resumes_and_only_runs_the_missing_trials(study_file, cli, tmp_path):
-    path = study_file(search={"n_trials": 2})
+    path = study_file(search={"n_trials": 2, "isolation": "none"})  # trials here: resuming is the study's job
     assert cli("study", "run", path, "--no-progress").code == 0
     run_dir = tmp_path / "runs" / "tiny"
     first = json.loads((run_dir / "best" / "metrics.json").read_text())
@@ -71,7 +71,7 @@ def test_a_best_model_missing_on_this_machine_is_retrained_and_saved(study_file,
     # what a study sees when its best trial ran on a worker elsewhere: the score, not the weights
     import shutil
 
-    path = study_file(search={"n_trials": 1})
+    path = study_file(search={"n_trials": 1, "isolation": "none"})
     assert cli("study", "run", path, "--no-progress").code == 0
     run_dir = tmp_path / "runs" / "tiny"
     first = json.loads((run_dir / "best" / "metrics.json").read_text())
@@ -117,7 +117,7 @@ def test_predict_labels_texts_and_files(finished_run, cli, tmp_path):
 
 
 def test_a_resumed_study_must_use_the_same_data(study_file, cli, tmp_path, reviews_csv):
-    path = study_file(search={"n_trials": 1})
+    path = study_file(search={"n_trials": 1, "isolation": "none"})
     assert cli("study", "run", path, "--no-progress").code == 0
     reviews_csv.write_text(reviews_csv.read_text().replace("great", "fine"))
     result = cli("study", "run", path, "--no-progress")
@@ -126,7 +126,7 @@ def test_a_resumed_study_must_use_the_same_data(study_file, cli, tmp_path, revie
 
 
 def test_lora_on_distilbert_end_to_end(study_file, tiny_distilbert, cli, tmp_path):
-    path = study_file(model=tiny_distilbert, strategies={"lora": {"r": 4}}, search={"n_trials": 1})
+    path = study_file(model=tiny_distilbert, strategies={"lora": {"r": 4}}, search={"n_trials": 1, "isolation": "none"})
     assert cli("study", "run", path, "--no-progress").code == 0
     best = tmp_path / "runs" / "tiny" / "best"
     assert (best / "adapter" / "adapter_model.safetensors").is_file()
