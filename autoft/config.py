@@ -7,7 +7,7 @@ A study file has these tables (all but ``[dataset]`` optional)::
     [models.<alias>]      one table per model to search: name, its own [model] settings, overrides of [space]
     [dataset]    type = "<dataset plugin>", validation_size, test_size, and the plugin's options
     [train]      fixed loop settings (autoft.training.TrainSettings)
-    [search]     backend, n_trials, timeout, objective, direction, sampler, pruner, reduction_factor, first_trial
+    [search]     backend, n_trials, timeout, objective, direction, sampler, pruner, reduction_factor
     [search.<backend>]    a search backend's own settings (the backend plugin's Options)
     [space]      searchable training settings (autoft.training.Hyperparams)
     [strategies.<name>]   one table per strategy to try: its options, and overrides of [space]
@@ -89,11 +89,6 @@ class SearchSection:
     )
     reduction_factor: int = option(3, "asha and hyperband keep the best 1 in this many trials at each rung", ge=2)
     startup_trials: int = option(4, "trials before the sampler and the median pruner start to act", ge=0)
-    first_trial: Literal["middle", "sampler"] = option(
-        "middle",
-        "a new study's first trial: the middle of the space (log ranges: their geometric middle; lists: their "
-        "first value), which the pruner then compares the sampler's trials with; sampler: the sampler's own pick",
-    )
     isolation: Literal["process", "none"] = option(
         "process", "run each trial in its own process (memory and crashes stay with the trial)"
     )

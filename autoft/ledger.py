@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from .trial import TrialOutcome
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: every trial that has begun: not one still waiting in the queue (``Ledger.start_with``)
-BEGUN = (*FINISHED, TrialState.FAIL, TrialState.RUNNING)
 #: running trials record a heartbeat this often (seconds); a trial silent for GRACE seconds is failed
 HEARTBEAT = 20
 GRACE = 120
@@ -132,8 +130,7 @@ class Ledger:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def trials(self, states: tuple[TrialState, ...] = BEGUN) -> list[FrozenTrial]:
-        """The study's trials in ``states``; by default every one begun (not one waiting in the queue)."""
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
     def finished_count(self) -> int:
@@ -149,13 +146,6 @@ class Ledger:
             return self.study.best_trial
         except ValueError:
             return None
-
-    def start_with(self, params: dict[str, Any]) -> None:
-        """Make ``params`` the first trial of a study that has none yet (Optuna's ``enqueue_trial``)."""
-        if not self.study.get_trials(deepcopy=False):  # waiting ones too: one is enqueued once
-            with warnings.catch_warnings():  # enqueue_trial is marked experimental in some Optuna versions
-                warnings.simplefilter("ignore")
-                self.study.enqueue_trial(params, skip_if_exists=True)
 
     # --- a trial's life ------------------------------------------------------------------------
 

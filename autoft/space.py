@@ -11,7 +11,6 @@ each is sampled only in trials of that strategy or model.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,20 +76,6 @@ class SearchSpace:
         options = self.registry.strategy(strategy).Options(**option_values)
         return TrialConfig(strategy, options, Hyperparams(**hp_values), model)
 
-    def middle(self) -> dict[str, Any]:
-        """The parameters of the space's middle, by name, as :meth:`suggest` would sample them.
-
-        A log range gives its geometric middle, another range its arithmetic one (on its step; an
-        integer rounded down), a list of choices its first value, and the first strategy and model
-        are taken. A new study runs it first (``[search] first_trial = "middle"``), as a known
-        starting point (Optuna's ``enqueue_trial``, Ray Tune's ``points_to_evaluate``): from its first
-        trial on, successive halving has a reasonable trial to compare the sampler's random start-up
-        trials with, so a poor one stops at its first rung instead of training to its end.
-        """
-        picked: dict[str, Any] = {}
-        self.suggest(_Middle(picked))
-        return picked
-
     def most_reported_epochs(self) -> int:
         """The most epochs any trial of this space reports to the search (each strategy at its largest settings)."""
         most = 1
@@ -138,27 +123,3 @@ def _sample(trial: Any, name: str, value: Any) -> Any:
     if is_searched(value):
         return value.suggest(trial, name)
     return value
-
-
-class _Middle:
-    """An Optuna-style trial that answers every ``suggest_*`` with the middle of what it is offered."""
-
-    def __init__(self, picked: dict[str, Any]):
-        self.picked = picked
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False):
-        value = math.sqrt(low * high) if log else (low + high) / 2
-        if step:
-            value = min(high, low + round((value - low) / step) * step)
-        self.picked[name] = value
-        return value
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        middle = math.sqrt(low * high) if log else (low + high) / 2
-        value = low + int((middle - low) // step) * step
-        self.picked[name] = value
-        return value
-
-    def suggest_categorical(self, name: str, choices: list) -> Any:
-        self.picked[name] = choices[0]
-        return choices[0]

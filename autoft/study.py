@@ -161,8 +161,6 @@ def run_study(
             display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
         target = n_trials or config.search.n_trials
         search = StudySearch(config, registry, bench, ledger, display, workers, target)
-        if config.search.first_trial == "middle":
-            ledger.start_with(search.space.middle())
     except BaseException:
         workers.close()
         raise

@@ -1,8 +1,6 @@
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from autoft.config import load_study
 from autoft.errors import ConfigError
@@ -72,40 +70,6 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
             assert tc.options.r in (4, 8)
         study.tell(trial, 0.5)
     assert seen == {"full", "lora"}
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    lr=st.tuples(st.floats(1e-6, 1e-3), st.floats(1.01, 100.0)),
-    epochs=st.tuples(st.integers(1, 5), st.integers(1, 6), st.booleans()),
-    batches=st.lists(st.sampled_from([8, 16, 32, 64]), min_size=1, max_size=3, unique=True),
-)
-def test_the_middle_of_a_space_is_a_configuration_optuna_accepts(study_file, lr, epochs, batches):
-    """A new study's first trial (``[search] first_trial = "middle"``): every searched value at its middle."""
-    import math
-
-    import optuna
-
-    low, ratio = lr
-    e_low, e_span, e_log = epochs
-    space = {
-        "learning_rate": {"low": low, "high": low * ratio, "log": True},
-        "epochs": {"low": e_low, "high": e_low + e_span, "log": e_log},
-        "batch_size": batches,
-    }
-    config, registry = load_study(study_file(space=space, strategies={"full": {}, "lora": {"r": [8, 4]}}))
-    middle = SearchSpace(config, registry).middle()
-    assert middle["learning_rate"] == pytest.approx(math.sqrt(low * low * ratio))
-    centre = math.sqrt(e_low * (e_low + e_span)) if e_log else e_low + e_span / 2
-    assert middle["epochs"] == math.floor(centre)
-    assert middle["strategy"] == "full" and "lora.r" not in middle  # the first strategy, with its own options
-    if len(batches) > 1:
-        assert middle["batch_size"] == batches[0]
-    study = optuna.create_study()
-    study.enqueue_trial(middle)
-    trial = study.ask()
-    config = SearchSpace(config, registry).suggest(trial)  # Optuna takes every value as it is
-    assert trial.params == middle and config.hp.batch_size == batches[0]
 
 
 @pytest.mark.parametrize(

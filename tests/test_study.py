@@ -86,16 +86,6 @@ def test_a_best_model_missing_on_this_machine_is_retrained_and_saved(study_file,
     assert metrics["test"]["accuracy"] == pytest.approx(first["test"]["accuracy"])  # seeded: the same model
 
 
-@pytest.mark.parametrize("first", ["middle", "sampler"])
-def test_a_new_study_starts_at_the_middle_of_its_space_unless_told_otherwise(first, study_file, cli, tmp_path):
-    space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "epochs": [1, 2], "batch_size": [16, 8]}
-    path = study_file(search={"n_trials": 1, "isolation": "none", "first_trial": first}, space=space)
-    assert cli("study", "run", path, "--no-progress").code == 0
-    (trial,) = trials_of(tmp_path / "runs" / "tiny")
-    middle = {"learning_rate": pytest.approx(10**-2.5), "epochs": 1, "batch_size": 16}
-    assert (trial.params == middle) == (first == "middle"), trial.params
-
-
 def test_trials_in_the_study_process_give_the_same_results(study_file, cli, tmp_path):
     """isolation = "none" runs trials in the study process; seeds make both ways agree."""
     a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 1})
