@@ -18,14 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import AutoftError, Terminated, one_line
+from .errors import AutoftError, Terminated, forget_stop_signals, on_stop_signal, one_line
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 class Parser(argparse.ArgumentParser):
@@ -224,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a bad flag (one line, exit 2)
         return exc.code if isinstance(exc.code, int) else 2
     console = make_console()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    forget_stop_signals()
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return args.func(args, console) or 0
     except AutoftError as exc:
@@ -237,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True, highlight=False).print("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def make_console() -> Console:

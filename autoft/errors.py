@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type's name when it has none (for one-line errors)."""
@@ -62,6 +64,32 @@ class StudyError(AutoftError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a scheduler or ``kill`` stopping the study): handled like Ctrl-C, reported as exit 143."""
+
+
+#: the stop signal the study process received, if any (``on_stop_signal``); ``raise_if_stopped`` acts on it
+_stopped: list[int] = []
+
+
+def on_stop_signal(signum: int, frame: object) -> None:
+    """The study process's handler for Ctrl-C and SIGTERM: note the signal, then raise its exception.
+
+    A library can swallow that exception: CPython's C-level attribute probes (``PyObject_HasAttr``
+    before 3.13) drop any exception raised under them, so a Ctrl-C that lands while transformers
+    imports its modules lazily can vanish, and the study went on to wait for ever on a worker the
+    same Ctrl-C had stopped. The note stays; the study process checks it where it waits.
+    """
+    _stopped.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def raise_if_stopped() -> None:
+    """Raise the exception of a stop signal received earlier whose own exception was swallowed."""
+    if _stopped:
+        raise Terminated() if _stopped[-1] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def forget_stop_signals() -> None:
+    _stopped.clear()
 
 
 class TrialFailed(Exception):

@@ -22,7 +22,7 @@ from rich.markup import escape
 from . import preflight
 from .config import StudyConfig
 from .display import StudyDisplay
-from .errors import StudyError
+from .errors import StudyError, raise_if_stopped
 from .fsutil import write_text
 from .ledger import Ledger, check_sqlite, storage_of_run
 from .plugins import Registry
@@ -148,6 +148,7 @@ def run_study(
     try:
         bench.add_tokenizer()
         preflight.check_study(bench)
+        raise_if_stopped()  # a Ctrl-C a library swallowed while loading: before anything is written
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -174,6 +175,7 @@ def run_study(
         if finalize_best:
             imports = import_in_background(EXPORT_MODULES)
         bench.tokenize(run_dir / "cache")
+        raise_if_stopped()
         describe_data(bench, display)
         display.print("search space: " + escape(" · ".join(f"{k} {v}" for k, v in search.space.rows())))
         if early:

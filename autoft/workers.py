@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .checkpoints import CheckpointStore, KeepStore
-from .errors import StudyError, TrialFailed, type_and_first_line
+from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_line
 from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
@@ -170,6 +170,7 @@ class ProcessWorker(Worker):
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
+            raise_if_stopped()  # a Ctrl-C a library swallowed still stops the wait
             if self.conn.poll(0.2):
                 try:
                     message = self.conn.recv()
@@ -240,6 +241,7 @@ class ProcessWorker(Worker):
 
 def wait_any(workers: Iterable[Worker], timeout: float = 0.5) -> list[tuple[Worker, TrialOutcome]]:
     """Pump busy workers until at least one trial ends (or ``timeout`` passes); return the ended trials."""
+    raise_if_stopped()
     busy = [w for w in workers if w.busy]
     ended = [(w, o) for w in busy if (o := w.finished()) is not None]
     if ended:

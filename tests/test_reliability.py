@@ -67,11 +67,30 @@ class Broken(Full):
         raise ValueError("this combination cannot train")
 
 
+class Deaf(Full):
+    """Full fine-tuning whose check in the study process swallows a Ctrl-C, as some libraries do."""
+
+    name = "deaf"
+
+    def prepare(self, model, options):
+        import os, pathlib, time
+        if next(model.parameters()).device.type == "meta":
+            gate = pathlib.Path(os.environ["AUTOFT_TEST_GATE"])
+            pathlib.Path(f"{gate}.checking").touch()
+            while gate.exists():
+                try:
+                    time.sleep(0.05)
+                except KeyboardInterrupt:  # swallowed: the study must still stop
+                    gate.unlink()
+        return super().prepare(model, options)
+
+
 @hookimpl
 def register_strategies(register):
     register(Greedy)
     register(Gated)
     register(Broken)
+    register(Deaf)
 '''
 
 
@@ -284,6 +303,23 @@ def test_a_study_whose_every_trial_fails_stops_with_the_reason(tmp_path, study_f
     assert "3 trials failed in a row" in result.err and "this combination cannot train" in result.err
     assert len(load(tmp_path / "runs" / "tiny").trials) == 3
     assert (tmp_path / "runs" / "tiny" / "leaderboard.csv").is_file()
+
+
+def test_a_ctrl_c_that_a_library_swallows_still_stops_the_study(study_file, tmp_path, monkeypatch):
+    """Code under C-level attribute probes (PyObject_HasAttr) or a bare except can eat the KeyboardInterrupt;
+    the study process notes the signal itself and stops at its next check, before writing anything."""
+    (tmp_path / "plugins.py").write_text(PLUGINS)
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("AUTOFT_TEST_GATE", str(gate))
+    path = study_file(study={"plugins": ["plugins.py"]}, strategies={"deaf": {}}, search={"isolation": "none"})
+    proc = autoft("study", "run", path, "--no-progress", start_new_session=True)
+    assert wait_for(Path(f"{gate}.checking").exists), proc.communicate()[0]
+    os.killpg(proc.pid, signal.SIGINT)
+    out = finish(proc, 60)
+    assert proc.returncode == 130, out
+    assert "interrupted; run the same command again to resume" in out and "Traceback" not in out, out
+    assert not (tmp_path / "runs").exists()  # stopped before the run folder was made
 
 
 def test_sigterm_stops_the_study_like_ctrl_c(gated_study, tmp_path):
