@@ -79,11 +79,11 @@ def on_stop_signal(signum: int, frame: object) -> None:
     same Ctrl-C had stopped. The note stays; the study process checks it where it waits.
     """
     _stopped.append(signum)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    raise_if_stopped()
 
 
 def raise_if_stopped() -> None:
-    """Raise the exception of a stop signal received earlier whose own exception was swallowed."""
+    """Raise the exception of the last stop signal received (again, where a library swallowed it)."""
     if _stopped:
         raise Terminated() if _stopped[-1] == signal.SIGTERM else KeyboardInterrupt()
 
