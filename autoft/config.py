@@ -94,7 +94,12 @@ class SearchSection:
     )
     gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
     trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)
-    cpu_trials: int = option(1, "trials running at once when there is no GPU", ge=1)
+    cpu_trials: Literal["auto"] | int = option(
+        "auto",
+        "trials running at once when there is no GPU, each on its share of the cores: auto (2 on a machine with "
+        "2 or more cores, as small models train faster side by side than on all cores each), or a number",
+        ge=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,8 @@ class StudySearch(Search):
         if now - began < FORECAST_AFTER or step - first < 3:
             return
         self._forecast_done = True
-        per_second = (step - first) * trial.config.hp.batch_size / (now - began)
+        # trials in flight at once each train at about this rate (the watched one shares the machine with them)
+        per_second = (step - first) * trial.config.hp.batch_size / (now - began) * self.workers.lanes
         epochs = mean_of(self.config.space.get("epochs", trial.config.hp.epochs))
         forecast = Forecast(
             trials=self.remaining(),

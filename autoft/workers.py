@@ -280,13 +280,44 @@ def _gpu_device_files() -> bool:
     return any(Path(f).exists() for f in files) or any(Path("/dev").glob("nvidia[0-9]*"))
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity, which containers and ``taskset`` narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_lanes(setting: str | int, cores: int) -> int:
+    """How many trials train at once on a machine without a GPU.
+
+    ``auto`` is 2 where there are 2 or more cores: a small model's step does not use many cores well
+    (MiniLM-L6 at batch 16 on 2 cores: two trials on a core each train 1.26 times the samples a second
+    of one trial on both, docs/performance.md), and two trials in flight also meet at their rungs sooner.
+    """
+    if setting == "auto":
+        return 2 if cores >= 2 else 1
+    return int(setting)
+
+
 def worker_lanes(bench: Any) -> list[dict[str, str]]:
-    """The environment of each trial worker: ``trials_per_gpu`` per GPU, or ``cpu_trials`` without one."""
+    """The environment of each trial worker: ``trials_per_gpu`` per GPU, or ``cpu_trials`` without one.
+
+    Trials sharing the CPU each get their share of its cores (``OMP_NUM_THREADS``, which torch reads
+    when it starts), unless the user set ``OMP_NUM_THREADS``: left alone, each would start a thread
+    per core and the trials would fight over them.
+    """
     search, device = bench.config.search, bench.config.train.device
     gpus = gpu_ids(search.gpus) if device in ("auto", "cuda") else []
     lanes = [{"CUDA_VISIBLE_DEVICES": str(g)} for g in gpus for _ in range(search.trials_per_gpu)]
-    hide = gpus == [] and device == "cpu"
-    return lanes or [{"CUDA_VISIBLE_DEVICES": ""} if hide else {} for _ in range(search.cpu_trials)]
+    if lanes:
+        return lanes
+    cores = cpu_cores()
+    count = max(1, min(cpu_lanes(search.cpu_trials, cores), search.n_trials))
+    env = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}
+    if count > 1 and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, cores // count))
+    return [dict(env) for _ in range(count)]
 
 
 class WorkerPool:
@@ -314,7 +345,8 @@ class WorkerPool:
             return
         lanes = worker_lanes(self.bench)
         gpus = sorted({env["CUDA_VISIBLE_DEVICES"] for env in lanes if env.get("CUDA_VISIBLE_DEVICES")})
-        where = f"{len(gpus)} GPU(s)" if gpus else "the CPU"
+        threads = lanes[0].get("OMP_NUM_THREADS")
+        where = f"{len(gpus)} GPU(s)" if gpus else f"the CPU, {threads} core(s) each" if threads else "the CPU"
         self._started = f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]"
         if not quiet:
             self.announce()
@@ -342,6 +374,11 @@ class WorkerPool:
         for worker in self._workers:
             worker.ready(self.bench.cache, self.bench.pad_id, others)
         return self._workers
+
+    @property
+    def lanes(self) -> int:
+        """How many trials run at once here (the workers started, or those :meth:`start` would start)."""
+        return len(self._workers) if self._workers is not None else 1
 
     def idle(self) -> list[Worker]:
         return [w for w in self.workers if not w.busy]
@@ -431,7 +468,10 @@ def _worker_main(spec: Any, conn: Any) -> None:
         return
     store = CheckpointStore(bench.config.run_dir, bench.config.objective)
     _shared_locks()
-    conn.send(("ready", {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}))
+    import torch
+
+    where = {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    conn.send(("ready", {**where, "threads": torch.get_num_threads()}))
     while True:
         try:
             command = conn.recv()

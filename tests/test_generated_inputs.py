@@ -104,6 +104,7 @@ KEYS = {
         "gpus",
         "isolation",
         "trials_per_gpu",
+        "cpu_trials",
     ],
     "space": ["learning_rate", "epochs", "batch_size", "weight_decay", "class_weights", "head", "layer_decay"],
     "strategies.full": ["freeze_layers", "freeze_embeddings", "learning_rate"],

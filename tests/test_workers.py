@@ -128,6 +128,41 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
 
 
+def test_trials_sharing_the_cpu_each_train_on_their_share_of_its_cores(study_file, monkeypatch):
+    """Without a GPU, ``cpu_trials = "auto"`` runs two trials at once, each worker's torch on half the cores."""
+    from autoft import workers as workers_module
+    from autoft.config import load_study
+    from autoft.display import StudyDisplay, make_console
+    from autoft.workbench import Workbench
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(workers_module, "cpu_cores", lambda: 2)
+    config, registry = load_study(study_file(search={"cpu_trials": "auto"}, train={"device": "cpu"}))
+    bench = Workbench.load(config, registry)
+    assert workers_module.worker_lanes(bench) == [{"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}] * 2
+    pool = workers_module.WorkerPool(bench, StudyDisplay(make_console(), "accuracy", enabled=False))
+    pool.start()
+    try:
+        bench.tokenize(config.run_dir / "cache")
+        assert [w.info["threads"] for w in pool.workers] == [1, 1]
+        assert pool.lanes == 2
+    finally:
+        pool.close()
+    assert "OMP_NUM_THREADS" not in os.environ  # the study process keeps all its cores
+
+    monkeypatch.setattr(workers_module, "cpu_cores", lambda: 8)
+    assert workers_module.worker_lanes(bench)[0]["OMP_NUM_THREADS"] == "4"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    assert all("OMP_NUM_THREADS" not in lane for lane in workers_module.worker_lanes(bench))
+    monkeypatch.setattr(workers_module, "cpu_cores", lambda: 1)  # one core: one trial at a time
+    assert workers_module.worker_lanes(bench) == [{"CUDA_VISIBLE_DEVICES": ""}]
+    config, registry = load_study(study_file(search={"cpu_trials": "auto", "n_trials": 1}))
+    assert len(workers_module.worker_lanes(Workbench.load(config, registry))) == 1  # no worker without a trial
+    config, registry = load_study(study_file(search={"cpu_trials": 3}))
+    monkeypatch.setattr(workers_module, "cpu_cores", lambda: 8)
+    assert len(workers_module.worker_lanes(Workbench.load(config, registry))) == 3
+
+
 def _open_at_once(url, barrier):
     from autoft.ledger import rdb_storage
 
