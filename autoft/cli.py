@@ -461,7 +461,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.quantized and not args.onnx:
         raise ConfigError("--quantized runs model.int8.onnx: give it with --onnx")
     if args.onnx:
-        from .onnx_export import OnnxPredictor, graph_path, require_runtime
+        from .onnx_predict import OnnxPredictor, graph_path, require_runtime
 
         graph_path(args.model_dir, args.quantized)
         require_runtime()
@@ -530,7 +530,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
     require_exporter()
     if args.texts is not None:
-        from .onnx_export import texts_file
+        from .onnx_texts import texts_file
         from .saved import trained_inputs
 
         texts_file(args.texts, paired=len(trained_inputs(args.model_dir)) == 2)
