@@ -70,8 +70,9 @@ class Forecast:
     train_rows: int
     validation_rows: int
     evaluations: float  # per trial: epoch ends and rungs
-    samples_per_second: float
+    samples_per_second: float  # one trial's, while the others in flight run beside it
     test_rows: int = 0  # scored once, for the best trial, after the search
+    lanes: int = 1  # trials in flight at once
 
     @property
     def test_seconds(self) -> float:
@@ -82,14 +83,15 @@ class Forecast:
         training = self.trials * self.epochs * self.train_rows / self.samples_per_second
         # evaluation runs forward only: about a third of a training step's work per row
         scoring = self.trials * self.evaluations * self.validation_rows / (3 * self.samples_per_second)
-        return training + scoring + self.test_seconds
+        return (training + scoring) / min(self.lanes, max(1, self.trials)) + self.test_seconds
 
     def text(self, shrink: list[str]) -> str:
         """One line for the console; past an hour, it names the settings that shrink the study."""
         line = (
             f"forecast: at most {format_duration(self.seconds)} for the {self.trials} trial(s) left "
             f"(about {self.epochs:g} epochs of {self.train_rows:,} rows each at {self.samples_per_second:.0f} "
-            "samples/s, measured in the first trial's first steps; the pruner stops most trials sooner)"
+            f"samples/s{f' in each of {self.lanes} trials at once' if self.lanes > 1 else ''}, measured in the "
+            "first trial's first steps; the pruner stops most trials sooner)"
         )
         if self.test_seconds >= 60:
             line += f", {format_duration(self.test_seconds)} of it scoring the {self.test_rows:,} test rows once"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import re
 import signal
 import sys
@@ -19,6 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import AutoftError, Terminated, forget_stop_signals, on_stop_signal, one_line
+from .threads import set_process_defaults
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -461,7 +461,7 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.quantized and not args.onnx:
         raise ConfigError("--quantized runs model.int8.onnx: give it with --onnx")
     if args.onnx:
-        from .onnx_export import OnnxPredictor, graph_path, require_runtime
+        from .onnx_predict import OnnxPredictor, graph_path, require_runtime
 
         graph_path(args.model_dir, args.quantized)
         require_runtime()
@@ -530,7 +530,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
     require_exporter()
     if args.texts is not None:
-        from .onnx_export import texts_file
+        from .onnx_texts import texts_file
         from .saved import trained_inputs
 
         texts_file(args.texts, paired=len(trained_inputs(args.model_dir)) == 2)
@@ -653,12 +653,7 @@ def quiet_warnings() -> None:
 
 
 def entry() -> None:
-    if "TOKENIZERS_PARALLELISM" not in os.environ:  # off where trials fork; on while a study tokenizes
-        os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        os.environ["_AUTOFT_TOKENIZERS_OFF"] = "1"  # features.THREADS_OFF_BY_AUTOFT (not imported here: startup)
-    # OpenMP threads that spin while waiting collapse (100x slower) when the cores are shared with
-    # anything else; sleeping costs little when they are not. Set before torch loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    set_process_defaults()  # before torch or the tokenizer loads
     quiet_warnings()
     code = main()
     # Exiting: a Ctrl-C now (a second press, or one still on its way to this process) would turn the

@@ -8,10 +8,7 @@ on padding; evaluation batches are sorted by length.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +18,10 @@ import torch
 
 from .data import SPLITS, PreparedData
 from .fsutil import write_folder
+from .threads import tokenizer_threads
 
 #: a training batch draws from a pool of this many batches, sorted by length
 POOL_BATCHES = 50
-
-#: set by autoft's command line where it turned the tokenizer's threads off itself (the user set nothing)
-THREADS_OFF_BY_AUTOFT = "_AUTOFT_TOKENIZERS_OFF"
 
 
 @dataclass(frozen=True)
@@ -240,24 +235,6 @@ def encode_splits(
     if folder is not None:
         save_encoded(folder, splits)
     return splits, folder, False
-
-
-@contextlib.contextmanager
-def tokenizer_threads() -> Iterator[None]:
-    """The fast tokenizer's threads on while a study tokenizes its splits (16 cores: several times faster).
-
-    autoft's command line turns them off for its processes (``TOKENIZERS_PARALLELISM=false``), whose
-    trials fork: a fork after the threads ran would warn, or with threads in use deadlock. Here they run
-    only while nothing forks, and are off again before anything can; a value the user set is kept.
-    """
-    if os.environ.get(THREADS_OFF_BY_AUTOFT) != "1":
-        yield
-        return
-    os.environ["TOKENIZERS_PARALLELISM"] = "true"
-    try:
-        yield
-    finally:
-        os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool = True):

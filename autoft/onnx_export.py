@@ -58,32 +58,25 @@ import contextlib
 import inspect
 import logging
 import os
-import random
 import shutil
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import AutoftError, ConfigError, ModelError, first_line, require, type_and_first_line
-from .saved import SavedTask
+from .onnx_predict import INPUTS, INT8_FILE, ONNX_FILE, REGRESSION_OUTPUTS, OnnxPredictor
+from .onnx_texts import fallback_texts, paired_with_next, probe_texts, study_test_split, texts_file
 
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
 REPORT_FILE = "onnx.json"
-INSTALL = "pip install 'autoft[onnx]'"
 #: the opset written unless ``--opset`` says otherwise (onnxruntime 1.18 runs up to 21)
 DEFAULT_OPSET = 18
 #: the opsets --opset takes: the dynamo exporter writes 18 and up; at 23 it writes ONNX's Attention op,
 #: which onnxruntime's quantizer (1.32) turns into a graph onnxruntime refuses
 OPSETS = (18, 22)
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = ("logits", "probabilities")
-#: a regression model's graph output: (batch, 1) predictions in the target's units
-REGRESSION_OUTPUTS = ("predictions",)
 #: the fp32 graph's probabilities may differ from PyTorch's by this much at most
 FP32_TOLERANCE = 1e-4
 #: the int8 graph must give PyTorch's label for at least this share of the texts (a multi-label model's: its set
@@ -103,200 +96,18 @@ REGRESSION_FP32_ULPS = 8
 #: correlation of 0.995 with PyTorch's predictions (reported, not checked: a correlation alone would pass a graph
 #: whose predictions are shifted or scaled, and falls for a model whose predictions hardly vary, however close).
 INT8_RELATIVE_RMS = 0.1
-#: probe texts added to the fp32 check, their lengths spread up to past max_length
-PROBES = 32
-#: texts drawn from the vocabulary when neither the test split nor --texts is there
-VOCAB_TEXTS = 200
 #: graphs larger than this keep their weights in a ``.data`` file beside them (protobuf's limit is 2 GiB)
 EXTERNAL_DATA_BYTES = 1_800_000_000
 
 if TYPE_CHECKING:
     import numpy as np
 
-
 # --- what is installed ------------------------------------------------------------------------------------
-
-
-def require_runtime(what: str = "--onnx") -> Any:
-    """onnxruntime, or one line saying how to install it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(f"{what} needs onnxruntime, which is not installed: {INSTALL}") from None
-    return onnxruntime
 
 
 def require_exporter() -> None:
     """onnx, onnxscript (torch's ONNX exporter) and onnxruntime (the check), or one line naming what is missing."""
     require(("onnx", "onnxscript", "onnxruntime"), "autoft export --onnx", "onnx")
-
-
-def graph_path(folder: Path, quantized: bool = False) -> Path:
-    """The folder's ONNX graph, or one line saying how to make it."""
-    folder = Path(folder)
-    path = folder / (INT8_FILE if quantized else ONNX_FILE)
-    if not path.is_file():
-        flags = "--onnx --quantize" if quantized else "--onnx"
-        raise ModelError(f"'{folder}' has no {path.name}; make it with: autoft export {folder} {flags}")
-    return path
-
-
-# --- running a graph ------------------------------------------------------------------------------------------
-
-
-def label_names_of(folder: Path) -> list[str]:
-    """The labels of a saved model, from its config.json's id2label."""
-    from .saved import model_fix, read_json
-
-    folder = Path(folder)
-    config = read_json(folder / "config.json", model_fix(folder))
-    id2label = config.get("id2label")
-    try:
-        names = [str(id2label[str(i)]) for i in range(len(id2label))]
-    except (KeyError, TypeError) as exc:
-        raise ModelError(
-            f"'{folder / 'config.json'}': id2label does not name labels 0 to n-1; {model_fix(folder)}"
-        ) from exc
-    if not names:
-        raise ModelError(f"'{folder / 'config.json'}' names no labels (id2label); {model_fix(folder)}")
-    return names
-
-
-def multi_label_of(folder: Path) -> bool:
-    """Whether a saved model is multi-label: its config.json's ``problem_type`` is ``multi_label_classification``
-    (its probabilities are each label's sigmoid, as :func:`is_multi_label` says of the loaded model)."""
-    from .saved import model_fix, read_json
-
-    config = read_json(Path(folder) / "config.json", model_fix(Path(folder)))
-    return config.get("problem_type") == "multi_label_classification" and len(config.get("id2label") or ()) > 1
-
-
-def session(path: Path, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session for a graph; one that cannot be loaded is one line naming it."""
-    ort = require_runtime()
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # threads sleep when waiting rather than spin, as autoft's torch threads do (OMP_WAIT_POLICY=PASSIVE):
-    # spinning threads collapse when anything else runs on the cores
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        folder = Path(path).parent
-        flags = "--onnx --quantize" if Path(path).name == INT8_FILE else "--onnx"
-        raise ModelError(
-            f"'{path}' cannot be loaded by onnxruntime ({first_line(exc)}); export it again: "
-            f"autoft export {folder} {flags}"
-        ) from exc
-
-
-class OnnxPredictor(SavedTask):
-    """A saved model's exported ONNX graph and its tokenizer, ready to label texts on the CPU.
-
-    The same interface as :class:`autoft.predict.Predictor` where serving needs it: ``label_names``,
-    ``max_length``, ``inputs`` and ``paired`` (a sentence-pair model, from ``task.json``), ``regression``
-    (one output: ``label_names`` names the target, ``proba`` gives the (n, 1) predictions, from the graph's
-    ``predictions``), ``thresholds`` (a multi-label model's decision threshold per label, from ``task.json``;
-    None for other models: ``proba`` then gives each label's sigmoid, and ``__call__`` label sets) and
-    ``proba(texts, pairs=None)``, with the same tokenization and length-sorted batches. ``multi_label`` says
-    whether config.json makes the model multi-label; ``graph_inputs`` names the graph's inputs.
-    ``quantized`` runs ``model.int8.onnx``; ``path``, another graph of the same model (the export's check);
-    ``threads``, onnxruntime's intra-op threads (default: one per physical core).
-    """
-
-    def __init__(
-        self,
-        folder: str | Path,
-        device: str = "cpu",
-        batch_size: int = 64,
-        max_length: int | None = None,
-        quantized: bool = False,
-        threads: int | None = None,
-        path: str | Path | None = None,
-    ):
-        from transformers import AutoTokenizer
-
-        from .models import quiet_transformers
-        from .saved import model_fix, softmax_temperature, trained_inputs, trained_max_length, trained_thresholds
-
-        if str(device) not in ("cpu", "auto"):
-            raise ConfigError(
-                f"--device {device}: ONNX models run on the CPU (onnxruntime's CPUExecutionProvider); "
-                "use --device cpu, or the PyTorch model (without --onnx)"
-            )
-        self.folder = Path(folder)
-        self.quantized = quantized
-        self.path = Path(path) if path is not None else graph_path(self.folder, quantized)
-        require_runtime()
-        self.inputs = trained_inputs(self.folder)
-        self.label_names = label_names_of(self.folder)
-        self.multi_label = multi_label_of(self.folder)
-        self.thresholds = trained_thresholds(self.folder, self.label_names)
-        quiet_transformers()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        except Exception as exc:
-            raise ModelError(
-                f"cannot load the tokenizer in '{self.folder}': {first_line(exc)}; {model_fix(self.folder)}"
-            ) from exc
-        if self.tokenizer.pad_token_id is None:
-            raise ModelError(f"the tokenizer in '{self.folder}' has no padding token; {model_fix(self.folder)}")
-        self.max_length = max_length or trained_max_length(self.folder, self.tokenizer)
-        self.temperature = softmax_temperature(self.folder, not self.regression and not self.multi_label)
-        self.batch_size = batch_size
-        self.session = session(self.path, threads)
-        self.graph_inputs = [i.name for i in self.session.get_inputs()]
-        outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        again = f"export it again: autoft export {self.folder} {'--onnx --quantize' if quantized else '--onnx'}"
-        graph = set(self.graph_inputs)
-        if not {"input_ids", "attention_mask"} <= graph or not graph <= set(INPUTS):
-            raise ModelError(f"'{self.path}' takes inputs {', '.join(self.graph_inputs)}, not autoft's; {again}")
-        self.output = REGRESSION_OUTPUTS[0] if self.regression else "probabilities"
-        if self.output not in outputs:
-            what = "a regression model's" if self.regression else "a classifier's"
-            raise ModelError(f"'{self.path}' has no '{self.output}' output, which {what} graph has; {again}")
-        width = outputs[self.output][-1]
-        if isinstance(width, int) and width != len(self.label_names):
-            raise ModelError(
-                f"'{self.path}' gives {width} {self.output}, but config.json names {len(self.label_names)} labels; "
-                f"{again}"
-            )
-
-    def proba(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
-        """Class probabilities (a regression model's predictions, as one column); all finite, or a
-        :class:`ModelError` naming the graph and the texts.
-
-        ``pairs``: each text's second text, for a sentence-pair model (and only for one).
-        """
-        import numpy as np
-
-        from .features import encode, eval_batches
-        from .predict import check_pairs, finish
-
-        texts = list(texts)
-        pairs = None if pairs is None else list(pairs)
-        check_pairs(self.inputs, texts, pairs, f"the model in '{self.folder}'")
-        enc = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64), self.max_length, pairs=pairs)
-        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
-        pad_id = int(self.tokenizer.pad_token_id)
-        for rows in eval_batches(enc.lengths, self.batch_size):
-            batch = enc.batch(rows, pad_id)
-            feeds = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-            if "token_type_ids" in self.graph_inputs:
-                types = batch.get("token_type_ids")
-                feeds["token_type_ids"] = types if types is not None else np.zeros_like(batch["input_ids"])
-            out[rows] = self.session.run([self.output], feeds)[0]
-        return finish(out, self.temperature, f"'{self.path}'", f"export it again: autoft export {self.folder} --onnx")
-
-    def __call__(self, texts: list[str], pairs: list[str] | None = None) -> Any:
-        from .predict import Predictions
-
-        pairs = None if pairs is None else list(pairs)
-        return Predictions(list(texts), self.label_names, self.proba(list(texts), pairs), pairs, self.thresholds)
 
 
 # --- exporting ------------------------------------------------------------------------------------------------
@@ -430,183 +241,6 @@ def quantize_graph(source: Path, target: Path) -> None:
     large = (Path(str(source) + ".data")).exists()
     with _quiet():
         quantize_dynamic(source, target, weight_type=QuantType.QInt8, use_external_data_format=large)
-
-
-# --- the texts of the check ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class CheckTexts:
-    texts: list[str]
-    #: where known: indexes into the model's labels; a regression model's targets; a multi-label model's 0/1 rows
-    #: (n, labels), one column per label in the model's order
-    labels: np.ndarray | None
-    source: str
-    pairs: list[str] | None = None  # each text's second text, for a sentence-pair model
-
-
-def paired_with_next(texts: list[str]) -> list[str]:
-    """Second texts for ``texts``: each is paired with the next one, the last with the first."""
-    return texts[1:] + texts[:1]
-
-
-def texts_file(path: Path, paired: bool = False) -> CheckTexts:
-    """``--texts``: one text per line; for a sentence-pair model (``paired``), two texts a line, tab-separated."""
-    from .predict import read_texts, split_pairs
-
-    try:
-        texts = read_texts(path)
-    except AutoftError as exc:  # its messages name --file, autoft predict's flag
-        raise type(exc)(str(exc).replace("--file ", "--texts ", 1)) from exc
-    if not paired:
-        return CheckTexts(texts, None, f"--texts {path} ({len(texts)} texts)")
-    firsts, seconds = split_pairs(texts, f"--texts {path}")
-    return CheckTexts(firsts, None, f"--texts {path} ({len(texts)} pairs)", seconds)
-
-
-def study_test_split(
-    folder: Path, label_names: list[str], paired: bool | None = None, multi_label: bool | None = None
-) -> tuple[CheckTexts | None, str]:
-    """The study's test split, rebuilt from the folder's study.toml as ``autoft evaluate --study`` would.
-
-    None, and why, when it cannot be: no study.toml, its data not found from here, a split whose row
-    count differs from the one ``metrics.json`` says the study scored, or (``paired`` given) single texts
-    for a sentence-pair model or pairs for a single-text one. A split of pairs keeps them (``pairs``).
-    Its labels are the model's label ids; for a regression model (one label name: its target), the
-    numeric targets, and the split must be a regression split of the same target; for a multi-label model
-    (``multi_label``, by default what the folder's config.json says), the split must be of label sets, given
-    as 0/1 rows (float, one column per label of ``label_names``, in that order).
-    """
-    import numpy as np
-
-    from .config import parse_dataset
-    from .plugins import load_plugins
-    from .saved import read_json, read_toml
-    from .workbench import load_dataset
-
-    folder = Path(folder)
-    path = folder / "study.toml"
-    if not path.is_file():
-        return None, "no study.toml"
-    try:
-        raw = read_toml(path, "restore it from the study file the model came from")
-        if not isinstance(raw.get("dataset"), dict):
-            return None, "its study.toml has no [dataset]"
-        study = raw.get("study", {}) if isinstance(raw.get("study", {}), dict) else {}
-        seed = study.get("seed", 0)
-        plugins = [Path(p) for p in study.get("plugins", []) if isinstance(p, str)]
-        registry = load_plugins(plugins)
-        section, options = parse_dataset(raw.get("dataset"), str(path), registry)
-        data = load_dataset(section, options, registry, Path.cwd(), seed if isinstance(seed, int) else 0, str(path))
-    except (AutoftError, OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"the study's data cannot be loaded from here ({first_line(exc)})"
-    split = data.split("test")
-    expected = None
-    if (folder / "metrics.json").is_file():
-        with contextlib.suppress(AutoftError):
-            expected = read_json(folder / "metrics.json", "").get("test_rows")
-    if expected is not None and expected != len(split):
-        return None, f"the rebuilt test split has {len(split)} rows, the study scored {expected}"
-    regression = len(label_names) == 1
-    if multi_label is None:
-        try:
-            multi_label = multi_label_of(folder)
-        except AutoftError as exc:
-            return None, f"the model's config.json cannot be read ({first_line(exc)})"
-    if not len(split):
-        return None, "the rebuilt test split has no rows"
-    if bool(getattr(data, "regression", False)) != regression:
-        if regression:
-            return None, "the rebuilt test split has classes, the model predicts a number (regression)"
-        return None, "the rebuilt test split has numbers (regression), the model predicts classes"
-    sets = getattr(data, "task", "classification") == "multi_label"
-    if not regression and sets != bool(multi_label):
-        if multi_label:
-            return None, "the rebuilt test split has one class per row, the model gives sets of labels (multi-label)"
-        return None, "the rebuilt test split has sets of labels (multi-label), the model gives one class per row"
-    if regression and list(data.label_names) != list(label_names):
-        return None, f"the rebuilt test split's target is '{data.label_names[0]}', the model's '{label_names[0]}'"
-    unknown = [n for n in data.label_names if n not in label_names]
-    if unknown:
-        return None, "the rebuilt test split does not fit the model's labels"
-    has_pairs = split.pairs is not None
-    if paired is not None and has_pairs != paired:
-        if paired:
-            return None, "the rebuilt test split has single texts, the model reads sentence pairs"
-        return None, "the rebuilt test split has sentence pairs, the model reads single texts"
-    if regression:  # the numbers themselves
-        labels = np.asarray(split.labels, dtype=np.float64)
-    elif multi_label:  # 0/1 rows, their columns moved to the model's label order (a label the data lacks: all 0)
-        labels = np.zeros((len(split), len(label_names)), dtype=np.float32)
-        to_model = [label_names.index(n) for n in data.label_names]
-        labels[:, to_model] = np.asarray(split.labels, dtype=np.float32).reshape(len(split), len(to_model)) > 0
-    else:
-        to_model = np.array([label_names.index(n) for n in data.label_names])
-        labels = to_model[np.asarray(split.labels)]
-    pairs = list(split.pairs) if has_pairs else None
-    return CheckTexts(list(split.texts), labels, f"the study's test split ({len(split)} rows)", pairs), ""
-
-
-def vocabulary_texts(tokenizer: Any, n: int, lengths: tuple[int, int], seed: int = 0) -> list[str]:
-    """``n`` texts of whole words drawn from the tokenizer's vocabulary (deterministic), ``lengths`` words long."""
-    special = set(getattr(tokenizer, "all_special_tokens", []))
-    words = sorted(
-        {w.lstrip("Ġ▁") for w in tokenizer.get_vocab() if w not in special and w.lstrip("Ġ▁").isalpha()}
-    ) or ["text"]
-    rng = random.Random(seed)
-    low, high = lengths
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(low, high))) for _ in range(n)]
-
-
-def probe_texts(tokenizer: Any, max_length: int, n: int = PROBES) -> list[str]:
-    """Texts of every length from 1 word to past ``max_length`` tokens (some truncated), for the dynamic axes."""
-    texts = vocabulary_texts(tokenizer, n, (1, 1), seed=1)
-    longest = max_length + 8
-    return [" ".join([t] * max(1, round(1 + (longest - 1) * i / max(1, n - 1)))) for i, t in enumerate(texts)]
-
-
-def fallback_texts(
-    folder: Path,
-    tokenizer: Any,
-    max_length: int,
-    paired: bool = False,
-    regression: bool = False,
-    multi_label: bool = False,
-) -> CheckTexts:
-    """The mistakes the study listed (``evaluation/misclassified.csv``; for a ``regression`` model
-    ``evaluation/largest_errors.csv``; for a ``multi_label`` one ``evaluation/mistakes.csv``, a row per wrong
-    decision, each text taken once) and texts drawn from the vocabulary.
-
-    For a sentence-pair model (``paired``): the listed pairs (its ``text`` and ``text_pair`` columns), and
-    each drawn text paired with the next one.
-    """
-    import pandas as pd
-
-    texts: list[str] = []
-    seconds: list[str] = []
-    listing = "largest_errors.csv" if regression else "mistakes.csv" if multi_label else "misclassified.csv"
-    listed = Path(folder).parent / "evaluation" / listing
-    if Path(folder).name == "best" and listed.is_file():
-        with contextlib.suppress(Exception):
-            frame = pd.read_csv(listed, keep_default_na=False)
-            if not paired:
-                texts = [t for t in frame["text"].astype(str) if t.strip()]
-            elif "text_pair" in frame.columns:
-                for first, second in zip(frame["text"].astype(str), frame["text_pair"].astype(str)):
-                    if first.strip() and second.strip():
-                        texts.append(first)
-                        seconds.append(second)
-    if multi_label:  # a text with several wrong decisions is listed once for each
-        unique = dict.fromkeys(zip(texts, seconds) if paired else texts)
-        texts = [t[0] for t in unique] if paired else list(unique)
-        seconds = [t[1] for t in unique] if paired else []
-    drawn = vocabulary_texts(tokenizer, VOCAB_TEXTS, (1, max(2, max_length // 2)))
-    noun = "pairs" if paired else "texts"
-    source = f"{len(drawn)} {noun} drawn from the vocabulary"
-    if texts:
-        source = f"{len(texts)} {noun} of evaluation/{listing} and {source}"
-    pairs = seconds + paired_with_next(drawn) if paired else None
-    return CheckTexts(texts + drawn, None, source, pairs)
 
 
 # --- the check ------------------------------------------------------------------------------------------------
@@ -1040,16 +674,11 @@ def _regression_summary(report: dict, folder: Path, rows: int, noun: str) -> lis
 
 
 __all__ = [
-    "INT8_FILE",
-    "ONNX_FILE",
     "REPORT_FILE",
-    "CheckTexts",
-    "OnnxPredictor",
     "compare_sets",
     "export",
     "export_graph",
-    "graph_path",
     "quantize_graph",
-    "require_runtime",
+    "require_exporter",
     "summary",
 ]

@@ -460,7 +460,7 @@ def trained_thresholds(folder: Path, label_names: list[str]) -> list[float] | No
 
 class SavedTask:
     """What a saved model reads and predicts, from its ``inputs`` (``task.json``) and ``label_names``:
-    the part :class:`~autoft.predict.Predictor` and :class:`~autoft.onnx_export.OnnxPredictor` share."""
+    the part :class:`~autoft.predict.Predictor` and :class:`~autoft.onnx_predict.OnnxPredictor` share."""
 
     inputs: tuple[str, ...]
     label_names: list[str]

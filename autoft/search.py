@@ -154,8 +154,7 @@ class StudySearch(Search):
         if now - began < FORECAST_AFTER or step - first < 3:
             return
         self._forecast_done = True
-        # trials in flight at once each train at about this rate (the watched one shares the machine with them)
-        per_second = (step - first) * trial.config.hp.batch_size / (now - began) * self.workers.lanes
+        per_second = (step - first) * trial.config.hp.batch_size / (now - began)
         epochs = mean_of(self.config.space.get("epochs", trial.config.hp.epochs))
         forecast = Forecast(
             trials=self.remaining(),
@@ -165,6 +164,7 @@ class StudySearch(Search):
             evaluations=epochs + self.config.rungs,
             samples_per_second=per_second,
             test_rows=len(self.bench.encoded.get("test", ())),
+            lanes=self.workers.lanes,
         )
         model = self.config.model
         shrink = [

@@ -157,7 +157,7 @@ def load_model(folder: Path, *, device: str = "auto", batch_size: int = 64, onnx
     import importlib
 
     try:  # the ONNX export module, where there is one, provides the runtime predictor
-        predictor = importlib.import_module("autoft.onnx_export").OnnxPredictor
+        predictor = importlib.import_module("autoft.onnx_predict").OnnxPredictor
     except (ImportError, AttributeError):
         raise ModelError(
             f"'{path}' is there, but this version of autoft cannot run ONNX models; serve without --onnx"

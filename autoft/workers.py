@@ -36,6 +36,7 @@ from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_li
 from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
+from .threads import cpu_cores
 
 if TYPE_CHECKING:
     from .training import Reporter
@@ -278,14 +279,6 @@ def _gpu_device_files() -> bool:
         return True  # not Linux: no cheap answer, ask torch
     files = ("/dev/kfd", "/dev/nvidiactl", "/dev/dxg")
     return any(Path(f).exists() for f in files) or any(Path("/dev").glob("nvidia[0-9]*"))
-
-
-def cpu_cores() -> int:
-    """The cores this process may run on (its affinity, which containers and ``taskset`` narrow)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def cpu_lanes(setting: str | int, cores: int) -> int:

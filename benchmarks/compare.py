@@ -160,76 +160,65 @@ def settings(args: argparse.Namespace) -> dict:
     from .search import PRESET_SPACE, SPACE
 
     if args.preset:
-        return preset_settings(args, SPACE if SEARCH_PRESETS[args.preset].get("space") == "default" else PRESET_SPACE)
+        preset = {**SEARCH_PRESETS[args.preset], **(SMOKE_SEARCH if args.smoke else {})}
+        device = args.device if args.device != "auto" else preset["device"]
+        pick = _picker(preset)
+        return {
+            **_shared(args, device, pick),
+            "preset": args.preset,
+            "mode": args.mode or "search",
+            "data": str(args.data or preset["data"]),
+            "split": preset["split"],
+            "test_rows": pick(args.test_rows, "test_rows"),
+            "dataloader_workers": pick(args.dataloader_workers, "dataloader_workers")
+            if "dataloader_workers" in preset
+            else args.dataloader_workers or 0,
+            "space": SPACE if preset.get("space") == "default" else PRESET_SPACE,
+            "autoft_defaults": True,
+        }
     import torch
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    preset = PRESETS["smoke" if args.smoke else "gpu" if device == "cuda" else "cpu"]
-
-    def pick(flag, key):
-        return flag if flag is not None else preset[key]
-
+    name = "smoke" if args.smoke else "gpu" if device == "cuda" else "cpu"
+    pick = _picker(PRESETS[name])
     return {
-        "preset": "smoke" if args.smoke else "gpu" if device == "cuda" else "cpu",
-        "smoke": args.smoke,
+        **_shared(args, device, pick),
+        "preset": name,
         "mode": args.mode or "all",
-        "model": args.model,
         "data": str(args.data or DEFAULT_DATA),
         "split": "imdb",
-        "device": device,
-        "precision": args.precision or ("bf16" if device == "cuda" else "fp32"),
-        "max_length": pick(args.max_length, "max_length"),
         "batch_size": pick(args.batch_size, "batch_size"),
         "epochs": pick(args.epochs, "epochs"),
         "throughput_train_rows": pick(args.train_rows, "throughput_rows"),
-        "search_train_rows": pick(args.train_rows, "search_rows"),
-        "val_rows": pick(args.val_rows, "val_rows"),
         "test_rows": args.test_rows or pick(args.val_rows, "val_rows"),
-        "trials": pick(args.trials, "trials"),
         "dataloader_workers": pick(args.dataloader_workers, "dataloader_workers"),
         "repeats": args.repeats,
-        "search_first": args.search_first,
-        "seed": args.seed,
-        "search_seed": args.seed if args.search_seed is None else args.search_seed,
-        "seeds": args.seeds,
         "space": SPACE,
-        "trials_per_gpu": args.trials_per_gpu,
         "autoft_defaults": False,
     }
 
 
-def preset_settings(args: argparse.Namespace, space: dict) -> dict:
-    """A search preset's settings (``--smoke`` makes its sizes tiny); flags still override."""
-    preset = {**SEARCH_PRESETS[args.preset], **(SMOKE_SEARCH if args.smoke else {})}
-    device = args.device if args.device != "auto" else preset["device"]
+def _picker(preset: dict):
+    """A flag's value where given, else the preset's."""
+    return lambda flag, key: flag if flag is not None else preset[key]
 
-    def pick(flag, key):
-        return flag if flag is not None else preset[key]
 
+def _shared(args: argparse.Namespace, device: str, pick) -> dict:
+    """The settings every mode resolves the same way."""
     return {
-        "preset": args.preset,
         "smoke": args.smoke,
-        "mode": args.mode or "search",
         "model": args.model,
-        "data": str(args.data or preset["data"]),
-        "split": preset["split"],
         "device": device,
         "precision": args.precision or ("bf16" if device == "cuda" else "fp32"),
         "max_length": pick(args.max_length, "max_length"),
         "search_train_rows": pick(args.train_rows, "search_rows"),
         "val_rows": pick(args.val_rows, "val_rows"),
-        "test_rows": pick(args.test_rows, "test_rows"),
         "trials": pick(args.trials, "trials"),
-        "dataloader_workers": pick(args.dataloader_workers, "dataloader_workers")
-        if "dataloader_workers" in preset
-        else args.dataloader_workers or 0,
         "trials_per_gpu": args.trials_per_gpu,
         "search_first": args.search_first,
         "seed": args.seed,
         "search_seed": args.seed if args.search_seed is None else args.search_seed,
         "seeds": args.seeds,
-        "space": space,
-        "autoft_defaults": True,
     }
 
 

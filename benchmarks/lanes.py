@@ -1,10 +1,11 @@
-"""``python -m benchmarks.lanes``: autoft's search with 1, 2, 4 ... trials at once on each GPU.
+"""``python -m benchmarks.lanes``: autoft's search with 1, 2, 4 ... trials at once on each GPU, or on the CPU.
 
 The autoft side of a search preset (``--preset imdb-gpu`` by default; every flag of ``python -m benchmarks``
-applies) run once per ``--lanes`` value with ``[search] trials_per_gpu`` set to it, on the same files and
-seed. Per value: the search's wall time (the whole process), its best validation score, and the aggregate
-training throughput: the rows all trials trained on (each trial's samples/s × its training seconds) over
-the seconds from the first trial's start to the last trial's end.
+applies) run once per ``--lanes`` value with ``[search] trials_per_gpu`` set to it (on a CPU preset, such as
+``finpb-cpu``, or with ``--device cpu``: ``cpu_trials``), on the same files and seed. Per value: the
+search's wall time (the whole process), its best validation score, and the aggregate training throughput:
+the rows all trials trained on (each trial's samples/s × its training seconds) over the seconds from the
+first trial's start to the last trial's end.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def aggregate_samples_per_s(trials: list[dict]) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = compare.build_parser()
     parser.prog = "python -m benchmarks.lanes"
-    parser.add_argument("--lanes", default="1,2,4", help="trials_per_gpu values, comma-separated (default 1,2,4)")
+    parser.add_argument(
+        "--lanes", default="1,2,4", help="trials_per_gpu (CPU: cpu_trials) values, comma-separated (default 1,2,4)"
+    )
     args = parser.parse_args(argv)
     args.preset = args.preset or "imdb-gpu"
     lanes = [int(v) for v in args.lanes.split(",")]
@@ -47,13 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         files, data = compare.search_data(cfg, workdir / "data")
         results["data"] = data
         base = compare.search_settings(cfg)
+        key = "cpu_trials" if cfg["device"] == "cpu" else "trials_per_gpu"
         for value in lanes:
             folder = workdir / f"lanes-{value}"
             folder.mkdir(parents=True, exist_ok=True)
-            print(f"lanes: trials_per_gpu {value} ...", file=sys.stderr, flush=True)
-            side = search.autoft_search(folder, files, dataclasses.replace(base, trials_per_gpu=value))
+            print(f"lanes: {key} {value} ...", file=sys.stderr, flush=True)
+            side = search.autoft_search(folder, files, dataclasses.replace(base, **{key: value}))
             row = {
-                "trials_per_gpu": value,
+                key: value,
                 "wall_s": side["wall_s"],
                 "best_validation": side["best_validation"],
                 "aggregate_samples_per_s": aggregate_samples_per_s(side["trials"]),
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             results["lanes"].append(row)
             print(
-                f"lanes: trials_per_gpu {value}: {row['wall_s']:.1f} s wall, best validation "
+                f"lanes: {key} {value}: {row['wall_s']:.1f} s wall, best validation "
                 f"{row['best_validation']:.4f}, {row['aggregate_samples_per_s'] or 0:.0f} samples/s aggregate",
                 file=sys.stderr,
                 flush=True,

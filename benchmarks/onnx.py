@@ -59,7 +59,7 @@ def benchmark_texts(
 
     An input is a text, or for a sentence-pair model a (text, second text) tuple.
     """
-    from autoft.onnx_export import paired_with_next, study_test_split, vocabulary_texts
+    from autoft.onnx_texts import paired_with_next, study_test_split, vocabulary_texts
 
     check, why = study_test_split(folder, label_names, paired)
     if check is not None:
@@ -83,7 +83,8 @@ def _proba(backend: Any, items: list) -> Any:
 def load_backends(folder: Path, threads: int, batch_size: int) -> dict[str, Any]:
     import torch
 
-    from autoft.onnx_export import INT8_FILE, ONNX_FILE, OnnxPredictor, export, summary
+    from autoft.onnx_export import export, summary
+    from autoft.onnx_predict import INT8_FILE, ONNX_FILE, OnnxPredictor
     from autoft.predict import Predictor
 
     if not (folder / ONNX_FILE).is_file() or not (folder / INT8_FILE).is_file():

@@ -1,6 +1,7 @@
 """The search's budget (a deadline: no trial starts that cannot reach its first rung, a running trial ends
 at it) and the forecast of the whole study."""
 
+import dataclasses
 import json
 import time
 
@@ -57,6 +58,10 @@ def test_a_forecast_past_an_hour_names_what_shrinks_it():
     assert "dataset.max_train_rows" in slow.text(["dataset.max_train_rows (now 25,000 rows)"])
     quick = Forecast(trials=2, epochs=1, train_rows=500, validation_rows=100, evaluations=4, samples_per_second=50)
     assert quick.seconds < 60 and "over an hour" not in quick.text(["x"])
+    # trials side by side: the search's work is shared among them, the best trial's test split is scored once
+    side_by_side = dataclasses.replace(slow, lanes=2)
+    assert side_by_side.seconds == pytest.approx((slow.seconds - slow.test_seconds) / 2 + slow.test_seconds)
+    assert "in each of 2 trials at once" in side_by_side.text([])
 
 
 def test_a_trial_at_the_deadline_evaluates_once_more_and_ends(tiny_bert):

@@ -102,15 +102,14 @@ def test_a_study_tokenizes_with_the_tokenizers_threads_unless_the_user_chose(use
     """autoft's command line keeps the threads off where trials fork; they run only while a study tokenizes."""
     from types import SimpleNamespace
 
-    from autoft import features
+    from autoft import features, threads
 
     monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
-    monkeypatch.delenv(features.THREADS_OFF_BY_AUTOFT, raising=False)
-    if user_value is None:  # what autoft.cli.entry does where the user set nothing
-        monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-        monkeypatch.setenv(features.THREADS_OFF_BY_AUTOFT, "1")
-    else:
+    monkeypatch.delenv(threads.THREADS_OFF_BY_AUTOFT, raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # restored after the test, as the two above
+    if user_value is not None:
         monkeypatch.setenv("TOKENIZERS_PARALLELISM", user_value)
+    threads.set_process_defaults()  # what autoft's command line does first
     seen = []
     monkeypatch.setattr(features, "encode", lambda *a, **k: seen.append(os.environ["TOKENIZERS_PARALLELISM"]))
     split = SimpleNamespace(texts=["a b"], labels=np.zeros(1, dtype=np.int64), pairs=None)

@@ -86,7 +86,7 @@ def test_the_graph_has_dynamic_batch_and_sequence_axes(trained):
     """Probabilities within 1e-4 of PyTorch's at every batch size, for texts of many lengths."""
     import onnx
 
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
 
     graph = onnx.load(str(trained / "model.onnx"), load_external_data=False).graph
@@ -123,7 +123,7 @@ def test_predict_onnx_gives_the_pytorch_labels(trained, cli, tmp_path):
 
 
 def test_serve_loads_the_onnx_model(trained):
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.serve import load_model
 
     model = load_model(trained, device="auto", batch_size=4, onnx=True)
@@ -133,7 +133,8 @@ def test_serve_loads_the_onnx_model(trained):
 
 def test_distilbert_with_a_custom_head_exports(tiny_distilbert, tmp_path):
     """DistilBERT (no token_type_ids) with autoft's MLP head (autoft_head.json), loaded by load_trained."""
-    from autoft.onnx_export import OnnxPredictor, export
+    from autoft.onnx_export import export
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
 
     folder = saved_classifier(tmp_path / "best", tiny_distilbert, head=True)
@@ -306,7 +307,7 @@ def test_the_pair_graph_reads_the_token_type_ids_of_each_pair(pair_model):
     import torch
 
     from autoft.errors import ConfigError
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
 
     folder, _ = pair_model
@@ -337,7 +338,7 @@ def test_the_pair_graph_reads_the_token_type_ids_of_each_pair(pair_model):
 
 def test_a_single_text_graph_refuses_pairs(trained):
     from autoft.errors import ConfigError
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
 
     graph = OnnxPredictor(trained)
     assert graph.inputs == ("text",) and not graph.paired
@@ -348,7 +349,7 @@ def test_a_single_text_graph_refuses_pairs(trained):
 def test_predict_and_serve_run_the_pair_graph(pair_model, cli, tmp_path):
     import pandas as pd
 
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
     from autoft.serve import inputs_of, load_model
 
@@ -466,7 +467,7 @@ def test_a_regression_model_exports_a_graph_of_predictions_checked_against_the_t
 
 
 def test_the_regression_graph_gives_predictors_numbers_at_any_batch_size(regressor):
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
 
     folder, _ = regressor
@@ -534,7 +535,7 @@ def test_a_regression_check_that_fails_writes_nothing_and_a_noisy_int8_graph_is_
 
 
 def test_the_test_split_of_another_task_is_not_used_for_the_check(regressor, pair_model):
-    from autoft.onnx_export import study_test_split
+    from autoft.onnx_texts import study_test_split
 
     folder, _ = regressor
     check, why = study_test_split(folder, ["score"], paired=False)
@@ -551,7 +552,8 @@ def test_the_test_split_of_another_task_is_not_used_for_the_check(regressor, pai
 
 def test_a_regression_pair_model_exports_checked_on_pairs(tiny_bert, tmp_path):
     """STS-B's kind of model: sentence pairs in, a number out; the graph reads each pair's type ids."""
-    from autoft.onnx_export import OnnxPredictor, export
+    from autoft.onnx_export import export
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import Predictor
 
     folder = saved_regressor(tmp_path / "best", tiny_bert, paired=True)
@@ -657,7 +659,7 @@ def test_the_multi_label_graph_gives_predictors_sigmoids_and_label_sets(multi_la
     thresholds of task.json decide the labels, as Predictor's do."""
     import torch
 
-    from autoft.onnx_export import OnnxPredictor
+    from autoft.onnx_predict import OnnxPredictor
     from autoft.predict import LABEL_SEPARATOR, Predictor
 
     folder, _ = multi_label_model
@@ -720,7 +722,7 @@ def test_predict_onnx_writes_a_labels_column_and_serve_answers_label_sets(multi_
 def test_the_multi_label_test_split_keeps_its_label_sets_in_the_models_order(multi_label_model, pair_model):
     import pandas as pd
 
-    from autoft.onnx_export import study_test_split
+    from autoft.onnx_texts import study_test_split
 
     folder, _ = multi_label_model
     check, why = study_test_split(folder, ["pos", "mixed", "neg"], paired=False)

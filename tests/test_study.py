@@ -14,7 +14,8 @@ def trials_of(run_dir, name="tiny"):
 
 
 def test_a_study_runs_writes_its_leaderboard_and_saves_the_best_model(study_file, cli, tmp_path):
-    path = study_file(strategies={"full": {}, "lora": {"r": [2, 4]}})
+    # two trials at once, as a user's study runs on a CPU of 2 cores or more (cpu_trials = "auto")
+    path = study_file(strategies={"full": {}, "lora": {"r": [2, 4]}}, search={"cpu_trials": 2})
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err
     run_dir = tmp_path / "runs" / "tiny"
@@ -43,7 +44,9 @@ def test_a_study_runs_writes_its_leaderboard_and_saves_the_best_model(study_file
     assert "learning_rate 0.005..0.015, log" in result.out
     assert "lora.r 2 | 4" in result.out
 
-    attrs = trials_of(run_dir)[0].user_attrs
+    trials = trials_of(run_dir)
+    assert trials[1].datetime_start < trials[0].datetime_complete  # the second trial did not wait for the first
+    attrs = trials[0].user_attrs
     for key in ("strategy", "model", "trainable_params", "train_seconds", "samples_per_second", "peak_memory_mb"):
         assert key in attrs, key
     checkpoints = list((run_dir / "checkpoints").glob("trial-*"))
