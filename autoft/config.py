@@ -95,9 +95,10 @@ class SearchSection:
     gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
     trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)
     cpu_trials: Literal["auto"] | int = option(
-        "auto",
-        "trials running at once when there is no GPU, each on its share of the cores: auto (2 on a machine with "
-        "2 or more cores, as small models train faster side by side than on all cores each), or a number",
+        1,
+        "trials running at once when there is no GPU, each on its share of the cores: 1, a number, or auto (2 on "
+        "2 or more cores); more than 1 trains more samples a second, but which trials a seed gives then depends "
+        "on timing",
         ge=1,
     )
 

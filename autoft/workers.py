@@ -285,8 +285,9 @@ def cpu_lanes(setting: str | int, cores: int) -> int:
     """How many trials train at once on a machine without a GPU.
 
     ``auto`` is 2 where there are 2 or more cores: a small model's step does not use many cores well
-    (MiniLM-L6 at batch 16 on 2 cores: two trials on a core each train 1.26 times the samples a second
-    of one trial on both, docs/performance.md), and two trials in flight also meet at their rungs sooner.
+    (MiniLM-L6 on 2 cores: two trials on a core each train about 1.3 times the samples a second of one
+    trial on both, docs/performance.md). The default is 1: with two in flight, which trial reaches a rung
+    or ends first depends on timing, so a seeded study no longer gives the same trials run to run.
     """
     if setting == "auto":
         return 2 if cores >= 2 else 1

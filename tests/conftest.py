@@ -124,8 +124,7 @@ def tiny_study(tmp_path: Path, model: Path, data: Path, **tables) -> dict:
         "study": {"name": "tiny", "seed": 0, "output_dir": str(tmp_path / "runs")},
         "model": {"name": str(model), "max_length": 32},
         "dataset": {"type": "files", "path": str(data)},
-        # one trial at a time, in order (a user's default on a multi-core CPU is two: test_workers)
-        "search": {"n_trials": 3, "objective": "accuracy", "pruner": "none", "cpu_trials": 1},
+        "search": {"n_trials": 3, "objective": "accuracy", "pruner": "none"},
         "space": {"learning_rate": {"low": 5e-3, "high": 1.5e-2, "log": True}, "epochs": 4, "batch_size": 16},
         "train": {"eval_batch_size": 64},
     }

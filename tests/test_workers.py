@@ -129,7 +129,8 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
 
 
 def test_trials_sharing_the_cpu_each_train_on_their_share_of_its_cores(study_file, monkeypatch):
-    """Without a GPU, ``cpu_trials = "auto"`` runs two trials at once, each worker's torch on half the cores."""
+    """Without a GPU, ``cpu_trials = "auto"`` runs two trials at once, each worker's torch on half the cores;
+    the default runs one, on all of them."""
     from autoft import workers as workers_module
     from autoft.config import load_study
     from autoft.display import StudyDisplay, make_console
@@ -158,6 +159,9 @@ def test_trials_sharing_the_cpu_each_train_on_their_share_of_its_cores(study_fil
     assert workers_module.worker_lanes(bench) == [{"CUDA_VISIBLE_DEVICES": ""}]
     config, registry = load_study(study_file(search={"cpu_trials": "auto", "n_trials": 1}))
     assert len(workers_module.worker_lanes(Workbench.load(config, registry))) == 1  # no worker without a trial
+    config, registry = load_study(study_file())
+    (lane,) = workers_module.worker_lanes(Workbench.load(config, registry))  # the default: one trial, all cores
+    assert "OMP_NUM_THREADS" not in lane
     config, registry = load_study(study_file(search={"cpu_trials": 3}))
     monkeypatch.setattr(workers_module, "cpu_cores", lambda: 8)
     assert len(workers_module.worker_lanes(Workbench.load(config, registry))) == 3
