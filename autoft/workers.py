@@ -371,7 +371,7 @@ class WorkerPool:
 
     @property
     def lanes(self) -> int:
-        """How many trials run at once here (the workers started, or those :meth:`start` would start)."""
+        """How many trials run at once here: the workers started (1 before :meth:`start`)."""
         return len(self._workers) if self._workers is not None else 1
 
     def idle(self) -> list[Worker]:

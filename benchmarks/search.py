@@ -48,7 +48,7 @@ class SearchSettings:
     seed: int = 0  # the study's seed; the Trainer's TPE and training seed
     space: dict = field(default_factory=lambda: dict(SPACE))
     trials_per_gpu: int = 1  # autoft's [search] trials_per_gpu
-    cpu_trials: int | str = "auto"  # autoft's [search] cpu_trials (trials at once without a GPU)
+    cpu_trials: int | None = None  # autoft's [search] cpu_trials (trials at once without a GPU); None: its default
     #: True: autoft searches with its own defaults (sampler, pruner, early stopping, evaluation schedule),
     #: the study file setting only what parity needs; False (the default mode): pinned to TPE, the median
     #: pruner, no early stopping, as the Trainer side
@@ -92,7 +92,7 @@ def study_tables(files: dict[str, Path], output_dir: Path, s: SearchSettings) ->
     search = {"n_trials": s.trials, "objective": "accuracy"}
     if s.trials_per_gpu != 1:
         search["trials_per_gpu"] = s.trials_per_gpu
-    if s.cpu_trials != "auto":
+    if s.cpu_trials is not None:
         search["cpu_trials"] = s.cpu_trials
     train = {"precision": s.precision, "device": s.device}
     if not s.autoft_defaults:
