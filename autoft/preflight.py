@@ -14,6 +14,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, ModelError, type_and_first_line
+from .gpus import gpu_count
 from .options import Choice, Range
 
 if TYPE_CHECKING:
@@ -108,10 +109,8 @@ def check_class_weights(bench: Workbench) -> None:
 
 
 def check_devices(bench: Workbench) -> None:
-    import torch
-
     config = bench.config
-    count = torch.cuda.device_count()  # asks NVML; CUDA stays uninitialised here
+    count = gpu_count()
     device = config.train.device
     if device.startswith("cuda"):
         index = int(device.partition(":")[2] or 0)

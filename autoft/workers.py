@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_line
+from .gpus import gpu_ids
 from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
@@ -257,28 +258,6 @@ def wait_any(workers: Iterable[Worker], timeout: float = 0.5) -> list[tuple[Work
             if w.outcome is None and not w.process.is_alive() and not w.conn.poll(0):
                 w.outcome = TrialOutcome(state="failed", reason=f"trial worker died ({_death(w.process.exitcode)})")
     return [(w, o) for w in busy if (o := w.finished()) is not None]
-
-
-def gpu_ids(setting: str | tuple[int, ...]) -> list[int]:
-    """GPU indices to use: "auto" is every GPU torch sees, "none" is none, or a list of indices."""
-    if setting == "none":
-        return []
-    if setting == "auto":
-        if not _gpu_device_files():
-            return []  # no GPU driver: torch would see none (found without importing it, a second on a CPU)
-        import torch
-
-        return list(range(torch.cuda.device_count()))  # asks NVML; CUDA stays uninitialised here
-    return list(setting)
-
-
-def _gpu_device_files() -> bool:
-    """Whether this machine has the device files a GPU torch could use needs: NVIDIA's, ROCm's /dev/kfd,
-    or WSL2's /dev/dxg (elsewhere, such as macOS, torch is asked)."""
-    if not Path("/dev").is_dir() or not Path("/proc").is_dir():
-        return True  # not Linux: no cheap answer, ask torch
-    files = ("/dev/kfd", "/dev/nvidiactl", "/dev/dxg")
-    return any(Path(f).exists() for f in files) or any(Path("/dev").glob("nvidia[0-9]*"))
 
 
 def cpu_lanes(setting: str | int, cores: int) -> int:
