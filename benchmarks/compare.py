@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--trials-per-gpu", type=int, default=1, help="autoft's [search] trials_per_gpu (search; GPU only, 1)"
     )
+    p.add_argument(
+        "--isolation",
+        choices=["process", "none"],
+        help="autoft's [search] isolation (search; default autoft's: each trial in a process of its own)",
+    )
     p.add_argument("--repeats", type=int, default=1, help="throughput runs per side; the median is reported")
     p.add_argument(
         "--search-first",
@@ -215,6 +220,7 @@ def _shared(args: argparse.Namespace, device: str, pick) -> dict:
         "val_rows": pick(args.val_rows, "val_rows"),
         "trials": pick(args.trials, "trials"),
         "trials_per_gpu": args.trials_per_gpu,
+        "isolation": args.isolation,
         "search_first": args.search_first,
         "seed": args.seed,
         "search_seed": args.seed if args.search_seed is None else args.search_seed,
@@ -313,6 +319,7 @@ def search_settings(cfg: dict) -> SearchSettings:
         seed=cfg["seed"],
         space=cfg["space"],
         trials_per_gpu=cfg["trials_per_gpu"],
+        isolation=cfg.get("isolation"),
         autoft_defaults=cfg["autoft_defaults"],
     )
 
