@@ -162,6 +162,7 @@ def run_study(
             display.print(f"marked interrupted trial(s) {', '.join(map(str, interrupted))} as failed")
         target = n_trials or config.search.n_trials
         search = StudySearch(config, registry, bench, ledger, display, workers, target)
+        workers.keep(target - ledger.started_count())  # a resumed study may need fewer workers than lanes
     except BaseException:
         workers.close()
         raise

@@ -25,7 +25,12 @@ def set_process_defaults() -> None:
     if "TOKENIZERS_PARALLELISM" not in os.environ:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         os.environ[THREADS_OFF_BY_AUTOFT] = "1"
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ["OMP_WAIT_POLICY"] = omp_wait_policy()
+
+
+def omp_wait_policy() -> str:
+    """OpenMP's wait policy for autoft's processes: the user's, else PASSIVE (threads sleep while they wait)."""
+    return os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @contextlib.contextmanager

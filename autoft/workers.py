@@ -37,7 +37,7 @@ from .gpus import gpu_ids
 from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
-from .threads import cpu_cores
+from .threads import cpu_cores, omp_wait_policy
 
 if TYPE_CHECKING:
     from .training import Reporter
@@ -128,7 +128,7 @@ class ProcessWorker(Worker):
         self.info: dict = {}  # what the worker process reports when it is ready: pid, the GPU it sees
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
-        env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(env or {})}
+        env = {"OMP_WAIT_POLICY": omp_wait_policy(), **(env or {})}  # for library users, who skip the command line
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         # The worker ignores Ctrl-C from its first instruction (an ignored signal stays ignored across exec,
@@ -305,6 +305,7 @@ class WorkerPool:
         self.display = display
         self._workers: list[Worker] | None = None
         self._started = ""  # what start said, or would have said
+        self._where = ""  # where the workers run, in words
 
     def start(self, *, quiet: bool = False) -> None:
         """Start the workers; they load the model while this process goes on (checking, tokenizing).
@@ -319,8 +320,8 @@ class WorkerPool:
         lanes = worker_lanes(self.bench)
         gpus = sorted({env["CUDA_VISIBLE_DEVICES"] for env in lanes if env.get("CUDA_VISIBLE_DEVICES")})
         threads = lanes[0].get("OMP_NUM_THREADS")
-        where = f"{len(gpus)} GPU(s)" if gpus else f"the CPU, {threads} core(s) each" if threads else "the CPU"
-        self._started = f"[dim]starting {len(lanes)} trial worker(s) on {where} (each loads the model once)[/]"
+        self._where = f"{len(gpus)} GPU(s)" if gpus else f"the CPU, {threads} core(s) each" if threads else "the CPU"
+        self._started = self._starting(len(lanes))
         if not quiet:
             self.announce()
         spec = self.bench.spec()
@@ -333,6 +334,21 @@ class WorkerPool:
                 worker.close()
             raise
         self._workers = workers
+
+    def _starting(self, count: int) -> str:
+        return f"[dim]starting {count} trial worker(s) on {self._where} (each loads the model once)[/]"
+
+    def keep(self, count: int) -> None:
+        """Close the workers past the first ``count`` (one always stays): a resumed study may have fewer
+        trials left to start than there are lanes, and a spare worker would hold a model for nothing."""
+        count = max(1, count)
+        if self._workers is None or len(self._workers) <= count:
+            return
+        spare, self._workers = self._workers[count:], self._workers[:count]
+        for worker in spare:
+            worker.close()
+        if self._started:
+            self._started = self._starting(count)
 
     def announce(self) -> None:
         """Say that the workers started (after a quiet :meth:`start`)."""

@@ -147,6 +147,11 @@ def test_trials_sharing_the_cpu_each_train_on_their_share_of_its_cores(study_fil
         bench.tokenize(config.run_dir / "cache")
         assert [w.info["threads"] for w in pool.workers] == [1, 1]
         assert pool.lanes == 2
+        spare = pool.workers[1]
+        pool.keep(1)  # a resumed study with one trial left to start
+        assert pool.lanes == 1 and len(pool.workers) == 1
+        spare.process.join(10)
+        assert not spare.process.is_alive()
     finally:
         pool.close()
     assert "OMP_NUM_THREADS" not in os.environ  # the study process keeps all its cores
