@@ -122,14 +122,15 @@ def _nvml_raw_count() -> int | None:
     """Every NVIDIA GPU the driver has, from NVML; None where NVML does not answer."""
     try:
         nvml = ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
+        init, get_count, shutdown = nvml.nvmlInit_v2, nvml.nvmlDeviceGetCount_v2, nvml.nvmlShutdown
+    except (OSError, AttributeError):  # no NVML, or one too old to have these calls
         return None
-    if nvml.nvmlInit_v2() != 0:
+    if init() != 0:
         return None
     try:
         count = ctypes.c_uint(0)
-        if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+        if get_count(ctypes.byref(count)) != 0:
             return None
         return int(count.value)
     finally:
-        nvml.nvmlShutdown()
+        shutdown()

@@ -79,3 +79,39 @@ def test_counting_gpus_does_not_import_torch():
 def test_settings_other_than_auto():
     assert gpus.gpu_ids("none") == []
     assert gpus.gpu_ids([1, 3]) == [1, 3]
+
+
+class _FakeNvml:
+    """libnvidia-ml as ctypes sees it: C calls returning NVML's status codes (0: success)."""
+
+    def __init__(self, count: int, init_status: int = 0):
+        self.count, self.init_status, self.shut = count, init_status, False
+
+    def nvmlInit_v2(self):
+        return self.init_status
+
+    def nvmlDeviceGetCount_v2(self, ref):
+        ref._obj.value = self.count
+        return 0
+
+    def nvmlShutdown(self):
+        self.shut = True
+        return 0
+
+
+def test_nvml_count_and_its_absence(monkeypatch):
+    import ctypes
+
+    lib = _FakeNvml(3)
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: lib)
+    assert gpus._nvml_raw_count() == 3 and lib.shut  # NVML shut down again after counting
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: _FakeNvml(3, init_status=9))  # the driver is not loaded
+    assert gpus._nvml_raw_count() is None
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: object())  # an NVML without the _v2 calls
+    assert gpus._nvml_raw_count() is None
+
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    assert gpus._nvml_raw_count() is None
