@@ -60,12 +60,14 @@ def nvml_count() -> int | None:
 def count_visible(value: str | None, raw_count: Callable[[], int | None]) -> int | None:
     """The GPUs of ``raw_count()`` that ``CUDA_VISIBLE_DEVICES`` (``value``) leaves, as torch counts them;
     None where its value is not plain indices or ``raw_count`` cannot say."""
-    visible = None if value is None else visible_indices(value)
-    if value is not None and not visible:
+    if value is None:
+        return raw_count()
+    visible = visible_indices(value)
+    if not visible:
         return None if visible is None else 0
     raw = raw_count()
-    if raw is None or visible is None:
-        return raw
+    if raw is None:
+        return None
     return next((i for i, index in enumerate(visible) if index >= raw), len(visible))  # as torch trims the list
 
 
