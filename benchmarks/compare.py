@@ -455,9 +455,24 @@ def run_quickstart(workdir: Path) -> dict:
     return quickstart.run(workdir)
 
 
-def start_results(program: str, argv: list[str] | None, cfg: dict) -> dict | None:
-    """The JSON's opening (date, command, settings, machine), or None after saying what is wrong with --data."""
-    problem = check_data(cfg)
+def check_workdir(workdir: Path | None) -> str | None:
+    """What is wrong with --workdir: a study storage left by an earlier run, which autoft would resume (and
+    the benchmark would time a search that does not run), or None."""
+    if workdir is None or not workdir.is_dir():
+        return None
+    earlier = next(iter(sorted(workdir.rglob("study.db"))), None)
+    if earlier is None:
+        return None
+    return (
+        f"--workdir {workdir}: holds {earlier.relative_to(workdir)} from an earlier run, which autoft would "
+        "resume instead of searching; give an empty or new folder"
+    )
+
+
+def start_results(program: str, argv: list[str] | None, cfg: dict, workdir: Path | None) -> dict | None:
+    """The JSON's opening (date, command, settings, machine), or None after saying what is wrong with --data
+    or --workdir."""
+    problem = check_data(cfg) or check_workdir(workdir)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return None
@@ -479,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --seeds {args.seeds}: give 1 or more", file=sys.stderr)
         return 2
     cfg = settings(args)
-    results = start_results("python -m benchmarks", argv, cfg)
+    results = start_results("python -m benchmarks", argv, cfg, args.workdir)
     if results is None:
         return 2
     started = time.perf_counter()

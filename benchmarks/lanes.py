@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args.preset = args.preset or "imdb-gpu"
     lanes = [int(v) for v in args.lanes.split(",")]
     cfg = compare.settings(args)
-    results = compare.start_results("python -m benchmarks.lanes", argv, cfg)
+    results = compare.start_results("python -m benchmarks.lanes", argv, cfg, args.workdir)
     if results is None:
         return 2
     results["lanes"] = []

@@ -191,3 +191,26 @@ def test_lanes_run_the_autoft_side_once_per_lane_count(tmp_path, monkeypatch):
     assert [r["cpu_trials"] for r in rows] == [1, 4]
     assert rows[0]["aggregate_samples_per_s"] == pytest.approx(200 / 2.0)
     assert rows[0]["states"] == {"complete": 1, "pruned": 1, "fail": 0}
+
+
+@pytest.mark.parametrize("program", ["compare", "lanes"])
+def test_a_workdir_holding_an_earlier_study_is_refused_before_any_search(tmp_path, monkeypatch, capsys, program):
+    """autoft would resume the earlier study and the benchmark would time a search that never ran."""
+    from benchmarks import compare, lanes, search
+
+    data = write_imdb_like(tmp_path / "imdb")
+    workdir = tmp_path / "work"
+    earlier = workdir / "seed-0" / "runs" / "bench" / "study.db"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"")
+    ran = []
+    monkeypatch.setattr(search, "run", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(search, "autoft_search", lambda *a, **k: ran.append(a))
+    main = {"compare": compare.main, "lanes": lanes.main}[program]
+    argv = ["--preset", "imdb-gpu", "--smoke", "--device", "cpu", "--data", str(data), "--workdir", str(workdir)]
+    assert main([*argv, "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--workdir" in err and "seed-0/runs/bench/study.db" in err
+    assert ran == [] and not (tmp_path / "r.json").exists()
+    earlier.unlink()  # the same folder without the study: accepted
+    assert compare.check_workdir(workdir) is None
