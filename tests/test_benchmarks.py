@@ -214,3 +214,20 @@ def test_a_workdir_holding_an_earlier_study_is_refused_before_any_search(tmp_pat
     assert ran == [] and not (tmp_path / "r.json").exists()
     earlier.unlink()  # the same folder without the study: accepted
     assert compare.check_workdir(workdir) is None
+
+
+def test_carried_data_gives_the_same_subsets_in_a_fraction_of_the_text(tmp_path):
+    """python -m benchmarks.carry empties the texts no seed draws; every seed's subsets stay the same."""
+    from benchmarks.carry import pack_data
+    from benchmarks.common import held_out_rows, load_subsets
+
+    source = write_imdb_like(tmp_path / "imdb")
+    packed = tmp_path / "packed"
+    pack_data(source, packed, [0, 1], {"train": 50, "test": 20})
+    for seed in (0, 1):
+        ours, theirs = load_subsets(packed, 30, 20, seed), load_subsets(source, 30, 20, seed)
+        pd.testing.assert_frame_equal(ours.train, theirs.train)
+        pd.testing.assert_frame_equal(ours.validation, theirs.validation)
+        pd.testing.assert_frame_equal(held_out_rows(packed, 20, seed), held_out_rows(source, 20, seed))
+    train = pd.read_parquet(packed / "train.parquet")
+    assert len(train) == 200 and 50 <= (train.text != "").sum() < 100
