@@ -10,6 +10,8 @@ folder and swapped in, so it is never half-written.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import torch
 
 from .calibration import fit_temperature, scale
 from .card import model_card
-from .errors import ModelError
+from .errors import ModelError, type_and_first_line
 from .fsutil import write_folder, write_json, write_text
 from .heads import read_head
 from .metrics import compute
@@ -109,6 +111,8 @@ def finalize(
         train_mean=float(np.mean(bench.encoded["train"].labels)) if bench.regression else None,
         thresholds=thresholds,
     )
+    if "attributions_skipped" in evaluation:
+        display.print(f"warning: token attributions skipped: {evaluation['attributions_skipped']}")
     write_folder(run_dir / BEST, lambda folder: _fill_best(folder, checkpoint, bench, best, metrics, evaluation))
     shutil.rmtree(checkpoint / PREDICTIONS, ignore_errors=True)  # used: the checkpoint is its model again
     del model
@@ -265,21 +269,16 @@ def write_evaluation(
             if explain:  # the surest wrong decisions, towards the label each was about
                 from .attributions import explain_rows
 
-                rows = pd.read_csv(tmp / "mistakes.csv", keep_default_na=False, dtype=str).head(explain)
-                targets = [names.index(label) for label in rows.get("label", [])]
-                predicted = [f"{m}: {label}" for m, label in zip(rows.get("mistake", []), rows.get("label", []))]
-                html, md = explain_rows(
-                    model,
-                    tokenizer,
-                    rows,
-                    targets,
-                    predicted,
-                    rows.get("true", pd.Series()).tolist(),
-                    max_length=max_length,
-                    device=device,
-                )
-                write_text(tmp / "attributions.html", html)
-                write_text(tmp / "attributions.md", md)
+                def explained() -> tuple[str, str]:
+                    rows = pd.read_csv(tmp / "mistakes.csv", keep_default_na=False, dtype=str).head(explain)
+                    targets = [names.index(label) for label in rows.get("label", [])]
+                    predicted = [f"{m}: {label}" for m, label in zip(rows.get("mistake", []), rows.get("label", []))]
+                    true = rows.get("true", pd.Series()).tolist()
+                    return explain_rows(
+                        model, tokenizer, rows, targets, predicted, true, max_length=max_length, device=device
+                    )
+
+                write_attributions(tmp, explained, summary)
 
         write_folder(folder, multi)
         return summary
@@ -294,14 +293,16 @@ def write_evaluation(
             if explain:  # the largest errors, towards the one output: what raised or lowered each prediction
                 from .attributions import explain_rows
 
-                rows = pd.read_csv(tmp / "largest_errors.csv", keep_default_na=False, dtype={"text": str}).head(explain)
-                predicted = [f"{v:.3g}" for v in rows.get("predicted", [])]
-                true = [f"{v:.3g}" for v in rows.get("true", [])]
-                html, md = explain_rows(
-                    model, tokenizer, rows, [0] * len(rows), predicted, true, max_length=max_length, device=device
-                )
-                write_text(tmp / "attributions.html", html)
-                write_text(tmp / "attributions.md", md)
+                def explained() -> tuple[str, str]:
+                    rows = pd.read_csv(tmp / "largest_errors.csv", keep_default_na=False, dtype={"text": str})
+                    rows = rows.head(explain)
+                    predicted = [f"{v:.3g}" for v in rows.get("predicted", [])]
+                    true = [f"{v:.3g}" for v in rows.get("true", [])]
+                    return explain_rows(
+                        model, tokenizer, rows, [0] * len(rows), predicted, true, max_length=max_length, device=device
+                    )
+
+                write_attributions(tmp, explained, summary)
 
         write_folder(folder, regression)
         return summary
@@ -314,14 +315,34 @@ def write_evaluation(
         )
         np.save(tmp / "proba.npy", proba)
         if explain:
-            html, md = explain_misclassified(
-                model, tokenizer, tmp, names, max_length=max_length, device=device, n=explain
+            write_attributions(
+                tmp,
+                lambda: explain_misclassified(
+                    model, tokenizer, tmp, names, max_length=max_length, device=device, n=explain
+                ),
+                summary,
             )
-            write_text(tmp / "attributions.html", html)
-            write_text(tmp / "attributions.md", md)
 
     write_folder(folder, fill)
     return summary
+
+
+def write_attributions(folder: Path, explained: Callable[[], tuple[str, str]], summary: dict) -> None:
+    """attributions.html and .md from ``explained()``, or a note of why there are none.
+
+    Attributions explain the model; they are not the model. A failure while computing them (captum missing,
+    an architecture captum cannot walk, memory) leaves a note in both files and ``summary["attributions_skipped"]``
+    instead of costing the study its evaluation, its exported model and its report.
+    """
+    try:
+        html, md = explained()
+    except Exception as exc:  # noqa: BLE001 -- any failure: the rest of the evaluation stands
+        reason = type_and_first_line(exc)
+        summary["attributions_skipped"] = reason
+        html = f"<p>Token attributions were not computed: {escape(reason)}</p>"
+        md = f"Token attributions were not computed: {reason}\n"
+    write_text(folder / "attributions.html", html)
+    write_text(folder / "attributions.md", md)
 
 
 def write_study_report(

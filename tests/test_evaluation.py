@@ -239,3 +239,30 @@ def test_explain_misclassified_reads_the_most_confident_mistakes(classifier, tmp
     fragment, md = explain_misclassified(model, tok, tmp_path, ["neg", "pos"], max_length=32, device=CPU, n=1)
     assert "predicted <b>neg</b>" in fragment and "true <b>pos</b>" in fragment  # the 0.9 mistake, only
     assert "predicted **neg**, true **pos**" in md and "**pos**, true **neg**" not in md
+
+
+@pytest.mark.parametrize("failure", [ModuleNotFoundError("No module named 'captum'"), RuntimeError("out of memory")])
+def test_a_failure_in_the_attributions_leaves_a_note_and_the_rest_of_the_evaluation(
+    classifier, tmp_path, monkeypatch, failure
+):
+    """Attributions explain the model; when they cannot be computed the evaluation (and so the export and the
+    report after it) still stands, with the reason where the attributions would be."""
+    import autoft.attributions
+    from autoft.export import write_evaluation
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(autoft.attributions, "token_attributions", fail)
+    model, tok = classifier
+    texts = [TEXTS[0], TEXTS[1], "great"]
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    folder = tmp_path / "evaluation"
+    summary = write_evaluation(
+        folder, model, tok, texts, np.array([1, 0, 1]), proba, ["neg", "pos"], max_length=32, device=CPU
+    )
+    assert summary["attributions_skipped"] == f"{type(failure).__name__}: {failure}"
+    assert json.loads((folder / "evaluation.json").read_text())["accuracy"] == pytest.approx(1 / 3)
+    assert (folder / "misclassified.csv").is_file() and (folder / "proba.npy").is_file()
+    assert str(failure) in (folder / "attributions.md").read_text()
+    assert "not computed" in (folder / "attributions.html").read_text()
