@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .common import held_out_order, train_order
 from .compare import DEFAULT_DATA, SEARCH_PRESETS
 
 #: what the lent GPU machines lack, with the dependencies they lack too (optuna's; captum's are there)
@@ -113,16 +114,16 @@ GPU_ROWS = {
 def pack_data(source: Path, out: Path, seeds: list[int], rows: dict[str, int] = GPU_ROWS) -> None:
     """train.parquet and test.parquet, every row kept, texts the seeds never draw emptied.
 
-    The draws are those of common.load_subsets (seed) and common.held_out_rows (seed + 1): the first rows of
-    a seeded permutation of the row count, so the packed files give the same subsets as the originals.
+    The draws are common.train_order's and common.held_out_order's (the first rows of a seeded permutation of
+    the row count), so the packed files give the same subsets as the originals.
     """
     out.mkdir(parents=True, exist_ok=True)
     frames = {split: pd.read_parquet(source / f"{split}.parquet", columns=["text", "label"]) for split in rows}
     for split, frame in frames.items():
         keep = np.zeros(len(frame), bool)
+        order = train_order if split == "train" else held_out_order
         for seed in seeds:
-            rng = np.random.default_rng(seed if split == "train" else seed + 1)
-            keep[rng.permutation(len(frame))[: rows[split]]] = True
+            keep[order(len(frame), seed)[: rows[split]]] = True
         frame.loc[~keep, "text"] = ""
         frame.to_parquet(out / f"{split}.parquet", compression="zstd", compression_level=19)
 

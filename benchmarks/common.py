@@ -25,6 +25,16 @@ class Subsets:
     validation_source: str
 
 
+def train_order(rows: int, seed: int) -> np.ndarray:
+    """The seeded permutation of train.parquet's rows: training rows first, then validation rows."""
+    return np.random.default_rng(seed).permutation(rows)
+
+
+def held_out_order(rows: int, seed: int) -> np.ndarray:
+    """The seeded permutation of test.parquet's rows the held-out rows are the first of."""
+    return np.random.default_rng(seed + 1).permutation(rows)
+
+
 def load_subsets(data_dir: Path, train_rows: int, val_rows: int, seed: int = 0) -> Subsets:
     """A seeded sample of ``train_rows`` training rows and ``val_rows`` validation rows.
 
@@ -32,7 +42,7 @@ def load_subsets(data_dir: Path, train_rows: int, val_rows: int, seed: int = 0) 
     next ones for validation; when train.parquet has too few rows left, validation comes from test.parquet.
     """
     train = pd.read_parquet(data_dir / "train.parquet", columns=["text", "label"])
-    order = np.random.default_rng(seed).permutation(len(train))
+    order = train_order(len(train), seed)
     if train_rows > len(train):
         raise SystemExit(f"--train-rows {train_rows}: {data_dir / 'train.parquet'} has only {len(train)} rows")
     picked = train.iloc[order[:train_rows]].reset_index(drop=True)
@@ -47,7 +57,7 @@ def load_subsets(data_dir: Path, train_rows: int, val_rows: int, seed: int = 0) 
 def held_out_rows(data_dir: Path, rows: int, seed: int = 0) -> pd.DataFrame:
     """A seeded sample of test.parquet (the held-out split autoft scores its best trial on)."""
     test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
-    pick = np.random.default_rng(seed + 1).permutation(len(test))[:rows]
+    pick = held_out_order(len(test), seed)[:rows]
     return test.iloc[pick].reset_index(drop=True)
 
 

@@ -460,7 +460,7 @@ def check_workdir(workdir: Path | None) -> str | None:
     the benchmark would time a search that does not run), or None."""
     if workdir is None or not workdir.is_dir():
         return None
-    earlier = next(iter(sorted(workdir.rglob("study.db"))), None)
+    earlier = min(workdir.rglob("study.db"), default=None)
     if earlier is None:
         return None
     return (
