@@ -89,8 +89,11 @@ class SearchSection:
     )
     reduction_factor: int = option(3, "asha and hyperband keep the best 1 in this many trials at each rung", ge=2)
     startup_trials: int = option(4, "trials before the sampler and the median pruner start to act", ge=0)
-    isolation: Literal["process", "none"] = option(
-        "process", "run each trial in its own process (memory and crashes stay with the trial)"
+    isolation: Literal["auto", "process", "worker", "none"] = option(
+        "auto",
+        "where trials run: process (a process of its own each: memory and crashes stay with the trial), worker "
+        "(one after another in a worker process, which a crash replaces: one CUDA context for all), none (in the "
+        "study process), or auto (worker on a GPU, process on the CPU)",
     )
     gpus: Literal["auto", "none"] | list[int] = option("auto", "GPUs to use: auto (all), none, or indices")
     trials_per_gpu: int = option(1, "trials running at once on each GPU (small models share a GPU well)", ge=1)

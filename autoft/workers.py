@@ -1,13 +1,21 @@
-"""Trial workers: each trial in its own process, so its memory and a crash stay with it.
+"""Trial workers: trials outside the study process, so a crash or a leak stays out of it.
 
 A :class:`ProcessWorker` is a fresh Python process (started with ``spawn``, so
 no thread pool or CUDA state of the study process leaks into it). It rebuilds
 the workbench once (study tables, memory-mapped tokens, the base model) and then
-forks a child per trial: the child inherits everything loaded, trains, and talks
-to the study process over the worker's pipe (progress, each evaluation, which
-the study process answers with prune or go on, and the outcome). When the child
-ends, the worker reports its exit status; a child that dies (segfault, out of
-memory) fails its trial with that reason and the study goes on.
+runs trials, talking to the study process over its pipe (progress, each
+evaluation, which the study process answers with prune or go on, and the
+outcome). How (``[search] isolation``):
+
+- ``process``: it forks a child per trial, which inherits everything loaded; a
+  child that dies (segfault, out of memory) fails its trial and the worker goes on.
+- ``worker``: it runs its trials itself, one after another, so a GPU's CUDA
+  context and loaded kernels serve every trial (a fresh process per trial costs
+  about 1.2 s a trial on an H100, docs/performance.md). A trial that raises
+  leaves the process in a state it cannot vouch for: the worker retires after
+  reporting it, and the next trial on that lane starts a new worker.
+- ``auto`` (default): ``worker`` on a GPU, ``process`` on the CPU (where a fork
+  costs little).
 
 Workers and their children die with the study process (kill -9 included) and
 ignore Ctrl-C, which the study process handles. An :class:`InlineWorker` runs
@@ -55,14 +63,26 @@ def failure_reason(exc: BaseException) -> str:
 
 def guarded_trial(bench: Any, number: int, config: TrialConfig, reporter: Any, store: Any) -> TrialOutcome:
     """Run a trial; an exception becomes a failed outcome with its reason."""
-    from .trial import run_trial  # imported by a worker process before its trials fork (:func:`_worker_main`)
+    return attempt_trial(bench, number, config, reporter, store)[0]
+
+
+def attempt_trial(bench: Any, number: int, config: TrialConfig, reporter: Any, store: Any) -> tuple[TrialOutcome, bool]:
+    """Run a trial: its outcome, and whether it raised an error the trial did not expect (not a
+    :class:`TrialFailed`), after which the process may hold a broken CUDA context or leaked memory."""
+    from .trial import run_trial  # imported by a worker process before its trials (:func:`_worker_main`)
 
     try:
-        return run_trial(bench, number, config, reporter, store)
+        return run_trial(bench, number, config, reporter, store), False
     except TrialFailed as exc:
-        return TrialOutcome(state="failed", reason=str(exc))
+        return TrialOutcome(state="failed", reason=str(exc)), False
     except Exception as exc:  # a trial's error must not end the study
-        return TrialOutcome(state="failed", reason=failure_reason(exc))
+        return TrialOutcome(state="failed", reason=failure_reason(exc)), True
+
+
+def runs_in_worker(isolation: str, env: dict[str, str]) -> bool:
+    """Whether a worker with this environment runs its trials itself rather than forking one per trial:
+    ``worker``, or ``auto`` on a GPU lane (its ``CUDA_VISIBLE_DEVICES`` names a GPU)."""
+    return isolation == "worker" or (isolation == "auto" and bool(env.get("CUDA_VISIBLE_DEVICES")))
 
 
 class Worker:
@@ -120,15 +140,28 @@ class InlineWorker(Worker):
 
 
 class ProcessWorker(Worker):
-    """A worker process that forks a child per trial."""
+    """A worker process: forks a child per trial, or (``in_worker``) runs its trials itself.
 
-    def __init__(self, spec: Any, env: dict[str, str] | None = None, name: str = "worker"):
+    A worker that ended (it retired after a trial that raised, or it died) is started
+    again, from the same spec and environment, when its next trial begins.
+    """
+
+    def __init__(self, spec: Any, env: dict[str, str] | None = None, name: str = "worker", in_worker: bool = False):
         super().__init__()
         self.name = name
+        self.spec = spec
+        self.env = dict(env or {})
+        self.in_worker = in_worker
+        self.restarts = 0
+        self._handover: tuple = (None, None, None)  # what ready() was given, for a restart
+        self._launch()
+
+    def _launch(self) -> None:
         self.info: dict = {}  # what the worker process reports when it is ready: pid, the GPU it sees
+        self._retiring = False
         ctx = multiprocessing.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
-        env = {"OMP_WAIT_POLICY": omp_wait_policy(), **(env or {})}  # for library users, who skip the command line
+        env = {"OMP_WAIT_POLICY": omp_wait_policy(), **self.env}  # for library users, who skip the command line
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         # The worker ignores Ctrl-C from its first instruction (an ignored signal stays ignored across exec,
@@ -136,7 +169,9 @@ class ProcessWorker(Worker):
         # data must not print its traceback; the study process handles the interruption.
         sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:
-            self.process = ctx.Process(target=_worker_main, args=(spec, child_conn), name=name, daemon=True)
+            self.process = ctx.Process(
+                target=_worker_main, args=(self.spec, child_conn, self.in_worker), name=self.name, daemon=True
+            )
             self.process.start()
         finally:
             if sigint is not None:
@@ -147,7 +182,7 @@ class ProcessWorker(Worker):
                 else:
                     os.environ[key] = value
         child_conn.close()
-        self._needs_tokens = spec.cache is None  # started before tokenizing: it waits for the cache
+        self._needs_tokens = self.spec.cache is None  # started before tokenizing: it waits for the cache
         self._ready = self._stopping = False
 
     def ready(self, tokens: Path | None = None, pad_id: int | None = None, models: dict | None = None) -> None:
@@ -158,6 +193,7 @@ class ProcessWorker(Worker):
         """
         if self._ready:
             return
+        self._handover = (tokens, pad_id, models)
         if self._needs_tokens:
             if tokens is None:
                 raise ValueError("this worker was started before tokenizing: give it the token cache")
@@ -189,11 +225,30 @@ class ProcessWorker(Worker):
         self.close()
         raise StudyError(f"the trial worker process could not start ({_death(self.process.exitcode)})")
 
+    @property
+    def ended(self) -> bool:
+        """The worker process is gone or going: it retired after a trial, or died."""
+        return self._retiring or not self.process.is_alive()
+
     def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
+        if self.ended:
+            self._restart()
         self.number, self.events, self.outcome = number, events, None
         self.held.add(config.model)
         self._done: TrialOutcome | None = None
         self.conn.send(("trial", number, config.to_dict(), keep))
+
+    def _restart(self) -> None:
+        """A new worker process in place of one that ended, loaded as the first was."""
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self.restarts += 1
+        self.held = set()
+        self._launch()
+        self.ready(*self._handover)
 
     def pump(self) -> None:
         """Handle every message waiting from the worker."""
@@ -201,9 +256,7 @@ class ProcessWorker(Worker):
             try:
                 message = self.conn.recv()
             except EOFError:
-                self.outcome = TrialOutcome(
-                    state="failed", reason=f"trial worker died ({_death(self.process.exitcode)})"
-                )
+                self.lost()
                 return
             kind = message[0]
             if kind == "progress":
@@ -214,6 +267,13 @@ class ProcessWorker(Worker):
                 self._done = message[1]
             elif kind == "exit":
                 self.outcome = self._done or TrialOutcome(state="failed", reason=_death(message[2]))
+                self._retiring = len(message) > 3 and bool(message[3])
+
+    def lost(self) -> None:
+        """The worker process is gone mid-trial: the trial fails with how it ended; the next starts a new one."""
+        self.process.join(timeout=5)  # its pipe closed as it exited: let it finish, for its exit status
+        self.outcome = TrialOutcome(state="failed", reason=f"trial worker died ({_death(self.process.exitcode)})")
+        self._retiring = True
 
     def stop(self) -> None:
         """Ask an idle worker to end, without waiting (it exits while the study process goes on)."""
@@ -256,7 +316,7 @@ def wait_any(workers: Iterable[Worker], timeout: float = 0.5) -> list[tuple[Work
         if w.conn in ready or w.process.sentinel in ready:
             w.pump()
             if w.outcome is None and not w.process.is_alive() and not w.conn.poll(0):
-                w.outcome = TrialOutcome(state="failed", reason=f"trial worker died ({_death(w.process.exitcode)})")
+                w.lost()
     return [(w, o) for w in busy if (o := w.finished()) is not None]
 
 
@@ -318,6 +378,7 @@ class WorkerPool:
             self._workers = [InlineWorker(self.bench)]
             return
         lanes = worker_lanes(self.bench)
+        isolation = self.bench.config.search.isolation
         gpus = sorted({env["CUDA_VISIBLE_DEVICES"] for env in lanes if env.get("CUDA_VISIBLE_DEVICES")})
         threads = lanes[0].get("OMP_NUM_THREADS")
         self._where = f"{len(gpus)} GPU(s)" if gpus else f"the CPU, {threads} core(s) each" if threads else "the CPU"
@@ -328,7 +389,8 @@ class WorkerPool:
         workers: list[Worker] = []
         try:
             for i, env in enumerate(lanes):
-                workers.append(ProcessWorker(spec, env, name=f"autoft-worker-{i}"))
+                in_worker = runs_in_worker(isolation, env)
+                workers.append(ProcessWorker(spec, env, name=f"autoft-worker-{i}", in_worker=in_worker))
         except BaseException:
             for worker in workers:
                 worker.close()
@@ -426,7 +488,7 @@ class _PipeReporter:
         return bool(self.conn.recv())
 
 
-def _worker_main(spec: Any, conn: Any) -> None:
+def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # ProcessWorker.close, while a trial runs
     die_with_parent(multiprocessing.parent_process().pid)
@@ -439,6 +501,8 @@ def _worker_main(spec: Any, conn: Any) -> None:
     try:
         bench = spec.build()
         _warm_up_metrics(bench)
+        if in_worker:
+            _warm_up_device(bench.device)  # while the study process tokenizes: the trials share it
         if bench.encoded is None:  # started before the study process tokenized: wait for its cache
             command = conn.recv()
             if command[0] != "tokens":
@@ -477,6 +541,15 @@ def _worker_main(spec: Any, conn: Any) -> None:
             conn.send(("done", TrialOutcome(state="failed", reason=f"model {config.model}: {failure_reason(exc)}")))
             conn.send(("exit", number, 0))
             continue
+        if in_worker:
+            outcome, raised = attempt_trial(
+                trial_bench, number, config, _PipeReporter(conn), KeepStore(store) if keep else store
+            )
+            conn.send(("done", outcome))
+            conn.send(("exit", number, 0, raised))
+            if raised:  # a broken CUDA context or leaked memory must not reach the next trial
+                return
+            continue
         worker = os.getpid()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # held until each side has its handler
         pid = os.fork()
@@ -502,6 +575,20 @@ def _worker_main(spec: Any, conn: Any) -> None:
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     """End the worker as a normal exit would: multiprocessing's finalizers release what it holds."""
     raise SystemExit(128 + signum)
+
+
+def _warm_up_device(device: Any) -> None:
+    """Create the GPU's context and its matrix-multiply handle before the first trial needs them.
+
+    Only a worker that runs its trials itself may: a CUDA context does not survive a fork.
+    """
+    import torch
+
+    if device.type != "cuda":
+        return
+    x = torch.ones(8, 8, device=device)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.cuda.is_bf16_supported()):
+        (x @ x).sum().item()
 
 
 def _shared_locks() -> None:

@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--isolation",
-        choices=["process", "none"],
-        help="autoft's [search] isolation (search; default autoft's: each trial in a process of its own)",
+        choices=["auto", "process", "worker", "none"],
+        help="autoft's [search] isolation (search; default autoft's: auto, trials one after another in a worker "
+        "process on a GPU, a process of its own each on the CPU)",
     )
     p.add_argument("--repeats", type=int, default=1, help="throughput runs per side; the median is reported")
     p.add_argument(

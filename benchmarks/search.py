@@ -49,7 +49,7 @@ class SearchSettings:
     space: dict = field(default_factory=lambda: dict(SPACE))
     trials_per_gpu: int = 1  # autoft's [search] trials_per_gpu
     cpu_trials: int | None = None  # autoft's [search] cpu_trials (trials at once without a GPU); None: its default
-    isolation: str | None = None  # autoft's [search] isolation ("process", "none"); None: its default
+    isolation: str | None = None  # autoft's [search] isolation ("auto", "process", "worker", "none"); None: its default
     #: True: autoft searches with its own defaults (sampler, pruner, early stopping, evaluation schedule),
     #: the study file setting only what parity needs; False (the default mode): pinned to TPE, the median
     #: pruner, no early stopping, as the Trainer side

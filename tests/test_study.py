@@ -89,16 +89,19 @@ def test_a_best_model_missing_on_this_machine_is_retrained_and_saved(study_file,
     assert metrics["test"]["accuracy"] == pytest.approx(first["test"]["accuracy"])  # seeded: the same model
 
 
-def test_trials_in_the_study_process_give_the_same_results(study_file, cli, tmp_path):
-    """isolation = "none" runs trials in the study process; seeds make both ways agree."""
-    a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 1})
-    b = study_file("b.toml", study={"name": "b"}, search={"n_trials": 1, "isolation": "none"})
+@pytest.mark.parametrize("isolation", ["none", "worker"])
+def test_trials_in_one_process_give_the_same_results(isolation, study_file, cli, tmp_path):
+    """isolation = "none" runs trials in the study process, "worker" one after another in the worker process;
+    seeds make them agree with a process per trial (the CPU's default), the second trial included."""
+    space = {"epochs": 1}
+    a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 2}, space=space)
+    b = study_file("b.toml", study={"name": "b"}, search={"n_trials": 2, "isolation": isolation}, space=space)
     assert cli("study", "run", a, "--no-progress").code == 0
     assert cli("study", "run", b, "--no-progress").code == 0
-    va = trials_of(tmp_path / "runs" / "a", "a")[0]
-    vb = trials_of(tmp_path / "runs" / "b", "b")[0]
-    assert va.params == vb.params
-    assert va.value == pytest.approx(vb.value)
+    ta = trials_of(tmp_path / "runs" / "a", "a")
+    tb = trials_of(tmp_path / "runs" / "b", "b")
+    assert [t.params for t in ta] == [t.params for t in tb]
+    assert [t.value for t in ta] == pytest.approx([t.value for t in tb])
 
 
 def test_the_leaderboard_command(finished_run, cli, tmp_path):

@@ -123,6 +123,7 @@ def test_each_gpu_gets_its_own_workers(study_file, monkeypatch):
         workers = pool.workers  # each process sees its own GPU alone
         assert [w.info["cuda_visible_devices"] for w in workers] == ["0", "1"]
         assert len({w.info["pid"] for w in workers}) == 2
+        assert [w.in_worker for w in workers] == [True, True]  # the default on a GPU: one CUDA context
     finally:
         pool.close()
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the study process's own view is unchanged
@@ -146,6 +147,7 @@ def test_trials_sharing_the_cpu_each_train_on_their_share_of_its_cores(study_fil
     try:
         bench.tokenize(config.run_dir / "cache")
         assert [w.info["threads"] for w in pool.workers] == [1, 1]
+        assert [w.in_worker for w in pool.workers] == [False, False]  # the default on the CPU: a fork a trial
         assert pool.lanes == 2
         spare = pool.workers[1]
         pool.keep(1)  # a resumed study with one trial left to start
@@ -208,3 +210,76 @@ def test_a_trial_whose_process_died_before_naming_itself_is_failed_once_orphaned
     assert ledger.mark_interrupted() == [orphan.number]
     states = {t.number: t.state.name for t in ledger.trials()}
     assert states == {orphan.number: "FAIL", owned.number: "RUNNING"}
+
+
+FAULTS = '''
+import os
+from pathlib import Path
+
+from autoft import hookimpl
+from autoft_plugins.strategies.full import Full
+
+
+class Logged(Full):
+    """Full fine-tuning that notes the process each trial trains in; its first trial fails as
+    AUTOFT_TEST_FAULT says: "raise" (an error the trial did not expect) or "die" (the process ends)."""
+
+    name = "logged"
+
+    def prepare(self, model, options):
+        if next(model.parameters()).device.type != "meta":  # a trial, not the study's check
+            log = Path(os.environ["AUTOFT_TEST_PIDS"])
+            first = not log.exists()
+            with log.open("a") as f:
+                f.write(f"{os.getpid()}\\n")
+            fault = os.environ.get("AUTOFT_TEST_FAULT")
+            if first and fault == "raise":
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            if first and fault == "die":
+                os._exit(70)
+        return super().prepare(model, options)
+
+
+@hookimpl
+def register_strategies(register):
+    register(Logged)
+'''
+
+
+@pytest.mark.parametrize("fault", ["raise", "die"])
+def test_trials_in_the_worker_share_its_process_and_a_crash_gets_a_new_worker(
+    fault, study_file, cli, tmp_path, monkeypatch
+):
+    """isolation = "worker": trials run one after another in the worker process itself (on a GPU, one CUDA
+    context for all); a trial that raises or kills it fails alone, and the next trial gets a new worker."""
+    (tmp_path / "faults.py").write_text(FAULTS)
+    pids = tmp_path / "pids.txt"
+    monkeypatch.setenv("AUTOFT_TEST_PIDS", str(pids))
+    monkeypatch.setenv("AUTOFT_TEST_FAULT", fault)
+    path = study_file(
+        study={"plugins": ["faults.py"]},
+        strategies={"logged": {}},
+        search={"n_trials": 3, "isolation": "worker"},
+        space={"learning_rate": 5e-3, "epochs": 1, "batch_size": 16},
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'runs/tiny/study.db'}").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]  # 3 that finish
+    reason = trials[0].user_attrs["reason"]
+    if fault == "raise":
+        assert reason == "RuntimeError: CUDA error: an illegal memory access was encountered"
+    else:
+        assert reason == "trial worker died (trial process exited with code 70 before reporting)"
+    first, *later = map(int, pids.read_text().split())
+    assert os.getpid() not in (first, *later)  # never in the study process
+    assert first not in later and len(later) == 3 and len(set(later)) == 1  # a new worker, then one process
+
+
+def test_by_default_trials_run_in_the_worker_on_a_gpu_and_in_a_process_each_on_the_cpu(study_file):
+    from autoft.workers import runs_in_worker
+
+    gpu, cpu, user = {"CUDA_VISIBLE_DEVICES": "1"}, {"CUDA_VISIBLE_DEVICES": ""}, {}
+    assert [runs_in_worker("auto", env) for env in (gpu, cpu, user)] == [True, False, False]
+    assert [runs_in_worker("process", env) for env in (gpu, cpu)] == [False, False]
+    assert [runs_in_worker("worker", env) for env in (gpu, cpu, user)] == [True, True, True]
