@@ -89,19 +89,22 @@ def test_a_best_model_missing_on_this_machine_is_retrained_and_saved(study_file,
     assert metrics["test"]["accuracy"] == pytest.approx(first["test"]["accuracy"])  # seeded: the same model
 
 
-@pytest.mark.parametrize("isolation", ["none", "worker"])
-def test_trials_in_one_process_give_the_same_results(isolation, study_file, cli, tmp_path):
+def test_trials_in_one_process_give_the_same_results(study_file, cli, tmp_path):
     """isolation = "none" runs trials in the study process, "worker" one after another in the worker process;
     seeds make them agree with a process per trial (the CPU's default), the second trial included."""
-    space = {"epochs": 1}
-    a = study_file("a.toml", study={"name": "a"}, search={"n_trials": 2}, space=space)
-    b = study_file("b.toml", study={"name": "b"}, search={"n_trials": 2, "isolation": isolation}, space=space)
-    assert cli("study", "run", a, "--no-progress").code == 0
-    assert cli("study", "run", b, "--no-progress").code == 0
-    ta = trials_of(tmp_path / "runs" / "a", "a")
-    tb = trials_of(tmp_path / "runs" / "b", "b")
-    assert [t.params for t in ta] == [t.params for t in tb]
-    assert [t.value for t in ta] == pytest.approx([t.value for t in tb])
+    values = {}
+    for isolation in ("process", "none", "worker"):
+        path = study_file(
+            f"{isolation}.toml", study={"name": isolation}, search={"n_trials": 2, "isolation": isolation}
+        )
+        assert cli("study", "run", path, "--no-progress").code == 0
+        trials = trials_of(tmp_path / "runs" / isolation, isolation)
+        assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+        values[isolation] = [(t.params, [e["train_loss"] for e in t.user_attrs["history"]]) for t in trials]
+    for isolation in ("none", "worker"):  # the same configurations, and the same training, to the loss
+        assert [params for params, _ in values[isolation]] == [params for params, _ in values["process"]]
+        for (_, losses), (_, expected) in zip(values[isolation], values["process"], strict=True):
+            assert losses == pytest.approx(expected, rel=1e-5)
 
 
 def test_the_leaderboard_command(finished_run, cli, tmp_path):
