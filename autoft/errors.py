@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
+from collections.abc import Iterator
 
 
 def first_line(exc: BaseException) -> str:
@@ -68,6 +71,7 @@ class Terminated(KeyboardInterrupt):
 
 #: the stop signal the study process received, if any (``on_stop_signal``); ``raise_if_stopped`` acts on it
 _stopped: list[int] = []
+_held = 0  # how many :func:`stop_signals_held` blocks are open
 
 
 def on_stop_signal(signum: int, frame: object) -> None:
@@ -79,7 +83,31 @@ def on_stop_signal(signum: int, frame: object) -> None:
     same Ctrl-C had stopped. The note stays; the study process checks it where it waits.
     """
     _stopped.append(signum)
-    raise_if_stopped()
+    if not _held:
+        raise_if_stopped()
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block is done, then raise the one that came meanwhile.
+
+    For writes to the study's storage (also a decorator): raised in the middle of one, the signal could
+    record half a trial's outcome, or leave a transaction holding SQLite's lock, on which the interrupted
+    study's own last writes would wait (60 s, the storage's timeout). A signal before the block is left to
+    the code that already saw it (the interruption's own writes run in these blocks).
+    """
+    global _held
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    before = len(_stopped)
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if not _held and len(_stopped) > before:
+        raise_if_stopped()
 
 
 def raise_if_stopped() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from .errors import StudyError, first_line
+from .errors import StudyError, first_line, stop_signals_held
 from .processes import pid_alive
 from .rungs import min_resource
 
@@ -130,6 +130,7 @@ class Ledger:
 
     # --- reading -----------------------------------------------------------------------------
 
+    @stop_signals_held()
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
@@ -140,6 +141,7 @@ class Ledger:
         """Trials finished or running (on any worker)."""
         return len(self.trials((*FINISHED, TrialState.RUNNING)))
 
+    @stop_signals_held()
     def best(self) -> FrozenTrial | None:
         """The best completed trial, or None."""
         try:
@@ -149,6 +151,7 @@ class Ledger:
 
     # --- a trial's life ------------------------------------------------------------------------
 
+    @stop_signals_held()
     def ask(self) -> optuna.Trial:
         """A new RUNNING trial, owned at once: its host and pid come first, so a later run can fail it
         if this process dies (an ownerless trial is failed after ORPHAN_AFTER seconds anyway)."""
@@ -160,11 +163,13 @@ class Ledger:
         return handle
 
     @staticmethod
+    @stop_signals_held()
     def started(handle: optuna.Trial, attrs: dict[str, Any]) -> None:
         """Record what a trial runs with."""
         for key, value in attrs.items():
             handle.set_user_attr(key, value)
 
+    @stop_signals_held()
     def tell(self, handle: optuna.Trial, outcome: TrialOutcome) -> None:
         """Record a trial's outcome: its attributes, then its state and value."""
         for key, value in outcome.attrs().items():
@@ -178,6 +183,7 @@ class Ledger:
                 handle.set_user_attr("reason", "the objective is not a finite number")
             self.study.tell(handle, state=TrialState.FAIL)
 
+    @stop_signals_held()
     def fail(self, handle: optuna.Trial, reason: str) -> None:
         """Fail a running trial with a reason (a no-op if it was recorded meanwhile)."""
         try:
@@ -186,6 +192,7 @@ class Ledger:
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
 
+    @stop_signals_held()
     def heartbeat(self, handles: list[optuna.Trial]) -> None:
         """Tell the storage these trials are alive (so other machines do not fail them as stale)."""
         for handle in handles:
@@ -193,6 +200,7 @@ class Ledger:
 
     # --- trials nobody runs any more ---------------------------------------------------------------
 
+    @stop_signals_held()
     def mark_interrupted(self) -> list[int]:
         """Fail the trials left RUNNING by a process of this machine that no longer exists, and trials that
         named no owner ORPHAN_AFTER seconds after they started."""
@@ -212,6 +220,7 @@ class Ledger:
             marked.append(t.number)
         return marked
 
+    @stop_signals_held()
     def fail_stale(self) -> list[int]:
         """Fail running trials whose worker stopped sending heartbeats (on any machine); return their numbers."""
         from optuna.storages._heartbeat import is_heartbeat_enabled

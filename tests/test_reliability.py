@@ -335,3 +335,41 @@ def test_sigterm_stops_the_study_like_ctrl_c(gated_study, tmp_path):
     trial = load(run_dir).trials[1]
     assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == "terminated (SIGTERM)"
     assert json.loads((run_dir / "leaderboard.json").read_text())["trials"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_in_the_middle_of_recording_an_outcome_waits_for_the_whole_record(stop, study_file, monkeypatch):
+    """Ctrl-C or SIGTERM while a trial's outcome is being written: the outcome is recorded whole, then the
+    signal stops the study. Raised halfway, it left the trial RUNNING with half its attributes (the
+    interruption then failed a trial that had finished), or a transaction holding SQLite's lock."""
+    from autoft import errors
+    from autoft.config import load_study
+    from autoft.ledger import Ledger
+    from autoft.outcome import TrialOutcome
+
+    config, _ = load_study(study_file())
+    config.run_dir.mkdir(parents=True)
+    ledger = Ledger.open(config)
+    trial = ledger.ask()
+    write = trial.set_user_attr
+
+    def write_then_signal(key, value):
+        write(key, value)
+        if key == "metrics":  # the first of the outcome's attributes
+            os.kill(os.getpid(), stop)
+
+    monkeypatch.setattr(trial, "set_user_attr", write_then_signal)
+    errors.forget_stop_signals()
+    previous = signal.signal(stop, errors.on_stop_signal)
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            ledger.tell(trial, TrialOutcome(state="complete", value=0.9, metrics={"accuracy": 0.9}))
+    finally:
+        signal.signal(stop, previous)
+        errors.forget_stop_signals()
+    assert isinstance(raised.value, errors.Terminated) == (stop == signal.SIGTERM)
+    (recorded,) = ledger.trials()
+    assert recorded.state.name == "COMPLETE" and recorded.value == 0.9
+    assert recorded.user_attrs["metrics"] == {"accuracy": 0.9}
+    ledger.fail(trial, "terminated (SIGTERM)")  # what the interruption then writes: a no-op, and no wait
+    assert ledger.trials()[0].state.name == "COMPLETE"
