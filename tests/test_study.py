@@ -94,9 +94,8 @@ def test_trials_in_one_process_give_the_same_results(study_file, cli, tmp_path):
     seeds make them agree with a process per trial (the CPU's default), the second trial included."""
     values = {}
     for isolation in ("process", "none", "worker"):
-        path = study_file(
-            f"{isolation}.toml", study={"name": isolation}, search={"n_trials": 2, "isolation": isolation}
-        )
+        search = {"n_trials": 2, "isolation": isolation}
+        path = study_file(f"{isolation}.toml", study={"name": isolation}, search=search, space={"epochs": 2})
         assert cli("study", "run", path, "--no-progress").code == 0
         trials = trials_of(tmp_path / "runs" / isolation, isolation)
         assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
