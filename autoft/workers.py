@@ -152,7 +152,6 @@ class ProcessWorker(Worker):
         self.spec = spec
         self.env = dict(env or {})
         self.in_worker = in_worker
-        self.restarts = 0
         self._handover: tuple = (None, None, None)  # what ready() was given, for a restart
         self._launch()
 
@@ -240,12 +239,7 @@ class ProcessWorker(Worker):
 
     def _restart(self) -> None:
         """A new worker process in place of one that ended, loaded as the first was."""
-        self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-        self.restarts += 1
+        self.close()
         self.held = set()
         self._launch()
         self.ready(*self._handover)
