@@ -124,6 +124,7 @@ FIXED = {
     ("dataset", "type"): ["files", "tabular", "nope", "", "FILES"],
     ("study", "storage"): ["", "redis://x", "sqlite://", "sqlite:///:memory:", "not a url"],
     ("search", "backend"): ["optuna", "nope", ""],
+    ("search", "isolation"): ["auto", "worker", "process", "none", "Worker", "fork", ""],
     ("dataset", "task"): ["auto", "classification", "regression", "multi_label", "", "Regression", "pairs"],
     ("dataset", "text_pair_column"): ["", "text", "label", "nope", "TEXT"],
     ("dataset", "label_columns"): [[], ["label"], ["text"], ["nope"], ["label", "label"], "label"],
