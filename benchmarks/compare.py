@@ -110,6 +110,15 @@ SEARCH_PRESETS = {
 SMOKE_SEARCH = {"max_length": 32, "search_rows": 32, "val_rows": 16, "test_rows": 16, "trials": 1}
 
 
+def _isolations() -> tuple[str, ...]:
+    """The values of autoft's ``[search] isolation``, read from its config (one list to keep)."""
+    import typing
+
+    from autoft.config import SearchSection
+
+    return typing.get_args(typing.get_type_hints(SearchSection)["isolation"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument(
@@ -138,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--isolation",
-        choices=["auto", "process", "worker", "none"],
+        choices=_isolations(),
         help="autoft's [search] isolation (search; default autoft's: auto, trials one after another in a worker "
         "process on a GPU, a process of its own each on the CPU)",
     )
