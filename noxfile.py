@@ -13,9 +13,9 @@ def install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (a few minutes on a CPU)."""
+    """The test suite (a few minutes on a CPU; two tests at a time, as the README's command)."""
     install(session, "dev,ray,postgres")
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    session.run("python", "-m", "pytest", "-q", "-n", "2", *session.posargs)
 
 
 @nox.session

@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 def test_the_readme_opens_with_the_quickstart_and_the_test_command():
     quickstart, tests = readme_commands()[:2]
     assert "pip install torch==2.13.0" in quickstart and "autoft study run studies/quickstart.toml" in quickstart
-    assert "pip install torch==2.13.0" in tests and tests.endswith("python -m pytest -q")
+    assert "pip install torch==2.13.0" in tests and tests.endswith("python -m pytest -q -n 2")
 
 
 def test_ci_runs_the_readme_test_command():
