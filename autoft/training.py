@@ -71,6 +71,8 @@ class TrainResult:
     epochs_trained: float = 0.0  # at the last evaluation, over all phases
     epochs_planned: int = 0
     out_of_time: bool = False  # ended at the deadline before its planned work was done
+    #: the whole validation split's probabilities from the weights the model ends with (None: none scored it)
+    best_validation_proba: np.ndarray | None = None
 
     @property
     def samples_per_second(self) -> float:
@@ -226,8 +228,8 @@ def evaluate(
     forward: Forward | None = None,
     rows: np.ndarray | None = None,
     scale: TargetScale | None = None,
-) -> tuple[dict[str, float], float]:
-    """Every metric on the validation split (or on ``rows`` of it), and the seconds it took."""
+) -> tuple[dict[str, float], float, np.ndarray]:
+    """Every metric on the validation split (or on ``rows`` of it), the seconds it took, and the probabilities."""
     started = time.perf_counter()
     proba = predict_proba(
         model,
@@ -241,7 +243,7 @@ def evaluate(
         scale=scale,
     )
     labels = validation.labels if rows is None else validation.labels[rows]
-    return compute(metrics, labels, proba), time.perf_counter() - started
+    return compute(metrics, labels, proba), time.perf_counter() - started, proba
 
 
 class BestWeights:
@@ -251,18 +253,19 @@ class BestWeights:
         self.params = {n: p for n, p in model.named_parameters() if n in names}
         self.objective = objective
         self.index, self.epoch, self.scores = -1, 0.0, {}
+        self.proba: np.ndarray | None = None  # the validation split's probabilities at the best evaluation
         self.since_best = 0  # evaluations since the best: early stopping counts these
         self._value: float | None = None
         self._state: dict[str, torch.Tensor] | None = None
 
-    def offer(self, index: int, epoch: float, scores: dict[str, float]) -> bool:
-        """Keep a copy of the weights when ``scores`` beat the best; True when they do."""
+    def offer(self, index: int, epoch: float, scores: dict[str, float], proba: np.ndarray | None = None) -> bool:
+        """Keep a copy of the weights (and ``proba``, what they predicted) when ``scores`` beat the best."""
         value = scores[self.objective.name]
         if not self.objective.better(value, self._value):
             self.since_best += 1
             return False
         self._value, self.since_best = value, 0
-        self.index, self.epoch, self.scores = index, epoch, scores
+        self.index, self.epoch, self.scores, self.proba = index, epoch, scores, proba
         self._state = {n: p.detach().clone() for n, p in self.params.items()}
         return True
 
@@ -377,7 +380,7 @@ def train(
             running_loss.zero_()
             running_count = 0
             result.train_seconds += _elapsed(segment_start, device)
-            scores, seconds = evaluate(
+            scores, seconds, proba = evaluate(
                 model,
                 validation,
                 metrics,
@@ -397,7 +400,7 @@ def train(
             result.history.append(entry)
             result.epochs_trained = round(epoch, 4)
             if full:
-                best.offer(index, round(epoch, 4), scores)
+                best.offer(index, round(epoch, 4), scores, proba)
             else:
                 rung_scores, rung_epoch = scores, round(epoch, 4)
             final = step == total_steps or out_of_time
@@ -420,6 +423,7 @@ def train(
     # a trial stopped at a rung before any full evaluation keeps the score it reached there
     if best.scores:
         result.best_metrics, result.best_index, result.best_epoch = best.scores, best.index, best.epoch
+        result.best_validation_proba = best.proba
     else:
         result.best_metrics, result.best_epoch = rung_scores, rung_epoch
     result.peak_memory_mb = _peak_memory_mb(device)

@@ -93,7 +93,8 @@ def run_trial(
     if outcome.state == "complete" and store is not None and value is not None:
         folder = store.claim(number, value)
         if folder is not None:
-            save_predictions(bench, model, settings, folder)  # while the model is on its device
+            # while the model is on its device; validation's as its best evaluation scored them
+            save_predictions(bench, model, settings, folder, validation=result.best_validation_proba)
             save_trained(model, strategy, config, folder)
             store.commit(number, folder)
             outcome.checkpoint = True
@@ -136,11 +137,15 @@ def _attempt(bench: Workbench, config: TrialConfig, seed: int, settings: Any, re
     return model, strategy, result, trainable, total
 
 
-def save_predictions(bench: Workbench, model: torch.nn.Module, settings: Any, folder: Path) -> None:
+def save_predictions(
+    bench: Workbench, model: torch.nn.Module, settings: Any, folder: Path, validation: np.ndarray | None = None
+) -> None:
     """Beside a saved model: its class probabilities of the test split (and of validation, to calibrate on).
 
     The trial scores them while it holds the weights, so the study's export of the best trial
-    need not score them again (:func:`saved_predictions`). Out of memory, it leaves them to the export.
+    need not score them again (:func:`saved_predictions`). ``validation``: the validation split's
+    probabilities the training loop already computed with these weights (its best evaluation), kept
+    instead of scoring the split again. Out of memory, it leaves them to the export.
     """
     device = bench.device
     dtype = autocast_dtype(settings.precision, device)
@@ -150,9 +155,11 @@ def save_predictions(bench: Workbench, model: torch.nn.Module, settings: Any, fo
     try:
         for split in ("test", "validation") if bench.scores_validation else ("test",):
             data = bench.encoded[split]
-            proba = predict_proba(
-                model, data, batch_size=settings.eval_batch_size, device=device, pad_id=bench.pad_id, dtype=dtype
-            )
+            if split == "validation" and validation is not None and len(validation) == len(data):
+                proba = validation
+            else:
+                size = settings.eval_batch_size
+                proba = predict_proba(model, data, batch_size=size, device=device, pad_id=bench.pad_id, dtype=dtype)
             np.save(out / f"{split}.npy", proba)
             splits[split] = _digests(proba, data.labels)
     except torch.cuda.OutOfMemoryError:

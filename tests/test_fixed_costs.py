@@ -95,3 +95,31 @@ def test_the_export_leaves_the_checkpoint_as_the_model_alone(finished_run):
     """best/ has no copy of the trial's scores, and the kept checkpoint holds only its model once exported."""
     assert not (finished_run.best / "predictions").exists()
     assert not list(finished_run.run.glob("checkpoints/trial-*/predictions"))
+
+
+@pytest.mark.parametrize("strategy", ["full", "head", "two_stage"])
+def test_a_trial_saves_the_validation_scores_its_best_evaluation_computed(bench, strategy, monkeypatch):
+    """The validation split is not scored again to save a new best: its best evaluation's probabilities are
+    kept, and they are what the saved model predicts (a head trial's came from the cached body's features)."""
+    from autoft import trial as trial_module
+    from autoft.checkpoints import CheckpointStore, KeepStore
+    from autoft.export import _proba
+    from autoft.saved import load_trained
+    from autoft.settings import Hyperparams
+    from autoft.space import TrialConfig
+
+    scored = []
+    predict = trial_module.predict_proba
+    monkeypatch.setattr(
+        trial_module, "predict_proba", lambda m, data, **k: scored.append(len(data)) or predict(m, data, **k)
+    )
+    options = bench.registry.strategy(strategy).Options()
+    hp = Hyperparams(learning_rate=1e-2, epochs=3, batch_size=16)
+    store = KeepStore(CheckpointStore(bench.config.run_dir, bench.config.objective))
+    outcome = trial_module.run_trial(bench, 0, TrialConfig(strategy, options, hp), store=store)
+    assert outcome.state == "complete" and outcome.checkpoint
+    assert scored == [len(bench.encoded["test"])]  # the test split only
+    folder = store.store.path(0)
+    saved = trial_module.saved_predictions(folder, bench, "validation")
+    model, _ = load_trained(folder)
+    np.testing.assert_allclose(saved, _proba(model, bench, "validation", folder.parent / "elsewhere"), atol=1e-5)
