@@ -84,10 +84,13 @@ class SearchSection:
     objective: str = option("accuracy", "metric to optimise on the validation split")
     direction: Literal["auto", "maximize", "minimize"] = option("auto", "auto follows the metric")
     sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler (seeded with study.seed)")
-    pruner: Literal["asha", "median", "hyperband", "none"] = option(
-        "asha", "stop poor trials early: asha (successive halving at the rungs), median, hyperband, or none"
+    pruner: Literal["auto", "sha", "asha", "median", "hyperband", "none"] = option(
+        "auto",
+        "stop poor trials early: sha (successive halving in brackets: each trial waits at a rung for the others), "
+        "asha (successive halving at the rungs, each trial decided at once), median, hyperband, none, or auto "
+        "(sha where each trial has a process of its own, as on the CPU; else asha)",
     )
-    reduction_factor: int = option(3, "asha and hyperband keep the best 1 in this many trials at each rung", ge=2)
+    reduction_factor: int = option(3, "sha, asha and hyperband keep the best 1 in this many trials at each rung", ge=2)
     startup_trials: int = option(4, "trials before the sampler and the median pruner start to act", ge=0)
     isolation: Literal["auto", "process", "worker", "none"] = option(
         "auto",
@@ -317,6 +320,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
     dataset, dataset_options = parse_dataset(raw["dataset"], where, registry)
 
     _known(registry, "backend", search.backend, where, "[search] backend")
+    _check_pruner(search, where)
     backend_options = {}
     for name, table in backend_tables.items():
         backend = _known(registry, "backend", name, where, f"[search.{name}]")
@@ -555,6 +559,23 @@ def _check_class_weights(values: dict, where: str) -> None:
         for label, weight in weights.items():
             if not weight > 0:
                 raise ConfigError(f"{where} class_weights.{label}: {weight} is out of range; a weight must be above 0")
+
+
+def _check_pruner(search: SearchSection, where: str) -> None:
+    """``pruner = "sha"`` stops a waiting trial's process: the optuna backend, a process per trial."""
+    if search.pruner != "sha":
+        return
+    if search.backend != "optuna":
+        raise ConfigError(
+            f'{where}: [search] pruner: "sha" needs the optuna backend (its trials wait at each rung); '
+            f'with backend {opts._show(search.backend)} use "asha", "median", "hyperband" or "none"'
+        )
+    if search.isolation in ("worker", "none"):
+        raise ConfigError(
+            f'{where}: [search] pruner: "sha" stops a waiting trial\'s process, and isolation '
+            f'{opts._show(search.isolation)} runs trials without one each; set isolation = "process" (or "auto" '
+            'without a GPU), or pruner = "asha"'
+        )
 
 
 def _check_gpus(gpus: Any, where: str) -> None:

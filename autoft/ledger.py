@@ -73,7 +73,8 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     """The study's pruner; its steps are the rungs' resources (thousandths of an epoch: ``autoft.rungs``)."""
     search = config.search
     first = min_resource(config.rungs, search.reduction_factor)
-    if search.pruner == "asha":  # asynchronous successive halving: rungs at first * factor**k, on epoch ends
+    if search.pruner in ("asha", "auto"):  # asynchronous successive halving: rungs at first * factor**k
+        # ("auto" where trials cannot wait; where they can, autoft.halving decides instead of a pruner)
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=first, reduction_factor=search.reduction_factor, min_early_stopping_rate=0
         )

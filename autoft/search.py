@@ -18,7 +18,8 @@ from .budget import Forecast, format_duration, mean_of
 from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay, trial_summary
-from .errors import Terminated
+from .errors import StudyError, Terminated
+from .halving import SynchronousHalving
 from .leaderboard import rows_from_trials, write
 from .ledger import HEARTBEAT, Ledger
 from .outcome import TrialOutcome
@@ -209,6 +210,27 @@ class StudySearch(Search):
 
     def first_rung(self) -> int:
         return min_resource(self.config.rungs, self.config.search.reduction_factor)
+
+    def halving(self) -> SynchronousHalving | None:
+        """Synchronous successive halving for this run's trials (``pruner = "sha"``, or ``"auto"`` where
+        every worker can pause a trial), else None: the study's pruner decides alone."""
+        pruner = self.config.search.pruner
+        if pruner not in ("sha", "auto"):
+            return None
+        if not all(w.can_pause for w in self.workers.workers):
+            if pruner == "auto":
+                return None
+            raise StudyError(
+                f'{self.config.path}: [search] pruner: "sha" stops a waiting trial\'s process, and the trials here '
+                'run one after another in a worker process (isolation "auto" on a GPU); set isolation = "process", '
+                'or pruner = "asha"'
+            )
+        factor = self.config.search.reduction_factor
+        return SynchronousHalving(self.remaining(), self.first_rung(), factor, self.objective.maximize)
+
+    def halving_rule(self, halving: SynchronousHalving) -> Pruning:
+        """The pruning rule of a trial under ``halving``."""
+        return lambda trial: halving.rule(trial.number, trial.value, trial.resource, trial.final)
 
     def write_leaderboard(self, trials: list | None = None) -> list[dict]:
         """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""

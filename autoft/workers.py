@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_line
 from .gpus import gpu_ids
+from .halving import PAUSE
 from .outcome import TrialOutcome
 from .processes import die_with_parent
 from .space import TrialConfig
@@ -93,10 +94,19 @@ class Worker:
         self.events: Reporter | None = None
         self.outcome: TrialOutcome | None = None
         self.held: set[str] = set()  # the models (aliases) this worker has loaded for its trials
+        self.parked: dict[int, Reporter] = {}  # trials paused at a rung here: number -> their reporter
+
+    #: whether a trial can pause at a rung and resume later (:data:`autoft.halving.PAUSE`), only
+    #: where each trial has a process of its own to stop
+    can_pause: bool = False
 
     @property
     def busy(self) -> bool:
         return self.number is not None
+
+    def resume(self, number: int, stop: bool) -> None:
+        """Resume a trial paused here; ``stop``: it ends at once, pruned (its answer at the rung)."""
+        raise NotImplementedError
 
     def start(self, number: int, config: TrialConfig, events: Reporter, keep: bool = False) -> None:
         """Begin a trial; ``keep`` saves its model whatever its score."""
@@ -153,6 +163,7 @@ class ProcessWorker(Worker):
         self.env = dict(env or {})
         self.in_worker = in_worker
         self._handover: tuple = (None, None, None)  # what ready() was given, for a restart
+        self._hosts: dict[int, Any] = {}  # a waiting trial -> the worker process that holds it
         self._launch()
 
     def _launch(self) -> None:
@@ -225,6 +236,10 @@ class ProcessWorker(Worker):
         raise StudyError(f"the trial worker process could not start ({_death(self.process.exitcode)})")
 
     @property
+    def can_pause(self) -> bool:  # type: ignore[override]
+        return not self.in_worker
+
+    @property
     def ended(self) -> bool:
         """The worker process is gone or going: it retired after a trial, or died."""
         return self._retiring or not self.process.is_alive()
@@ -236,6 +251,15 @@ class ProcessWorker(Worker):
         self.held.add(config.model)
         self._done: TrialOutcome | None = None
         self.conn.send(("trial", number, config.to_dict(), keep))
+
+    def resume(self, number: int, stop: bool) -> None:
+        self.number, self.events, self.outcome = number, self.parked.pop(number), None
+        self._done = None
+        if self._hosts.pop(number, None) is not self.process or self.ended:  # the trial died with its worker
+            self.outcome = TrialOutcome(state="failed", reason="its trial worker ended while it waited at a rung")
+            return
+        self.conn.send(("resume", number))
+        self.conn.send(bool(stop))  # read by the trial's process once the worker has continued it
 
     def _restart(self) -> None:
         """A new worker process in place of one that ended, loaded as the first was."""
@@ -259,6 +283,11 @@ class ProcessWorker(Worker):
                 self.conn.send(self.events.evaluated(*message[1:]))
             elif kind == "done":
                 self._done = message[1]
+            elif kind == "paused":  # the trial waits at its rung: this worker is free for another
+                self.parked[self.number] = self.events
+                self._hosts[self.number] = self.process
+                self.number, self.events = None, None
+                return
             elif kind == "exit":
                 self.outcome = self._done or TrialOutcome(state="failed", reason=_death(message[2]))
                 self._retiring = len(message) > 3 and bool(message[3])
@@ -479,7 +508,11 @@ class _PipeReporter:
 
     def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
         self.conn.send(("eval", index, epoch, metrics, resource, final))
-        return bool(self.conn.recv())
+        answer = self.conn.recv()
+        if answer == PAUSE:  # wait, stopped, until the study resumes this trial; then its answer comes
+            os.kill(os.getpid(), signal.SIGSTOP)
+            answer = self.conn.recv()
+        return bool(answer)
 
 
 def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
@@ -519,11 +552,17 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
 
     where = {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     conn.send(("ready", {**where, "threads": torch.get_num_threads()}))
+    parked: dict[int, int] = {}  # trial number -> the process of a trial paused at a rung
     while True:
         try:
             command = conn.recv()
         except (EOFError, OSError):
             return
+        if command[0] == "resume":  # its answer follows on the pipe, for the trial's process to read
+            pid = parked.pop(command[1])
+            os.kill(pid, signal.SIGCONT)
+            _wait_for_trial(conn, command[1], pid, parked)
+            continue
         if command[0] != "trial":
             return
         _, number, config_dict, keep = command
@@ -562,8 +601,20 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
             finally:
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        _, status = os.waitpid(pid, 0)
-        conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
+        _wait_for_trial(conn, number, pid, parked)
+
+
+def _wait_for_trial(conn: Any, number: int, pid: int, parked: dict[int, int]) -> None:
+    """Wait while a trial's process runs: until it ends, or stops itself to pause at a rung (it is parked).
+
+    While it runs, only it reads and writes the pipe; the worker takes the pipe back when it stops or ends.
+    """
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if os.WIFSTOPPED(status):
+        parked[number] = pid
+        conn.send(("paused", number))
+        return
+    conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

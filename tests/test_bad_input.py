@@ -90,9 +90,9 @@ CASES = [
     ("unknown metric", lambda s, t, m, d: with_(s, "search", objective="auc"), [], "unknown metric 'auc'; available:"),
     (
         "unknown pruner",
-        lambda s, t, m, d: with_(s, "search", pruner="sha"),
+        lambda s, t, m, d: with_(s, "search", pruner="hyperopt"),
         [],
-        "[search] pruner: 'sha' is not one of 'asha', 'median', 'hyperband', 'none'",
+        "[search] pruner: 'hyperopt' is not one of 'auto', 'sha', 'asha', 'median', 'hyperband', 'none'",
     ),
     ("bad storage url", lambda s, t, m, d: with_(s, "study", storage="redis://x"), [], "is not a storage URL"),
     (

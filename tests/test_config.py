@@ -90,9 +90,9 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
         ),
         ({"search": {"objective": "auc"}}, [], "[search] objective: unknown metric 'auc'; available: accuracy"),
         (
-            {"search": {"pruner": "sha"}},
+            {"search": {"pruner": "hyperopt"}},
             [],
-            "[search] pruner: 'sha' is not one of 'asha', 'median', 'hyperband', 'none'",
+            "[search] pruner: 'hyperopt' is not one of 'auto', 'sha', 'asha', 'median', 'hyperband', 'none'",
         ),
         ({"space": {"learning_rate": {"low": 1e-2, "high": 1e-4}}}, [], "low (0.01) must be below high (0.0001)"),
         ({"space": {"epochs": 0}}, [], "[space] epochs: 0 is out of range; must be at least 1"),

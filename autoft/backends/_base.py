@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..halving import PAUSE, SynchronousHalving
+
 if TYPE_CHECKING:
     from ..config import StudyConfig
     from ..metrics import Objective
@@ -26,8 +28,10 @@ if TYPE_CHECKING:
     from ..workbench import Workbench
     from ..workers import WorkerPool
 
-#: a backend's pruning rule: called after each reported evaluation of a trial; True stops it (pruned)
-Pruning = Callable[["RunningTrial"], bool]
+#: a backend's pruning rule: called after each reported evaluation of a trial; True stops it (pruned),
+#: :data:`autoft.halving.PAUSE` has it wait at this evaluation until the backend resumes it (only on a
+#: worker that ``can_pause``)
+Pruning = Callable[["RunningTrial"], "bool | str"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class RunningTrial:
     evaluations: int = 0
     #: told of every progress report (the study's forecast watches the first trial's first steps)
     watch: Callable[[RunningTrial, int, int], None] | None = None
+    #: its last reported evaluation: the objective's value, the resource it was reached at, whether its last
+    value: float = math.nan
+    resource: int = 0
+    final: bool = False
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
         self.bar.progress(step, total)
@@ -60,7 +68,7 @@ class RunningTrial:
         if self.watch is not None:
             self.watch(self, step, total)
 
-    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool:
+    def evaluated(self, index: int, epoch: float, metrics: dict[str, float], resource: int, final: bool) -> bool | str:
         """Show and record the evaluation (at step ``resource``); return the backend's pruning decision.
 
         The rule is asked at the last evaluation too (a successive-halving pruner records the rung it
@@ -72,8 +80,12 @@ class RunningTrial:
         self.heartbeat()
         if not math.isfinite(value):
             return False
+        self.value, self.resource, self.final = value, resource, final
         self.handle.report(value, resource)
-        return bool(self.prune and self.prune(self)) and not final
+        decision = self.prune(self) if self.prune else False
+        if final:
+            return False
+        return decision if decision == PAUSE else bool(decision)
 
     def should_prune(self) -> bool:
         """The study pruner's decision on the scores reported so far (a ready-made ``prune`` rule)."""
@@ -126,6 +138,15 @@ class Search:
 
     def heartbeat(self) -> None:
         """Tell the storage the running trials are alive (rate-limited; call it as often as you like)."""
+        raise NotImplementedError
+
+    def halving(self) -> SynchronousHalving | None:
+        """Synchronous successive halving's decisions for this run, when the study's pruner asks for it
+        (trials wait at each rung; a backend whose workers ``can_pause`` resumes them), else None."""
+        return None
+
+    def halving_rule(self, halving: SynchronousHalving) -> Pruning:
+        """The pruning rule to begin each trial with under ``halving``."""
         raise NotImplementedError
 
 

@@ -1,0 +1,175 @@
+"""Synchronous successive halving (``pruner = "sha"``): trials wait at each rung for their bracket."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autoft.halving import PAUSE, SynchronousHalving
+
+
+def brackets(n: int, factor: int) -> list[int]:
+    """The bracket sizes of ``n`` trials: ``factor**2`` each, a last one taking a remainder under ``factor``."""
+    sizes, left = [], n
+    while left:
+        size = factor**2 if left - factor**2 >= factor else left
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def run_one_lane(halving: SynchronousHalving, scores: list[float], evaluations: int, stop_after: int) -> dict:
+    """Drive ``halving`` as the optuna backend does on one worker; each trial's score is the same at every
+    evaluation (its k-th at resource factor**k). Returns trial -> (evaluations done, how it ended)."""
+    done = {n: 0 for n in range(len(scores))}
+    ended: dict[int, str] = {}
+    parked: set[int] = set()
+
+    def train(number: int, stop: bool = False) -> None:
+        if stop:
+            ended[number] = "pruned"
+            halving.ended(number, scores[number])
+            return
+        while True:
+            k = done[number]
+            done[number] += 1
+            final = done[number] == evaluations
+            answer = halving.rule(number, scores[number], halving.factor**k, final)
+            if final or answer is True:
+                ended[number] = "complete" if final else "pruned"
+                halving.ended(number, scores[number])
+                return
+            if answer == PAUSE:
+                parked.add(number)
+                return
+
+    begun = 0
+    for _ in range(10 * len(scores) + 10):  # every pass does something, or the search is over
+        if begun >= stop_after:
+            halving.close()
+        job = halving.next_resume(parked)
+        if job is not None:
+            parked.discard(job[0])
+            train(*job)
+        elif begun < stop_after and halving.may_begin():
+            halving.began(begun)
+            begun += 1
+            train(begun - 1)
+        else:
+            break
+    assert not parked and not halving.waiting, "trials left waiting"
+    return {n: (done[n], ended.get(n)) for n in range(begun)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 30).flatmap(lambda n: st.tuples(st.permutations(range(n)), st.integers(2, 4), st.integers(1, 6))),
+    st.booleans(),
+)
+def test_each_trial_trains_through_the_rungs_its_rank_in_its_bracket_earns(case, maximize):
+    """With scores that keep their order, the best of each bracket trains to its end, and a trial of rank r
+    waits at rung k and goes on only while r is within the best ceil(m / factor**k) of the m trials."""
+    order, factor, evaluations = case
+    scores = [float(s) if maximize else -float(s) for s in order]
+    halving = SynchronousHalving(len(scores), first=1, factor=factor, maximize=maximize)
+    ran = run_one_lane(halving, scores, evaluations, stop_after=len(scores))
+    start = 0
+    for size in brackets(len(scores), factor):
+        members = range(start, start + size)
+        ranked = sorted(members, key=lambda n: -order[n])
+        keep = [size]
+        while keep[-1] > 1:
+            keep.append(math.ceil(keep[-1] / factor))
+        for rank, number in enumerate(ranked):
+            last_rung = max(k for k, kept in enumerate(keep) if rank < kept)  # the last rung it goes on from
+            expected = evaluations if rank == 0 else min(evaluations, last_rung + 1)
+            assert ran[number][0] == expected, (number, rank, ran)
+            assert ran[number][1] == ("complete" if expected == evaluations else "pruned")
+        start += size
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=20), st.integers(2, 4), st.integers(1, 5), st.data())
+def test_a_search_stopped_early_leaves_no_trial_waiting(scores, factor, evaluations, data):
+    """n_trials, a timeout or a budget may stop new trials at any point: the waiting ones are still
+    compared, resumed or ended, and the best trial begun trains to its end."""
+    stop_after = data.draw(st.integers(1, len(scores)))
+    halving = SynchronousHalving(len(scores), first=1, factor=factor, maximize=True)
+    ran = run_one_lane(halving, scores, evaluations, stop_after)
+    assert len(ran) == stop_after and all(state is not None for _, state in ran.values())
+    best = max(range(stop_after), key=lambda n: (scores[n], -n))
+    assert ran[best] == (evaluations, "complete")
+
+
+def test_a_trial_does_not_wait_for_rungs_below_its_next():
+    """Rung k is the first evaluation at or past first * factor**k: a trial scored at half an epoch
+    (past the first rung) waits there once, and next at its first evaluation past the second."""
+    halving = SynchronousHalving(2, first=125, factor=2, maximize=True)
+    halving.began(0)
+    assert halving.rule(0, 0.5, 500, False) == PAUSE  # rung 0 (125), although past rung 1 (250) too
+    halving.began(1)
+    assert halving.rule(1, 0.4, 1000, False) is True  # the last to arrive: trial 0 goes on, 1 ends
+    assert halving.next_resume({0}) == (0, False)
+    assert halving.rule(0, 0.6, 1000, False) is False  # alone now: it trains to its end without waiting
+
+
+def halving_study(study_file, **search):
+    return study_file(
+        search={"n_trials": 4, "pruner": "sha", "isolation": "process", "reduction_factor": 2, **search},
+        space={"learning_rate": {"low": 1e-3, "high": 2e-2, "log": True}, "epochs": 2, "batch_size": 16},
+        train={"eval_batch_size": 64, "rung_min_steps": 2},
+    )
+
+
+def test_a_trial_that_waited_at_its_rungs_trains_as_if_it_had_not(halving_study_run):
+    """Four trials, factor 2: all four wait at the first rung (1/8 epoch), two at the second (1/4), and the
+    best trains to its end; the one that waited twice and went on scores exactly as it does uninterrupted."""
+    from autoft.config import load_study
+    from autoft.space import TrialConfig
+    from autoft.trial import run_trial
+    from autoft.workbench import Workbench
+
+    path, trials = halving_study_run
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
+    assert sorted(t.user_attrs["epochs_trained"] for t in trials if t.state.name == "PRUNED") == [0.125, 0.125, 0.25]
+    (winner,) = [t for t in trials if t.state.name == "COMPLETE"]
+    assert winner.user_attrs["epochs_trained"] == 2.0
+
+    config, registry = load_study(path)
+    bench = Workbench.load(config, registry)
+    bench.tokenize(None)
+    alone = run_trial(bench, winner.number, TrialConfig.from_dict(winner.user_attrs["config"], registry))
+    assert alone.state == "complete"
+    assert len(alone.history) == len(winner.user_attrs["history"])
+    for uninterrupted, waited in zip(alone.history, winner.user_attrs["history"]):
+        assert uninterrupted == pytest.approx(waited, rel=1e-6), (uninterrupted, waited)
+
+
+@pytest.fixture
+def halving_study_run(study_file, cli):
+    path = halving_study(study_file)
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 0, result.err
+    storage = f"sqlite:///{path.parent / 'runs' / 'tiny' / 'study.db'}"
+    return path, optuna.load_study(study_name="tiny", storage=storage).trials
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"isolation": "none"}, "pruner: \"sha\" stops a waiting trial's process, and isolation 'none'"),
+        ({"isolation": "worker"}, "pruner: \"sha\" stops a waiting trial's process, and isolation 'worker'"),
+        ({"backend": "ray"}, 'pruner: "sha" needs the optuna backend'),
+    ],
+)
+def test_sha_where_trials_cannot_wait_is_refused_before_any_trial(study_file, cli, search, message):
+    path = halving_study(study_file, **search)
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert not (path.parent / "runs" / "tiny" / "study.db").exists()
