@@ -72,8 +72,10 @@ class TrialBar:
     def progress(self, step: int, total: int) -> None:
         self.display.progress.update(self.task, completed=step, total=total)
 
-    def evaluated(self, epoch: float, value: float | None) -> None:
-        self.display.progress.update(self.task, note=f"epoch {epoch:g} {self.display.objective}={fmt(value)}")
+    def evaluated(self, epoch: float, value: float | None, waits: bool = False) -> None:
+        """Show the last evaluation; ``waits``: the trial waits there for the rest of its bracket."""
+        note = f"epoch {epoch:g} {self.display.objective}={fmt(value)}"
+        self.display.progress.update(self.task, note=f"{note} · waits for its bracket" if waits else note)
 
     def close(self, note: str) -> None:
         """Freeze the bar (and its clock) with a final note."""

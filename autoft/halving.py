@@ -12,6 +12,8 @@ Rung ``k`` is a trial's first evaluation at or past ``first * factor**k`` (thous
 of an epoch, ``autoft.rungs``), each a later evaluation than the one before, so a trial
 compared at half an epoch is next compared at its first epoch's end. A trial that ends
 before a rung (its last epoch, a failure) takes part with the last score it reported.
+A waiting trial keeps its memory: a bracket takes no more trials once the memory left
+would not hold another (``WorkerPool.room_to_wait``), and compares those it has.
 
 This module only decides; the search backend starts, resumes and ends the trials
 (``plugins/backends/optuna.py``), on workers that can stop a trial's process
@@ -91,6 +93,11 @@ class SynchronousHalving:
         return None
 
     @property
+    def filling(self) -> bool:
+        """Whether a trial begun now would join a bracket still taking trials (and wait at its first rung)."""
+        return bool(self.brackets) and not self.brackets[-1].closed
+
+    @property
     def waiting(self) -> set[int]:
         """Trials waiting at a rung (or to be resumed)."""
         return {m.number for b in self.brackets for m in b.members.values() if m.waiting}
@@ -140,9 +147,14 @@ class SynchronousHalving:
             member.score = value
         self._settle(bracket)
 
-    def close(self) -> None:
-        """No more trials will start (n_trials, timeout, budget): the open bracket compares those it has."""
-        self.left = 0
+    def close(self, bracket_only: bool = False) -> None:
+        """No more trials will start (n_trials, timeout, budget): the open bracket compares those it has.
+
+        ``bracket_only``: only the open bracket takes no more (memory would not hold another waiting
+        trial); later trials start a new one once it has compared its trials.
+        """
+        if not bracket_only:
+            self.left = 0
         for bracket in self.brackets:
             if not bracket.closed:
                 bracket.closed = True

@@ -68,7 +68,7 @@ class StudySearch(Search):
         self._last_heartbeat = 0.0
         self._running: dict[int, tuple[Any, Any]] = {}  # number -> (storage handle, bar or None)
         self._began: dict[int, float] = {}
-        self._first_rung_seconds: list[float] = []  # per trial ended here: about how long its first rung took
+        self._first_rung_seconds: list[float] = []  # per trial ended here: seconds to its first evaluation
         self._first_steps: tuple[float, int] | None = None  # (time, step) of the watched trial's first report
         self._forecast_done = False
 
@@ -122,7 +122,11 @@ class StudySearch(Search):
     def end(self, trial: RunningTrial, outcome: TrialOutcome) -> None:
         self.ledger.tell(trial.handle, outcome)
         self._running.pop(trial.number, None)
-        self._time_first_rung(trial, outcome, time.monotonic() - self._began.pop(trial.number, time.monotonic()))
+        began = self._began.pop(trial.number, None)
+        if outcome.state != "failed" and began is not None and trial.first_evaluated is not None:
+            # how long a trial takes to its first evaluation here: setup, the first rung's training, scoring
+            # (measured: a trial that then waited at its rung would overstate it by its wait)
+            self._first_rung_seconds.append(trial.first_evaluated - began)
         trial.bar.close(outcome.state)
         if outcome.state == "failed":
             self.failures_in_a_row += 1
@@ -176,18 +180,6 @@ class StudySearch(Search):
             "or set search.budget (such as --budget 30m)" if self.deadline is None else "",
         ]
         self.display.print(forecast.text([s for s in shrink if s]))
-
-    def _time_first_rung(self, trial: RunningTrial, outcome: TrialOutcome, seconds: float) -> None:
-        """About how long a trial takes to its first evaluation here: setup, the first rung's training, scoring."""
-        trained = outcome.epochs_trained
-        if outcome.state == "failed" or not trained or not outcome.history:
-            return
-        first = outcome.history[0]["epoch"]
-        busy = outcome.train_seconds + outcome.eval_seconds
-        setup = max(0.0, seconds - busy)
-        self._first_rung_seconds.append(
-            setup + outcome.train_seconds * first / trained + outcome.eval_seconds / len(outcome.history)
-        )
 
     def interrupt(self, stop: BaseException) -> None:
         reason = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"

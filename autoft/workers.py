@@ -28,6 +28,7 @@ loads the tokenizer, checks the study and tokenizes.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import multiprocessing
 import os
 import signal
@@ -95,6 +96,7 @@ class Worker:
         self.outcome: TrialOutcome | None = None
         self.held: set[str] = set()  # the models (aliases) this worker has loaded for its trials
         self.parked: dict[int, Reporter] = {}  # trials paused at a rung here: number -> their reporter
+        self.parked_memory: dict[int, int] = {}  # bytes each trial that paused here held of its own
 
     #: whether a trial can pause at a rung and resume later (:data:`autoft.halving.PAUSE`), only
     #: where each trial has a process of its own to stop
@@ -255,6 +257,7 @@ class ProcessWorker(Worker):
     def resume(self, number: int, stop: bool) -> None:
         self.number, self.events, self.outcome = number, self.parked.pop(number), None
         self._done = None
+        self.parked_memory.pop(number, None)
         if self._hosts.pop(number, None) is not self.process or self.ended:  # the trial died with its worker
             self.outcome = TrialOutcome(state="failed", reason="its trial worker ended while it waited at a rung")
             return
@@ -286,6 +289,7 @@ class ProcessWorker(Worker):
             elif kind == "paused":  # the trial waits at its rung: this worker is free for another
                 self.parked[self.number] = self.events
                 self._hosts[self.number] = self.process
+                self.parked_memory[self.number] = message[2]
                 self.number, self.events = None, None
                 return
             elif kind == "exit":
@@ -468,6 +472,13 @@ class WorkerPool:
         holding = [w for w in idle if model in w.held]
         return holding[0] if holding else min(idle, key=lambda w: len(w.held))
 
+    def room_to_wait(self) -> bool:
+        """Whether the memory left here would hold another trial waiting at a rung, with as much again to
+        spare: a waiting trial keeps its weights and optimizer state (``pruner = "sha"``)."""
+        sizes = [size for w in self._workers or [] for size in w.parked_memory.values()]
+        left = available_memory()
+        return not sizes or left is None or left > 2 * max(sizes)
+
     def wait(self, timeout: float = 0.5) -> list[tuple[Worker, TrialOutcome]]:
         """The trials that ended (waiting up to ``timeout`` for one)."""
         return wait_any(self._workers or [], timeout)
@@ -496,8 +507,9 @@ class WorkerPool:
 
 
 class _PipeReporter:
-    def __init__(self, conn: Any):
+    def __init__(self, conn: Any, gate: Any = None):
         self.conn = conn
+        self.gate = gate  # a byte shared with the worker: 1 while this trial waits at a rung
         self.last = 0.0
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
@@ -510,7 +522,9 @@ class _PipeReporter:
         self.conn.send(("eval", index, epoch, metrics, resource, final))
         answer = self.conn.recv()
         if answer == PAUSE:  # wait, stopped, until the study resumes this trial; then its answer comes
-            os.kill(os.getpid(), signal.SIGSTOP)
+            self.gate[0] = 1  # so the worker can tell this stop from Ctrl-Z's
+            while self.gate[0]:  # a continue the worker did not send (fg after Ctrl-Z) is no resume
+                os.kill(os.getpid(), signal.SIGSTOP)
             answer = self.conn.recv()
         return bool(answer)
 
@@ -552,16 +566,17 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
 
     where = {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     conn.send(("ready", {**where, "threads": torch.get_num_threads()}))
-    parked: dict[int, int] = {}  # trial number -> the process of a trial paused at a rung
+    parked: dict[int, tuple[int, mmap.mmap]] = {}  # trial number -> the process (and gate) of a waiting trial
     while True:
         try:
             command = conn.recv()
         except (EOFError, OSError):
             return
         if command[0] == "resume":  # its answer follows on the pipe, for the trial's process to read
-            pid = parked.pop(command[1])
+            pid, gate = parked.pop(command[1])
+            gate[0] = 0
             os.kill(pid, signal.SIGCONT)
-            _wait_for_trial(conn, command[1], pid, parked)
+            _wait_for_trial(conn, command[1], pid, gate, parked)
             continue
         if command[0] != "trial":
             return
@@ -584,6 +599,7 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
                 return
             continue
         worker = os.getpid()
+        gate = mmap.mmap(-1, 1)  # shared with the trial's process: 1 while it waits at a rung (pruner = "sha")
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # held until each side has its handler
         pid = os.fork()
         if pid == 0:  # the trial's own process
@@ -593,7 +609,7 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
             try:
                 die_with_parent(worker)
                 store = KeepStore(store) if keep else store
-                outcome = guarded_trial(trial_bench, number, config, _PipeReporter(conn), store)
+                outcome = guarded_trial(trial_bench, number, config, _PipeReporter(conn, gate), store)
                 conn.send(("done", outcome))
             except BaseException:  # pragma: no cover - last resort
                 traceback.print_exc()
@@ -601,20 +617,46 @@ def _worker_main(spec: Any, conn: Any, in_worker: bool = False) -> None:
             finally:
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        _wait_for_trial(conn, number, pid, parked)
+        _wait_for_trial(conn, number, pid, gate, parked)
 
 
-def _wait_for_trial(conn: Any, number: int, pid: int, parked: dict[int, int]) -> None:
+def _wait_for_trial(conn: Any, number: int, pid: int, gate: mmap.mmap, parked: dict) -> None:
     """Wait while a trial's process runs: until it ends, or stops itself to pause at a rung (it is parked).
 
     While it runs, only it reads and writes the pipe; the worker takes the pipe back when it stops or ends.
+    A stop the trial did not ask for (Ctrl-Z stops the whole process group; ``fg`` continues it) is no pause.
     """
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    if os.WIFSTOPPED(status):
-        parked[number] = pid
-        conn.send(("paused", number))
-        return
+    while True:
+        _, status = os.waitpid(pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            break
+        if gate[0]:
+            parked[number] = (pid, gate)
+            conn.send(("paused", number, private_memory(pid)))
+            return
     conn.send(("exit", number, os.waitstatus_to_exitcode(status)))
+
+
+def private_memory(pid: int) -> int:
+    """Bytes of memory a process holds of its own (not shared with the process it was forked from), 0 if unknown."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    fields = dict(line.split(":", 1) for line in text.splitlines()[1:] if ":" in line)
+    kb = sum(int(fields.get(k, "0 kB").split()[0]) for k in ("Private_Clean", "Private_Dirty", "Swap"))
+    return kb * 1024
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (Linux's MemAvailable), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import threading
+from pathlib import Path
 
 import optuna
 import pytest
@@ -22,9 +27,12 @@ def brackets(n: int, factor: int) -> list[int]:
     return sizes
 
 
-def run_one_lane(halving: SynchronousHalving, scores: list[float], evaluations: int, stop_after: int) -> dict:
+def run_one_lane(
+    halving: SynchronousHalving, scores: list[float], evaluations: int, stop_after: int, full: set[int] = frozenset()
+) -> dict:
     """Drive ``halving`` as the optuna backend does on one worker; each trial's score is the same at every
-    evaluation (its k-th at resource factor**k). Returns trial -> (evaluations done, how it ended)."""
+    evaluation (its k-th at resource factor**k); memory holds no more waiting trials when ``full`` holds the
+    number of trials begun. Returns trial -> (evaluations done, how it ended)."""
     done = {n: 0 for n in range(len(scores))}
     ended: dict[int, str] = {}
     parked: set[int] = set()
@@ -55,6 +63,8 @@ def run_one_lane(halving: SynchronousHalving, scores: list[float], evaluations: 
         if job is not None:
             parked.discard(job[0])
             train(*job)
+        elif halving.filling and begun in full:
+            halving.close(bracket_only=True)
         elif begun < stop_after and halving.may_begin():
             halving.began(begun)
             begun += 1
@@ -105,6 +115,33 @@ def test_a_search_stopped_early_leaves_no_trial_waiting(scores, factor, evaluati
     assert ran[best] == (evaluations, "complete")
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=25), st.integers(2, 3), st.integers(1, 4), st.data())
+def test_brackets_closed_early_for_memory_still_run_every_trial(scores, factor, evaluations, data):
+    """When memory would not hold another waiting trial, the open bracket compares the trials it has and
+    later trials start a new one: every trial still runs, none is left waiting, the best trains to its end."""
+    full = set(data.draw(st.lists(st.integers(1, len(scores)), max_size=5)))
+    halving = SynchronousHalving(len(scores), first=1, factor=factor, maximize=True)
+    ran = run_one_lane(halving, scores, evaluations, len(scores), full)
+    assert len(ran) == len(scores) and all(state is not None for _, state in ran.values())
+    best = max(range(len(scores)), key=lambda n: (scores[n], -n))
+    assert ran[best] == (evaluations, "complete")
+
+
+def test_memory_that_would_not_hold_another_waiting_trial_is_no_room(monkeypatch):
+    from autoft import workers
+
+    pool = workers.WorkerPool(bench=None, display=None)
+    worker = workers.Worker()
+    pool._workers = [worker]
+    assert pool.room_to_wait()  # no trial has waited yet: nothing to go by
+    worker.parked_memory[3] = 400 * 2**20
+    monkeypatch.setattr(workers, "available_memory", lambda: 1000 * 2**20)
+    assert pool.room_to_wait()
+    monkeypatch.setattr(workers, "available_memory", lambda: 700 * 2**20)
+    assert not pool.room_to_wait()
+
+
 def test_a_trial_does_not_wait_for_rungs_below_its_next():
     """Rung k is the first evaluation at or past first * factor**k: a trial scored at half an epoch
     (past the first rung) waits there once, and next at its first evaluation past the second."""
@@ -151,11 +188,54 @@ def test_a_trial_that_waited_at_its_rungs_trains_as_if_it_had_not(halving_study_
 
 @pytest.fixture
 def halving_study_run(study_file, cli):
+    """The study run while a thread keeps continuing every stopped trial process, as ``fg`` after Ctrl-Z
+    does to the whole process group: a waiting trial must stop again, not read the worker's pipe."""
     path = halving_study(study_file)
-    result = cli("study", "run", path, "--no-progress")
+    done = threading.Event()
+    continued = []
+
+    def continue_stopped_trials() -> None:
+        while not done.wait(0.05):
+            for pid in stopped_descendants(os.getpid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+                    continued.append(pid)
+
+    thread = threading.Thread(target=continue_stopped_trials, daemon=True)
+
+    def hung(*_) -> None:
+        raise TimeoutError("the study hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(300)
+    thread.start()
+    try:
+        result = cli("study", "run", path, "--no-progress")
+    finally:
+        done.set()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert result.code == 0, result.err
+    assert continued, "no trial process was ever seen waiting"
     storage = f"sqlite:///{path.parent / 'runs' / 'tiny' / 'study.db'}"
     return path, optuna.load_study(study_name="tiny", storage=storage).trials
+
+
+def stopped_descendants(root: int) -> list[int]:
+    """The processes under ``root`` that are stopped (state T in /proc)."""
+    parents, states = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)], states[int(stat.parent.name)] = int(fields[1]), fields[0]
+    out = []
+    for pid, state in states.items():
+        ancestor = parents.get(pid)
+        while ancestor not in (None, 0, 1, root):
+            ancestor = parents.get(ancestor)
+        if ancestor == root and state == "T":
+            out.append(pid)
+    return out
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ A backend is a plugin (``register_backends``) with an ``Options`` dataclass, the
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -61,6 +62,8 @@ class RunningTrial:
     value: float = math.nan
     resource: int = 0
     final: bool = False
+    #: when its first evaluation came (``time.monotonic()``), or None
+    first_evaluated: float | None = None
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
         self.bar.progress(step, total)
@@ -75,6 +78,8 @@ class RunningTrial:
         reached), but its answer is not taken: a trial that has done all its work is never pruned.
         """
         self.evaluations += 1
+        if self.first_evaluated is None:
+            self.first_evaluated = time.monotonic()
         value = metrics.get(self.objective, math.nan)
         self.bar.evaluated(epoch, value)
         self.heartbeat()
@@ -85,7 +90,10 @@ class RunningTrial:
         decision = self.prune(self) if self.prune else False
         if final:
             return False
-        return decision if decision == PAUSE else bool(decision)
+        if decision == PAUSE:
+            self.bar.evaluated(epoch, value, waits=True)
+            return PAUSE
+        return bool(decision)
 
     def should_prune(self) -> bool:
         """The study pruner's decision on the scores reported so far (a ready-made ``prune`` rule)."""

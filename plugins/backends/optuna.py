@@ -46,6 +46,9 @@ class OptunaBackend(Backend):
                             running[worker] = waiting.pop(number)
                             worker.resume(number, stop)
                             continue
+                        if halving.filling and not search.workers.room_to_wait():
+                            halving.close(bracket_only=True)  # memory for no more waiting trials: compare these
+                            continue
                         if not halving.may_begin():
                             break
                     if search.should_stop():
