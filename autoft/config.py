@@ -83,7 +83,11 @@ class SearchSection:
     )
     objective: str = option("accuracy", "metric to optimise on the validation split")
     direction: Literal["auto", "maximize", "minimize"] = option("auto", "auto follows the metric")
-    sampler: Literal["tpe", "random"] = option("tpe", "Optuna sampler (seeded with study.seed)")
+    sampler: Literal["tpe", "random"] = option(
+        "tpe",
+        "Optuna sampler, seeded with study.seed: tpe (its first startup_trials trials a scrambled Sobol "
+        "sequence, which spreads them over the space) or random",
+    )
     pruner: Literal["auto", "sha", "asha", "median", "hyperband", "none"] = option(
         "auto",
         "stop poor trials early: sha (successive halving in brackets: each trial waits at a rung for the others), "

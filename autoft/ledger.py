@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .errors import StudyError, first_line, stop_signals_held
 from .processes import pid_alive
 from .rungs import min_resource
+from .sampling import SpaceFillingTPE
 
 if TYPE_CHECKING:
     from .config import StudyConfig
@@ -64,9 +65,7 @@ def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
 def make_sampler(sampler: str, seed: int, startup_trials: int) -> optuna.samplers.BaseSampler:
     if sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():  # multivariate and group are marked experimental, and are what we want:
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the strategy decides the space
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, multivariate=True, group=True)
+    return SpaceFillingTPE(seed, startup_trials)  # multivariate, grouped TPE after a Sobol start
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
