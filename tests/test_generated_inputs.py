@@ -125,6 +125,7 @@ FIXED = {
     ("study", "storage"): ["", "redis://x", "sqlite://", "sqlite:///:memory:", "not a url"],
     ("search", "backend"): ["optuna", "nope", ""],
     ("search", "isolation"): ["auto", "worker", "process", "none", "Worker", "fork", ""],
+    ("search", "pruner"): ["auto", "sha", "asha", "median", "none", "SHA", ""],
     ("dataset", "task"): ["auto", "classification", "regression", "multi_label", "", "Regression", "pairs"],
     ("dataset", "text_pair_column"): ["", "text", "label", "nope", "TEXT"],
     ("dataset", "label_columns"): [[], ["label"], ["text"], ["nope"], ["label", "label"], "label"],
