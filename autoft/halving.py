@@ -35,7 +35,6 @@ class _Member:
     number: int
     rung: int = 0  # the rung it is on its way to, or waits at
     score: float = math.nan  # its last reported score
-    at: int = -1  # the resource it was last scored at
     waiting: bool = False  # stopped at its rung
     ended: bool = False
 
@@ -123,7 +122,7 @@ class SynchronousHalving:
         if bracket is None:
             return False
         member = bracket.members[number]
-        member.score, member.at = value, resource
+        member.score = value
         if final or bracket.solo or resource < self.first * self.factor**member.rung:
             return False
         member.waiting = True

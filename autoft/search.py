@@ -220,10 +220,6 @@ class StudySearch(Search):
         factor = self.config.search.reduction_factor
         return SynchronousHalving(self.remaining(), self.first_rung(), factor, self.objective.maximize)
 
-    def halving_rule(self, halving: SynchronousHalving) -> Pruning:
-        """The pruning rule of a trial under ``halving``."""
-        return lambda trial: halving.rule(trial.number, trial.value, trial.resource, trial.final)
-
     def write_leaderboard(self, trials: list | None = None) -> list[dict]:
         """Rewrite the leaderboard files from ``trials`` (default: the study's trials now)."""
         rows = rows_from_trials(self.ledger.trials() if trials is None else trials, self.objective)

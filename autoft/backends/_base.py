@@ -153,10 +153,6 @@ class Search:
         (trials wait at each rung; a backend whose workers ``can_pause`` resumes them), else None."""
         return None
 
-    def halving_rule(self, halving: SynchronousHalving) -> Pruning:
-        """The pruning rule to begin each trial with under ``halving``."""
-        raise NotImplementedError
-
 
 class Backend:
     """Base class of search backend plugins: set ``name`` (and ``Options``); implement :meth:`optimize`."""

@@ -27,31 +27,38 @@ class OptunaBackend(Backend):
         if search.should_stop():  # nothing to run: start no workers
             return
         halving = search.halving()
-        rule = search.halving_rule(halving) if halving else RunningTrial.should_prune
+        if halving is not None:
+
+            def rule(trial: RunningTrial) -> bool | str:
+                return halving.rule(trial.number, trial.value, trial.resource, trial.final)
+
+        else:
+            rule = RunningTrial.should_prune
         running: dict[object, RunningTrial] = {}  # worker -> the trial it runs
         waiting: dict[int, RunningTrial] = {}  # trial number -> a trial waiting at its rung
         try:
             while True:
                 idle = search.workers.idle()
                 while idle:  # asked only when a worker is free for another trial
+                    stop = search.should_stop()
                     if halving is not None:
-                        if search.should_stop():
+                        if stop:
                             halving.close()  # no more trials will join: those waiting are compared
                         parked = {n: w for w in idle for n in w.parked}
                         job = halving.next_resume(set(parked))
                         if job is not None:
-                            number, stop = job
+                            number, prune = job
                             worker = parked[number]
                             idle.remove(worker)
                             running[worker] = waiting.pop(number)
-                            worker.resume(number, stop)
+                            worker.resume(number, prune)
                             continue
                         if halving.filling and not search.workers.room_to_wait():
                             halving.close(bracket_only=True)  # memory for no more waiting trials: compare these
                             continue
                         if not halving.may_begin():
                             break
-                    if search.should_stop():
+                    if stop:
                         break
                     trial = search.begin(prune=rule)
                     if halving is not None:
