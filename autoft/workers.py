@@ -38,7 +38,7 @@ import traceback
 from collections.abc import Iterable
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .checkpoints import CheckpointStore, KeepStore
 from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_line
@@ -87,6 +87,14 @@ def runs_in_worker(isolation: str, env: dict[str, str]) -> bool:
     return isolation == "worker" or (isolation == "auto" and bool(env.get("CUDA_VISIBLE_DEVICES")))
 
 
+class Parked(NamedTuple):
+    """A trial waiting at a rung on a worker (``pruner = "sha"``)."""
+
+    events: Reporter  # its reporter, again once it resumes
+    process: Any  # the worker process that holds its stopped process: the trial is lost if that one ends
+    memory: int  # bytes its process holds of its own (weights, optimizer state)
+
+
 class Worker:
     """Runs one trial at a time; the study process may drive several workers at once."""
 
@@ -95,8 +103,7 @@ class Worker:
         self.events: Reporter | None = None
         self.outcome: TrialOutcome | None = None
         self.held: set[str] = set()  # the models (aliases) this worker has loaded for its trials
-        self.parked: dict[int, Reporter] = {}  # trials paused at a rung here: number -> their reporter
-        self.parked_memory: dict[int, int] = {}  # bytes each trial that paused here held of its own
+        self.parked: dict[int, Parked] = {}  # trials paused at a rung here, by number
 
     #: whether a trial can pause at a rung and resume later (:data:`autoft.halving.PAUSE`), only
     #: where each trial has a process of its own to stop
@@ -165,7 +172,6 @@ class ProcessWorker(Worker):
         self.env = dict(env or {})
         self.in_worker = in_worker
         self._handover: tuple = (None, None, None)  # what ready() was given, for a restart
-        self._hosts: dict[int, Any] = {}  # a waiting trial -> the worker process that holds it
         self._launch()
 
     def _launch(self) -> None:
@@ -255,10 +261,10 @@ class ProcessWorker(Worker):
         self.conn.send(("trial", number, config.to_dict(), keep))
 
     def resume(self, number: int, stop: bool) -> None:
-        self.number, self.events, self.outcome = number, self.parked.pop(number), None
+        parked = self.parked.pop(number)
+        self.number, self.events, self.outcome = number, parked.events, None
         self._done = None
-        self.parked_memory.pop(number, None)
-        if self._hosts.pop(number, None) is not self.process or self.ended:  # the trial died with its worker
+        if parked.process is not self.process or self.ended:  # the trial died with its worker
             self.outcome = TrialOutcome(state="failed", reason="its trial worker ended while it waited at a rung")
             return
         self.conn.send(("resume", number))
@@ -287,9 +293,7 @@ class ProcessWorker(Worker):
             elif kind == "done":
                 self._done = message[1]
             elif kind == "paused":  # the trial waits at its rung: this worker is free for another
-                self.parked[self.number] = self.events
-                self._hosts[self.number] = self.process
-                self.parked_memory[self.number] = message[2]
+                self.parked[self.number] = Parked(self.events, self.process, message[2])
                 self.number, self.events = None, None
                 return
             elif kind == "exit":
@@ -475,7 +479,7 @@ class WorkerPool:
     def room_to_wait(self) -> bool:
         """Whether the memory left here would hold another trial waiting at a rung, with as much again to
         spare: a waiting trial keeps its weights and optimizer state (``pruner = "sha"``)."""
-        sizes = [size for w in self._workers or [] for size in w.parked_memory.values()]
+        sizes = [parked.memory for w in self._workers or [] for parked in w.parked.values()]
         left = available_memory()
         return not sizes or left is None or left > 2 * max(sizes)
 

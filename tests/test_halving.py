@@ -135,7 +135,7 @@ def test_memory_that_would_not_hold_another_waiting_trial_is_no_room(monkeypatch
     worker = workers.Worker()
     pool._workers = [worker]
     assert pool.room_to_wait()  # no trial has waited yet: nothing to go by
-    worker.parked_memory[3] = 400 * 2**20
+    worker.parked[3] = workers.Parked(events=None, process=None, memory=400 * 2**20)
     monkeypatch.setattr(workers, "available_memory", lambda: 1000 * 2**20)
     assert pool.room_to_wait()
     monkeypatch.setattr(workers, "available_memory", lambda: 700 * 2**20)
