@@ -1,7 +1,7 @@
 """The search's time: a budget (``[search] budget = "20m"``, ``--budget 20m``) and a forecast of the whole study.
 
-The forecast is made once per run, from the training throughput of the first trial's
-first steps and the planned work (trials left x the space's mean epochs x training
+The forecast is made once per run, from the training throughput of a trial's first
+steps (:class:`FirstSteps`) and the planned work (trials left x the space's mean epochs x training
 rows, plus their evaluations), before any trial has finished; it is an upper bound,
 since a pruner stops most trials early. The budget is a deadline on the wall clock:
 no trial starts that cannot reach its first rung before it, and a running trial
@@ -59,6 +59,37 @@ def mean_of(value: Any) -> float:
     if isinstance(value, Choice):
         return sum(float(v) for v in value.values) / len(value.values)
     return float(value)
+
+
+class FirstSteps:
+    """Times one trial's uninterrupted training for the forecast: its samples a second once it has
+    trained ``after`` seconds and 3 steps.
+
+    A trial that waits at a rung for its bracket (``pruner = "sha"``) or ends before then gives way:
+    the next trial to report is timed afresh, and a wait is never counted as training.
+    """
+
+    def __init__(self, after: float):
+        self.after = after
+        self.trial: Any = None  # the trial timed (a RunningTrial: number, waited, waiting_since)
+        self.start = (0.0, 0, 0.0)  # (time, step, seconds it had waited) when it was first timed
+
+    def report(self, trial: Any, step: int, batch_size: int, now: float, running: Any) -> float | None:
+        """A progress report of ``trial``; ``running``: the trial numbers not yet ended. Samples a
+        second once measured, else None."""
+        timed = self.trial
+        if timed is not trial:
+            if timed is not None and timed.waiting_since is None and timed.number in running:
+                return None  # another trial is being timed
+            self.trial, self.start = trial, (now, step, trial.waited)
+            return None
+        began, first, waited = self.start
+        if trial.waited != waited:  # it waited at a rung since: time it from here
+            self.start = (now, step, trial.waited)
+            return None
+        if now - began < self.after or step - first < 3:
+            return None
+        return (step - first) * batch_size / (now - began)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class TrialOutcome:
     reason: str = ""
     epochs_trained: float = 0.0  # how far it got: epochs at its last evaluation (all phases)
     epochs_planned: int = 0
+    waited_seconds: float = 0.0  # at rungs for the rest of its bracket (``pruner = "sha"``), set by the study
 
     @property
     def trainable_share(self) -> float:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from .backends import Pruning, RunningTrial, Search
-from .budget import Forecast, format_duration, mean_of
+from .budget import FirstSteps, Forecast, format_duration, mean_of
 from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay, trial_summary
@@ -69,7 +69,7 @@ class StudySearch(Search):
         self._running: dict[int, tuple[Any, Any]] = {}  # number -> (storage handle, bar or None)
         self._began: dict[int, float] = {}
         self._first_rung_seconds: list[float] = []  # per trial ended here: seconds to its first evaluation
-        self._first_steps: tuple[float, int] | None = None  # (time, step) of the watched trial's first report
+        self._first_steps = FirstSteps(FORECAST_AFTER)
         self._forecast_done = False
 
     def remaining(self) -> int:
@@ -116,10 +116,12 @@ class StudySearch(Search):
         bar = self.display.trial(handle.number, f"{config.model} {label}" if config.model else label)
         self._running[handle.number] = (handle, bar)
         self._began[handle.number] = time.monotonic()
-        watch = None if self._forecast_done or self._first_steps is not None else self._watch
+        watch = None if self._forecast_done else self._watch
         return RunningTrial(handle.number, config, handle, self.objective.name, bar, self.heartbeat, prune, watch=watch)
 
     def end(self, trial: RunningTrial, outcome: TrialOutcome) -> None:
+        trial.resumed()  # a trial resumed only to end pruned sends nothing more
+        outcome.waited_seconds = round(trial.waited, 3)
         self.ledger.tell(trial.handle, outcome)
         self._running.pop(trial.number, None)
         began = self._began.pop(trial.number, None)
@@ -148,18 +150,13 @@ class StudySearch(Search):
         )
 
     def _watch(self, trial: RunningTrial, step: int, total: int) -> None:
-        """Forecast the study from the first trial's training throughput, once it has run for a few seconds."""
-        now = time.monotonic()
+        """Forecast the study from a trial's training throughput, once it has run for a few seconds."""
         if self._forecast_done:
             return
-        if self._first_steps is None:
-            self._first_steps = (now, step)
-            return
-        began, first = self._first_steps
-        if now - began < FORECAST_AFTER or step - first < 3:
+        per_second = self._first_steps.report(trial, step, trial.config.hp.batch_size, time.monotonic(), self._running)
+        if per_second is None:
             return
         self._forecast_done = True
-        per_second = (step - first) * trial.config.hp.batch_size / (now - began)
         epochs = mean_of(self.config.space.get("epochs", trial.config.hp.epochs))
         forecast = Forecast(
             trials=self.remaining(),

@@ -158,8 +158,9 @@ def trial_timings(db: Path, name: str) -> list[dict]:
     for t in optuna.load_study(study_name=name, storage=f"sqlite:///{db}").trials:
         a = t.user_attrs
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
-        train_s, eval_s = a.get("train_seconds"), a.get("eval_seconds")
-        setup = duration - train_s - eval_s if None not in (duration, train_s, eval_s) else None
+        train_s, eval_s, waited = a.get("train_seconds"), a.get("eval_seconds"), a.get("waited_seconds", 0.0)
+        # what is left of its time: setup (a wait at a rung for its bracket is no cost of its own)
+        setup = duration - train_s - eval_s - waited if None not in (duration, train_s, eval_s) else None
         rows.append(
             {
                 "trial": t.number,
@@ -170,6 +171,7 @@ def trial_timings(db: Path, name: str) -> list[dict]:
                 "train_s": train_s,
                 "eval_s": eval_s,
                 "setup_s": setup,
+                "waited_s": waited,
                 "samples_per_s": a.get("samples_per_second"),
                 "start": t.datetime_start,
                 "complete": t.datetime_complete,

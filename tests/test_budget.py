@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autoft import search
-from autoft.budget import Forecast, format_duration, parse_duration
+from autoft.budget import FirstSteps, Forecast, format_duration, parse_duration
 from autoft.features import encode
 from autoft.metrics import Objective
 from autoft.models import BaseModel, load_tokenizer, resolve
@@ -100,6 +100,30 @@ def test_a_trial_at_the_deadline_evaluates_once_more_and_ends(tiny_bert):
     assert result.out_of_time and not result.pruned
     assert calls == [(0.1, True)] and result.epochs_trained == 0.1
     assert "validation_rows" not in result.history[0] and result.best_metrics  # a full evaluation, kept
+
+
+def test_the_forecast_times_training_not_a_wait_at_a_rung():
+    """Under ``pruner = "sha"`` the first trial may wait for its bracket before the forecast has timed
+    it: the next trial is timed instead, and a wait never counts as training."""
+    from types import SimpleNamespace
+
+    a, b = (SimpleNamespace(number=n, waited=0.0, waiting_since=None) for n in (0, 1))
+    clock = FirstSteps(after=5.0)
+    running = {0, 1}
+    assert clock.report(a, 0, 16, now=0.0, running=running) is None
+    assert clock.report(a, 4, 16, now=2.0, running=running) is None  # 2 s: too soon
+    a.waiting_since = 2.0  # trial 0 waits at its first rung
+    assert clock.report(b, 0, 32, now=2.5, running=running) is None  # trial 1 is timed from here
+    a.waiting_since, a.waited = None, 30.0  # trial 0 resumes 30 s later: not the one timed
+    assert clock.report(a, 5, 16, now=32.5, running=running) is None
+    assert clock.report(b, 10, 32, now=7.5, running=running) == pytest.approx(10 * 32 / 5.0)
+
+    clock = FirstSteps(after=5.0)
+    c = SimpleNamespace(number=2, waited=0.0, waiting_since=None)
+    clock.report(c, 0, 8, now=0.0, running={2})
+    c.waited = 100.0  # it waited (and nobody else reported meanwhile): timed again from its return
+    assert clock.report(c, 3, 8, now=101.0, running={2}) is None
+    assert clock.report(c, 13, 8, now=107.0, running={2}) == pytest.approx(10 * 8 / 6.0)
 
 
 def test_a_study_with_a_budget_stops_starting_trials_and_exports_the_best(study_file, cli, tmp_path, monkeypatch):

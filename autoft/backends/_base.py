@@ -64,8 +64,18 @@ class RunningTrial:
     final: bool = False
     #: when its first evaluation came (``time.monotonic()``), or None
     first_evaluated: float | None = None
+    #: seconds it has waited at rungs for its bracket (``pruner = "sha"``); since when it waits now, or None
+    waited: float = 0.0
+    waiting_since: float | None = None
+
+    def resumed(self) -> None:
+        """Count a wait at a rung as over (its first event after the wait, or its end)."""
+        if self.waiting_since is not None:
+            self.waited += time.monotonic() - self.waiting_since
+            self.waiting_since = None
 
     def progress(self, step: int, total: int, loss: float | None) -> None:
+        self.resumed()
         self.bar.progress(step, total)
         self.heartbeat()
         if self.watch is not None:
@@ -77,21 +87,24 @@ class RunningTrial:
         The rule is asked at the last evaluation too (a successive-halving pruner records the rung it
         reached), but its answer is not taken: a trial that has done all its work is never pruned.
         """
+        self.resumed()
         self.evaluations += 1
         if self.first_evaluated is None:
             self.first_evaluated = time.monotonic()
         value = metrics.get(self.objective, math.nan)
-        self.bar.evaluated(epoch, value)
         self.heartbeat()
         if not math.isfinite(value):
+            self.bar.evaluated(epoch, value)
             return False
         self.value, self.resource, self.final = value, resource, final
         self.handle.report(value, resource)
         decision = self.prune(self) if self.prune else False
+        waits = decision == PAUSE and not final
+        self.bar.evaluated(epoch, value, waits=waits)
         if final:
             return False
-        if decision == PAUSE:
-            self.bar.evaluated(epoch, value, waits=True)
+        if waits:
+            self.waiting_since = time.monotonic()
             return PAUSE
         return bool(decision)
 
