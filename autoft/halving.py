@@ -8,10 +8,16 @@ there, its process stopped, until every trial of the bracket has reached it; the
 best ``1/factor`` of them go on to the next rung, the others end, pruned with the
 score they reached; and so on until one is left, which trains to its end.
 
-Rung ``k`` is a trial's first evaluation at or past ``first * factor**k`` (thousandths
-of an epoch, ``autoft.rungs``), each a later evaluation than the one before, so a trial
-compared at half an epoch is next compared at its first epoch's end. A trial that ends
-before a rung (its last epoch, a failure) takes part with the last score it reported.
+A bracket's rung ``k`` is a trial's first evaluation at or past ``first * factor**k``
+(thousandths of an epoch, ``autoft.rungs``) and past the least training its trials were
+last compared at: trials compared at half an epoch are next compared at their first
+epoch's end. Trials evaluate at different points (a larger batch makes fewer steps, and a
+rung inside the first epoch needs ``rung_min_steps``): one whose last evaluation is at the
+next rung already waits on without training, so the bracket next compares its trials at
+the same point where their evaluations allow (a batch-32 trial first scored at one epoch,
+when the batch-16 trials were scored at half of one, meets them again at one epoch rather
+than training a second). A trial that ends before a rung (its last epoch, a failure) takes
+part with the last score it reported.
 A waiting trial keeps its memory: a bracket takes no more trials once the memory left
 would not hold another (``WorkerPool.room_to_wait``), and compares those it has.
 
@@ -33,8 +39,8 @@ PAUSE = "pause"
 @dataclass
 class _Member:
     number: int
-    rung: int = 0  # the rung it is on its way to, or waits at
     score: float = math.nan  # its last reported score
+    resource: int = 0  # and how far it had trained then
     waiting: bool = False  # stopped at its rung
     ended: bool = False
 
@@ -42,6 +48,7 @@ class _Member:
 @dataclass
 class _Bracket:
     size: int  # trials it takes
+    threshold: int  # the resource at which its trials next wait (its next rung)
     members: dict[int, _Member] = field(default_factory=dict)
     level: int = 0  # the rung its trials are on their way to
     cohort: list[int] = field(default_factory=list)  # the trials compared at ``level``
@@ -106,7 +113,7 @@ class SynchronousHalving:
     def began(self, number: int) -> None:
         if not self.brackets or self.brackets[-1].closed:
             size = self.bracket_size if self.left - self.bracket_size >= self.factor else self.left
-            self.brackets.append(_Bracket(size=max(1, size)))
+            self.brackets.append(_Bracket(size=max(1, size), threshold=self.first))
         bracket = self.brackets[-1]
         bracket.members[number] = _Member(number)
         bracket.cohort.append(number)
@@ -122,8 +129,8 @@ class SynchronousHalving:
         if bracket is None:
             return False
         member = bracket.members[number]
-        member.score = value
-        if final or bracket.solo or resource < self.first * self.factor**member.rung:
+        member.score, member.resource = value, resource
+        if final or bracket.solo or resource < bracket.threshold:
             return False
         member.waiting = True
         self._settle(bracket)
@@ -173,15 +180,18 @@ class SynchronousHalving:
         kept = {m.number for m in ranked[:keep]}
         stopped = [m for m in cohort if m.waiting and m.number not in kept]
         going = [m for m in ranked if m.waiting and m.number in kept]
-        self.resumes.extend((m.number, True) for m in stopped)  # first: they free their memory
-        self.resumes.extend((m.number, False) for m in going)  # best first
-        for m in stopped + going:
-            m.waiting = False
-        for m in going:
-            m.rung += 1
         bracket.level += 1
         bracket.cohort = [m.number for m in going]
         bracket.solo = len(going) <= 1
+        # the next rung: geometric, and past the least training among those going on (so one trains, at least)
+        least = min((m.resource for m in going), default=0)
+        bracket.threshold = max(self.first * self.factor**bracket.level, least + 1)
+        ahead = set() if bracket.solo else {m.number for m in going if m.resource >= bracket.threshold}
+        training = [m for m in going if m.number not in ahead]  # those already there wait on, stopped
+        self.resumes.extend((m.number, True) for m in stopped)  # first: they free their memory
+        self.resumes.extend((m.number, False) for m in training)  # best first
+        for m in stopped + training:
+            m.waiting = False
 
     def _rank(self, member: _Member) -> tuple[int, float]:
         """Best first; a trial without a score (it failed first) last."""

@@ -28,11 +28,17 @@ def brackets(n: int, factor: int) -> list[int]:
 
 
 def run_one_lane(
-    halving: SynchronousHalving, scores: list[float], evaluations: int, stop_after: int, full: set[int] = frozenset()
+    halving: SynchronousHalving,
+    scores: list[float],
+    evaluations: int,
+    stop_after: int,
+    full: set[int] = frozenset(),
+    resources: list[list[int]] | None = None,
 ) -> dict:
     """Drive ``halving`` as the optuna backend does on one worker; each trial's score is the same at every
-    evaluation (its k-th at resource factor**k); memory holds no more waiting trials when ``full`` holds the
-    number of trials begun. Returns trial -> (evaluations done, how it ended)."""
+    evaluation (its k-th at resource factor**k, or ``resources[trial][k]`` of its ``len(resources[trial])``);
+    memory holds no more waiting trials when ``full`` holds the number of trials begun. Returns
+    trial -> (evaluations done, how it ended)."""
     done = {n: 0 for n in range(len(scores))}
     ended: dict[int, str] = {}
     parked: set[int] = set()
@@ -45,8 +51,9 @@ def run_one_lane(
         while True:
             k = done[number]
             done[number] += 1
-            final = done[number] == evaluations
-            answer = halving.rule(number, scores[number], halving.factor**k, final)
+            own = resources[number] if resources else None
+            final = done[number] == (len(own) if own else evaluations)
+            answer = halving.rule(number, scores[number], own[k] if own else halving.factor**k, final)
             if final or answer is True:
                 ended[number] = "complete" if final else "pruned"
                 halving.ended(number, scores[number])
@@ -154,6 +161,37 @@ def test_a_trial_does_not_wait_for_rungs_below_its_next():
     assert halving.rule(0, 0.6, 1000, False) is False  # alone now: it trains to its end without waiting
 
 
+def test_a_trial_with_fewer_evaluations_meets_the_others_at_the_same_point():
+    """Batch-32 trials, first scored at one epoch (1000) when the batch-16 ones were at half (500): kept,
+    such a trial waits on without training while the others train to one epoch, and is compared there."""
+    halving = SynchronousHalving(4, first=125, factor=2, maximize=True)
+    for number, score, resource in ((0, 0.7, 500), (1, 0.8, 1000), (2, 0.6, 500)):
+        halving.began(number)
+        assert halving.rule(number, score, resource, False) == PAUSE
+    halving.began(3)
+    assert halving.rule(3, 0.5, 1000, False) is True  # the last to arrive: 1 and 0 are kept, 3 and 2 end
+    assert halving.next_resume({0, 1, 2}) == (2, True)
+    assert halving.next_resume({0, 1}) == (0, False)  # trial 1 is at one epoch already: it does not train
+    assert halving.next_resume({1}) is None and halving.waiting == {1}
+    assert halving.rule(0, 0.75, 1000, False) is True  # both at one epoch now: trial 1 is the better
+    assert halving.next_resume({1}) == (1, False)
+    assert halving.rule(1, 0.85, 2000, False) is False  # alone: it trains to its end
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([1, 2, 4])), min_size=1, max_size=20), st.integers(2, 4))
+def test_trials_with_different_evaluation_points_all_end_and_the_best_trains_to_its_end(trials, factor):
+    """Trials that evaluate every 1, 2 or 4 units up to the same end (batch sizes): none is left waiting,
+    each ends, and the best trains to its end."""
+    scores = [score for score, _ in trials]
+    resources = [list(range(step, 9, step)) for _, step in trials]
+    halving = SynchronousHalving(len(scores), first=1, factor=factor, maximize=True)
+    ran = run_one_lane(halving, scores, 0, len(scores), resources=resources)
+    assert all(state is not None for _, state in ran.values())
+    best = max(range(len(scores)), key=lambda n: (scores[n], -n))
+    assert ran[best] == (len(resources[best]), "complete")
+
+
 def halving_study(study_file, **search):
     return study_file(
         search={"n_trials": 4, "pruner": "sha", "isolation": "process", "reduction_factor": 2, **search},
@@ -175,6 +213,10 @@ def test_a_trial_that_waited_at_its_rungs_trains_as_if_it_had_not(halving_study_
     assert sorted(t.user_attrs["epochs_trained"] for t in trials if t.state.name == "PRUNED") == [0.125, 0.125, 0.25]
     (winner,) = [t for t in trials if t.state.name == "COMPLETE"]
     assert winner.user_attrs["epochs_trained"] == 2.0
+    # each records how long it waited for its bracket: trial 0 reached the first rung before the other three
+    assert trials[0].user_attrs["waited_seconds"] > 0
+    for t in trials:
+        assert 0 <= t.user_attrs["waited_seconds"] <= (t.datetime_complete - t.datetime_start).total_seconds()
 
     config, registry = load_study(path)
     bench = Workbench.load(config, registry)
