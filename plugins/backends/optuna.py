@@ -50,7 +50,8 @@ class OptunaBackend(Backend):
                             number, prune = job
                             worker = parked[number]
                             idle.remove(worker)
-                            running[worker] = waiting.pop(number)
+                            running[worker] = trial = waiting.pop(number)
+                            trial.resumed()  # its wait ends here (not at its next report, a step later)
                             worker.resume(number, prune)
                             continue
                         if halving.filling and not search.workers.room_to_wait():
