@@ -56,7 +56,14 @@ class SpaceFillingTPE(BaseSampler):
         self._sampler(study, trial).before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self._sampler(study, trial).infer_relative_search_space(study, trial)
+        sampler = self._sampler(study, trial)
+        if sampler is not self._qmc:
+            return sampler.infer_relative_search_space(study, trial)
+        # The first trial's parameters, from the second trial on. QMCSampler, before any trial has finished,
+        # takes the union of the running trials' parameters: in a space with per-strategy parameters that
+        # union grows, each new union restarts the sequence, and trials repeat earlier ones exactly.
+        others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.distributions]
+        return dict(min(others, key=lambda t: t.number).distributions) if others else {}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

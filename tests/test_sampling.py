@@ -61,3 +61,23 @@ def test_after_the_startup_trials_tpe_follows_the_best():
         later.append(eighth(lr))
         study.tell(trial, eighth(lr))
     assert sum(e >= 4 for e in later) >= 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_a_space_with_per_strategy_parameters_repeats_no_trial(seed):
+    """Strategies with learning rates of their own (full, lora): the first trials, asked before any
+    finishes, are all different."""
+    study = optuna.create_study(sampler=make_sampler("tpe", seed, 8), direction="maximize")
+    trials = []
+    for _ in range(8):
+        trial = study.ask()
+        strategy = trial.suggest_categorical("strategy", ["full", "lora"])
+        trial.suggest_categorical("epochs", [2, 3])
+        if strategy == "full":
+            trial.suggest_float("learning_rate", LOW, HIGH, log=True)
+        else:
+            trial.suggest_float("lora.learning_rate", 1e-3, 5e-3, log=True)
+            trial.suggest_categorical("lora.r", [8, 16])
+        trials.append(tuple(sorted(trial.params.items())))
+    assert len(set(trials)) == len(trials)
