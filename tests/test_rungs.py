@@ -151,7 +151,7 @@ def test_a_trial_that_did_all_its_work_is_never_pruned(setup):
 def test_the_running_trial_asks_the_pruner_at_the_end_but_does_not_prune():
     study = optuna.create_study(direction="maximize")
     handle = study.ask()
-    bar = SimpleNamespace(evaluated=lambda epoch, value: None)
+    bar = SimpleNamespace(evaluated=lambda epoch, value, waits=False: None)  # the display bar's signature
     trial = RunningTrial(0, None, handle, "accuracy", bar, lambda: None, prune=lambda t: True)
     assert trial.evaluated(0, 0.125, {"accuracy": 0.5}, 125, final=False)
     assert not trial.evaluated(1, 1.0, {"accuracy": 0.6}, 1000, final=True)
