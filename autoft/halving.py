@@ -186,8 +186,8 @@ class SynchronousHalving:
         # the next rung: geometric, and past the least training among those going on (so one trains, at least)
         least = min((m.resource for m in going), default=0)
         bracket.threshold = max(self.first * self.factor**bracket.level, least + 1)
-        ahead = set() if bracket.solo else {m.number for m in going if m.resource >= bracket.threshold}
-        training = [m for m in going if m.number not in ahead]  # those already there wait on, stopped
+        # those already there wait on, stopped (unless one is left: it trains to its end)
+        training = going if bracket.solo else [m for m in going if m.resource < bracket.threshold]
         self.resumes.extend((m.number, True) for m in stopped)  # first: they free their memory
         self.resumes.extend((m.number, False) for m in training)  # best first
         for m in stopped + training:
