@@ -11,8 +11,9 @@ score they reached; and so on until one is left, which trains to its end.
 A bracket's rung ``k`` is a trial's first evaluation at or past ``first * factor**k``
 (thousandths of an epoch, ``autoft.rungs``) and past the least training its trials were
 last compared at: trials compared at half an epoch are next compared at their first
-epoch's end. Trials evaluate at different points (a larger batch makes fewer steps, and a
-rung inside the first epoch needs ``rung_min_steps``): one whose last evaluation is at the
+epoch's end. Trials evaluate at different points (``eval_every`` counts steps, of which a
+larger batch makes fewer; near ``rung_min_samples`` one batch size reaches a rung inside the
+first epoch that another misses): one whose last evaluation is at the
 next rung already waits on without training, so the bracket next compares its trials at
 the same point where their evaluations allow (a batch-32 trial first scored at one epoch,
 when the batch-16 trials were scored at half of one, meets them again at one epoch rather

@@ -69,6 +69,9 @@ class TrainSettings:
     rung_validation_rows: int = option(
         256, "validation rows the rungs inside the first epoch score (seeded, stratified); 0 scores all", ge=0
     )
-    rung_min_steps: int = option(
-        50, "a rung inside the first epoch comes after this many optimizer steps at least (fewer say nothing)", ge=1
+    rung_min_samples: int = option(
+        800,
+        "a rung inside the first epoch comes after this many training texts at least (fewer say nothing);"
+        " counted in texts, so every batch size keeps the same rungs",
+        ge=1,
     )

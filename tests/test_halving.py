@@ -196,7 +196,7 @@ def halving_study(study_file, **search):
     return study_file(
         search={"n_trials": 4, "pruner": "sha", "isolation": "process", "reduction_factor": 2, **search},
         space={"learning_rate": {"low": 1e-3, "high": 2e-2, "log": True}, "epochs": 2, "batch_size": 16},
-        train={"eval_batch_size": 64, "rung_min_steps": 2},
+        train={"eval_batch_size": 64, "rung_min_samples": 32},
     )
 
 

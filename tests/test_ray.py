@@ -20,7 +20,7 @@ def test_a_study_runs_under_ray_tune_and_writes_the_same_outputs(
         tiny_bert,
         reviews_csv,
         search={"backend": "ray", "n_trials": 3, "pruner": "asha", "ray": {"cpus_per_trial": 1, "scheduler": "asha"}},
-        train={"rung_validation_rows": 16, "rung_min_steps": 1},
+        train={"rung_validation_rows": 16, "rung_min_samples": 1},
     )
     tables["model"]["name"] = models
     path = write_study(tmp_path / "study.toml", tables)

@@ -26,18 +26,29 @@ from autoft_plugins.metrics import METRICS
 ACCURACY = Objective("accuracy", maximize=True)
 
 
-@given(steps=st.integers(1, 10_000), count=st.integers(0, 6), min_steps=st.integers(1, 40))
-def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(steps, count, min_steps):
-    assert all(step >= min_steps for step in first_epoch_rungs(steps, count, min_steps))
-    assert first_epoch_rungs(steps, count, min_steps).items() <= first_epoch_rungs(steps, count).items()
-    rungs = first_epoch_rungs(steps, count)
-    assert all(1 <= step < steps for step in rungs)
-    assert list(rungs) == sorted(rungs) and len(set(rungs.values())) == len(rungs)
+@given(
+    rows=st.integers(1, 20_000), batch=st.integers(1, 64), count=st.integers(0, 6), min_samples=st.integers(1, 2_000)
+)
+def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(rows, batch, count, min_samples):
+    steps = math.ceil(rows / batch)
+    everything = first_epoch_rungs(rows, batch, count)
+    kept = first_epoch_rungs(rows, batch, count, min_samples)
+    # a rung is kept exactly when the texts trained on by its step reach the minimum
+    assert kept == {step: r for step, r in everything.items() if min(step * batch, rows) >= min_samples}
+    assert all(1 <= step < steps for step in everything)
+    assert list(everything) == sorted(everything) and len(set(everything.values())) == len(everything)
     fractions = {PER_EPOCH // 2**k: k for k in range(1, count + 1)}
-    for step, resource in rungs.items():  # the step where 1/2**k of the epoch is reached
+    for step, resource in everything.items():  # the step where 1/2**k of the epoch is reached
         assert step == math.ceil(steps / 2 ** fractions[resource])
     if steps >= 2**count:
-        assert len(rungs) == count
+        assert len(everything) == count
+
+
+@pytest.mark.parametrize("rows", [1_581, 2_000])  # finpb-cpu and imdb-cpu's training rows
+def test_every_batch_size_of_a_space_keeps_the_same_rungs(rows):
+    """The minimum counts texts: batch 16 and batch 32 are both scored at half an epoch, and compared there."""
+    assert set(first_epoch_rungs(rows, 16, 3, 800).values()) == {500}
+    assert set(first_epoch_rungs(rows, 32, 3, 800).values()) == {500}
 
 
 @given(count=st.integers(0, 6), factor=st.integers(2, 8))
@@ -105,7 +116,7 @@ def fit(setup, reporter, epochs=2, **train_settings):
         tr,
         va,
         hp=hp,
-        settings=TrainSettings(early_stopping_patience=0, rung_min_steps=1, **train_settings),
+        settings=TrainSettings(early_stopping_patience=0, rung_min_samples=1, **train_settings),
         objective=ACCURACY,
         metrics={m.name: m for m in METRICS},
         device=torch.device("cpu"),
@@ -216,7 +227,7 @@ def test_an_asha_study_evaluates_at_rungs_and_records_how_far_each_trial_got(stu
     path = study_file(
         search={"n_trials": 4, "pruner": "asha", "sampler": "random", "isolation": "none"},
         space={"learning_rate": {"low": 1e-4, "high": 1.5e-2, "log": True}, "epochs": [1, 2], "batch_size": 8},
-        train={"rung_validation_rows": 16, "rung_min_steps": 1, "early_stopping_patience": 0},
+        train={"rung_validation_rows": 16, "rung_min_samples": 1, "early_stopping_patience": 0},
     )
     result = cli("study", "run", path, "--no-progress")
     assert result.code == 0, result.err
@@ -238,7 +249,7 @@ def test_an_asha_study_evaluates_at_rungs_and_records_how_far_each_trial_got(stu
 
 
 def test_rungs_that_come_too_soon_are_left_out(setup):
-    """16 steps an epoch: the 1/8 and 1/4 rungs (steps 2 and 4) come before a minimum of 5 steps: left out."""
+    """16 steps of 10 texts an epoch: the 1/8 and 1/4 rungs (20 and 40 texts) come before a minimum of 50: left out."""
     rec = Recorder()
     base, tok, tr, va = setup
     model = base.fresh(0)
@@ -250,7 +261,7 @@ def test_rungs_that_come_too_soon_are_left_out(setup):
         tr,
         va,
         hp=hp,
-        settings=TrainSettings(early_stopping_patience=0, rungs=3, rung_min_steps=5),
+        settings=TrainSettings(early_stopping_patience=0, rungs=3, rung_min_samples=50),
         objective=ACCURACY,
         metrics={m.name: m for m in METRICS},
         device=torch.device("cpu"),
