@@ -23,23 +23,22 @@ from .data import strata
 PER_EPOCH = 1000
 
 
-def first_epoch_rungs(rows: int, batch_size: int, rungs: int, min_samples: int = 1) -> dict[int, int]:
+def first_epoch_rungs(steps_per_epoch: int, batch_size: int, rungs: int, min_samples: int = 1) -> dict[int, int]:
     """Optimizer step (from 1) -> nominal resource of each rung inside the first epoch.
 
-    An epoch is ``ceil(rows / batch_size)`` steps. Rungs that fall on the same step as a smaller
-    one, on the epoch's end, or before ``min_samples`` training texts are dropped: on a small
-    dataset an eighth of an epoch is a handful of steps, after which every configuration still
-    scores like chance, and comparing them there would prune at random. The minimum counts texts,
-    not steps, so every batch size of a search keeps the same rungs (a larger batch reaches each
-    fraction of the epoch in fewer steps, with as many texts seen) and trials are compared at the
-    same point. Successive halving then first compares trials at the first rung left (or the
+    Rungs that fall on the same step as a smaller one, on the epoch's end, or before ``min_samples``
+    training texts are dropped: on a small dataset an eighth of an epoch is a handful of steps, after
+    which every configuration still scores like chance, and comparing them there would prune at random.
+    The minimum counts texts, not steps, so every batch size of a search keeps the same rungs (a larger
+    batch reaches each fraction of the epoch in fewer steps, with as many texts seen) and trials are
+    compared at the same point. Successive halving then first compares trials at the first rung left (or the
     epoch's end).
     """
-    steps_per_epoch = math.ceil(rows / batch_size)
     out: dict[int, int] = {}
     for k in range(rungs, 0, -1):
         step = math.ceil(steps_per_epoch / 2**k)
-        if min(step * batch_size, rows) >= min_samples and step < steps_per_epoch and step not in out:
+        # before the epoch's last step every batch is full: step * batch_size texts trained
+        if step * batch_size >= min_samples and step < steps_per_epoch and step not in out:
             out[step] = PER_EPOCH // 2**k
     return out
 

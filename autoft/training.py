@@ -329,7 +329,7 @@ def train(
     result = TrainResult(best_metrics={}, best_index=-1, best_epoch=0.0)
     result.epochs_planned = sum(phase.epochs for phase in phases)
     # multi-fidelity: early evaluations inside the first reported epoch, on a sample of validation
-    early = rungs.first_epoch_rungs(len(data), hp.batch_size, settings.rungs, settings.rung_min_samples)
+    early = rungs.first_epoch_rungs(steps_per_epoch, hp.batch_size, settings.rungs, settings.rung_min_samples)
     sample_rows = rungs.stratified_rows(validation.labels, settings.rung_validation_rows)
     rung_scores: dict[str, float] = {}
     rung_epoch = 0.0

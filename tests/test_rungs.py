@@ -31,8 +31,8 @@ ACCURACY = Objective("accuracy", maximize=True)
 )
 def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(rows, batch, count, min_samples):
     steps = math.ceil(rows / batch)
-    everything = first_epoch_rungs(rows, batch, count)
-    kept = first_epoch_rungs(rows, batch, count, min_samples)
+    everything = first_epoch_rungs(steps, batch, count)
+    kept = first_epoch_rungs(steps, batch, count, min_samples)
     # a rung is kept exactly when the texts trained on by its step reach the minimum
     assert kept == {step: r for step, r in everything.items() if min(step * batch, rows) >= min_samples}
     assert all(1 <= step < steps for step in everything)
@@ -47,8 +47,8 @@ def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(rows, batch, cou
 @pytest.mark.parametrize("rows", [1_581, 2_000])  # finpb-cpu and imdb-cpu's training rows
 def test_every_batch_size_of_a_space_keeps_the_same_rungs(rows):
     """The minimum counts texts: batch 16 and batch 32 are both scored at half an epoch, and compared there."""
-    assert set(first_epoch_rungs(rows, 16, 3, 800).values()) == {500}
-    assert set(first_epoch_rungs(rows, 32, 3, 800).values()) == {500}
+    assert set(first_epoch_rungs(math.ceil(rows / 16), 16, 3, 800).values()) == {500}
+    assert set(first_epoch_rungs(math.ceil(rows / 32), 32, 3, 800).values()) == {500}
 
 
 @given(count=st.integers(0, 6), factor=st.integers(2, 8))
