@@ -70,7 +70,7 @@ class TrainSettings:
         256, "validation rows the rungs inside the first epoch score (seeded, stratified); 0 scores all", ge=0
     )
     rung_min_samples: int = option(
-        800,
+        500,
         "a rung inside the first epoch comes after this many training texts at least (fewer say nothing);"
         " counted in texts, so every batch size keeps the same rungs",
         ge=1,

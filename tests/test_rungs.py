@@ -44,11 +44,15 @@ def test_rungs_fall_inside_the_first_epoch_at_nominal_fractions(rows, batch, cou
         assert len(everything) == count
 
 
-@pytest.mark.parametrize("rows", [1_581, 2_000])  # finpb-cpu and imdb-cpu's training rows
-def test_every_batch_size_of_a_space_keeps_the_same_rungs(rows):
-    """The minimum counts texts: batch 16 and batch 32 are both scored at half an epoch, and compared there."""
-    assert set(first_epoch_rungs(math.ceil(rows / 16), 16, 3, 800).values()) == {500}
-    assert set(first_epoch_rungs(math.ceil(rows / 32), 32, 3, 800).values()) == {500}
+@pytest.mark.parametrize(
+    ("rows", "fractions"),
+    [(1_581, {500}), (2_000, {250, 500})],  # finpb-cpu and imdb-cpu's training rows, the default minimum
+)
+def test_every_batch_size_of_a_space_keeps_the_same_rungs(rows, fractions):
+    """The minimum counts texts: batch 16 and batch 32 are scored at the same fractions of the epoch."""
+    minimum = TrainSettings().rung_min_samples
+    assert set(first_epoch_rungs(math.ceil(rows / 16), 16, 3, minimum).values()) == fractions
+    assert set(first_epoch_rungs(math.ceil(rows / 32), 32, 3, minimum).values()) == fractions
 
 
 @given(count=st.integers(0, 6), factor=st.integers(2, 8))
