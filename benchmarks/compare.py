@@ -326,7 +326,7 @@ def search_settings(cfg: dict) -> SearchSettings:
         precision=cfg["precision"],
         device=cfg["device"],
         dataloader_workers=cfg["dataloader_workers"],
-        seed=cfg["seed"],
+        seed=cfg["search_seed"],  # --search-seed; the data split stays --seed's
         space=cfg["space"],
         trials_per_gpu=cfg["trials_per_gpu"],
         isolation=cfg.get("isolation"),

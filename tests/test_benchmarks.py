@@ -164,17 +164,18 @@ def test_a_preset_is_a_search(tmp_path, capsys):
 
 def test_lanes_run_the_autoft_side_once_per_lane_count(tmp_path, monkeypatch):
     """python -m benchmarks.lanes: each value goes into the study file (on the CPU as cpu_trials), with the other
-    autoft settings the flags give (--isolation); samples/s adds up every trial's rows."""
+    autoft settings the flags give (--isolation, --search-seed); samples/s adds up every trial's rows."""
     from autoft.config import load_study
     from autoft.testing import write_study
     from benchmarks import lanes, search
 
     data = write_imdb_like(tmp_path / "imdb")
-    seen = []
+    seen, seeds = [], []
 
     def autoft(workdir, files, s):
         config, _ = load_study(write_study(workdir / "bench.toml", search.study_tables(files, workdir / "runs", s)))
         seen.append((config.search.cpu_trials, config.train.device, config.model.max_length, config.search.isolation))
+        seeds.append(config.study.seed)
         trials = [  # two trials side by side from 1 s to 3 s: 100 rows each
             {"state": "complete", "samples_per_s": 50.0, "train_s": 2.0, "duration_s": 2.0, "ended_s": 3.0},
             {"state": "pruned", "samples_per_s": 100.0, "train_s": 1.0, "duration_s": 1.5, "ended_s": 2.5},
@@ -184,9 +185,10 @@ def test_lanes_run_the_autoft_side_once_per_lane_count(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "autoft_search", autoft)
     out = tmp_path / "lanes.json"
     argv = ["--smoke", "--device", "cpu", "--lanes", "1,4", "--isolation", "none", "--data", str(data)]
-    argv += ["--out", str(out)]
+    argv += ["--search-seed", "3", "--out", str(out)]
     assert lanes.main(argv) == 0
     assert seen == [(1, "cpu", 32, "none"), (4, "cpu", 32, "none")]  # imdb-gpu's data handling, --smoke's sizes
+    assert seeds == [3, 3]  # the search seed, on --seed's (0) data split
     rows = json.loads(out.read_text())["lanes"]
     assert [r["cpu_trials"] for r in rows] == [1, 4]
     assert rows[0]["aggregate_samples_per_s"] == pytest.approx(200 / 2.0)
