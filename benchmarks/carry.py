@@ -8,7 +8,8 @@ and pluggy, but no network, no optuna and no captum, and take at most 64 MiB. Th
 - ``minilm.tar.xz``: the packaged MiniLM in fp16 (45 MB instead of 91 MB), widened back to fp32 by setup.sh;
 - ``imdb/``: train.parquet and test.parquet with every row, but texts outside the rows the benchmarks'
   seeds draw (``--seeds``; ``load_subsets`` and ``held_out_rows`` draw from a permutation of the row
-  count) left empty: the same subsets, a fifth of the bytes;
+  count) left empty: the same subsets, a fifth of the bytes. The harness refuses rows with an empty text, so
+  ``--mode throughput`` (an epoch over all 25,000 reviews) needs the full dataset, not the kit;
 - ``setup.sh``: run on the target from the repository root. It installs the wheels into the interpreter
   there (not a venv: the preinstalled packages may live where ``--system-site-packages`` does not see), this
   checkout with ``-e``, and writes the fp32 model to ``/tmp/autoft-carry/minilm``, the folder to pass as

@@ -233,3 +233,8 @@ def test_carried_data_gives_the_same_subsets_in_a_fraction_of_the_text(tmp_path)
         pd.testing.assert_frame_equal(held_out_rows(packed, 20, seed), held_out_rows(source, 20, seed))
     train = pd.read_parquet(packed / "train.parquet")
     assert len(train) == 200 and 50 <= (train.text != "").sum() < 100
+    for draw in (lambda: load_subsets(packed, 30, 20, 2), lambda: load_subsets(packed, 150, 20, 0)):
+        with pytest.raises(SystemExit, match=r"empty text .*benchmarks\.carry"):  # a seed or size it was not made for
+            draw()
+    with pytest.raises(SystemExit, match="empty text"):
+        held_out_rows(packed, 20, 2)
