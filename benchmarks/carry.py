@@ -7,8 +7,8 @@ and pluggy, but no network, no optuna and no captum, and take at most 64 MiB. Th
   dependencies resolved (pip cannot see the target's site-packages from here, so the list is explicit);
 - ``minilm.tar.xz``: the packaged MiniLM in fp16 (45 MB instead of 91 MB), widened back to fp32 by setup.sh;
 - ``imdb/``: train.parquet and test.parquet with every row, but texts outside the rows the benchmarks'
-  seeds draw (``--seeds``; ``load_subsets`` and ``held_out_rows`` draw from a permutation of the row
-  count) left empty: the same subsets, a fifth of the bytes. The harness refuses rows with an empty text, so
+  data seeds draw (``--seeds``, default 0; ``load_subsets`` and ``held_out_rows`` draw from a permutation of the row
+  count) left empty: the same subsets, a fraction of the bytes. The harness refuses rows with an empty text, so
   ``--mode throughput`` (an epoch over all 25,000 reviews) needs the full dataset, not the kit;
 - ``setup.sh``: run on the target from the repository root. It installs the wheels into the interpreter
   there (not a venv: the preinstalled packages may live where ``--system-site-packages`` does not see), this
@@ -132,7 +132,12 @@ def pack_data(source: Path, out: Path, seeds: list[int], rows: dict[str, int] = 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.carry", description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="where to write the kit (carry it with the working tree)")
-    p.add_argument("--seeds", default="0,1,2", help="the benchmark seeds whose IMDb rows to keep (default 0,1,2)")
+    p.add_argument(
+        "--seeds",
+        default="0",
+        help="the data seeds (the benchmarks' --seed) whose IMDb rows to keep (default 0: --search-seed and --seeds "
+        "vary the searches on --seed's rows, so one data seed serves any number of search seeds)",
+    )
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"IMDb folder (default {DEFAULT_DATA})")
     p.add_argument("--python", default="3.12", help="the target's Python version (default 3.12)")
     p.add_argument("--platform", default="manylinux_2_28_x86_64", help="the target's wheel platform")
