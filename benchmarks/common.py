@@ -48,29 +48,33 @@ def load_subsets(data_dir: Path, train_rows: int, val_rows: int, seed: int = 0) 
     picked = train.iloc[order[:train_rows]].reset_index(drop=True)
     if train_rows + val_rows <= len(train):
         val = train.iloc[order[train_rows : train_rows + val_rows]].reset_index(drop=True)
-        return Subsets(*_with_texts(data_dir, picked, val), "train.parquet (after the training rows)")
-    test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
-    pick = np.random.default_rng(seed).permutation(len(test))[:val_rows]
-    return Subsets(*_with_texts(data_dir, picked, test.iloc[pick].reset_index(drop=True)), "test.parquet")
+        source = "train.parquet (after the training rows)"
+    else:
+        test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
+        val = test.iloc[np.random.default_rng(seed).permutation(len(test))[:val_rows]].reset_index(drop=True)
+        source = "test.parquet"
+    _refuse_empty_texts(data_dir, picked, val)
+    return Subsets(picked, val, source)
 
 
-def _with_texts(data_dir: Path, *frames: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
-    """The frames, refused where a row's text is empty: ``python -m benchmarks.carry`` keeps only the texts of
-    the rows its seeds draw, and an epoch over blanks would time (and score) a different dataset."""
+def _refuse_empty_texts(data_dir: Path, *frames: pd.DataFrame) -> None:
+    """Stop where a drawn row's text is empty: ``python -m benchmarks.carry`` keeps only the texts of the rows
+    its seeds draw, and an epoch over blanks would time (and score) a different dataset."""
     empty = sum(int((frame.text.str.len() == 0).sum()) for frame in frames)
     if empty:
         raise SystemExit(
             f"--data {data_dir}: {empty} of the rows drawn have an empty text (a kit from python -m benchmarks.carry "
             "holds only its seeds' search rows); use the full dataset or a seed and mode the kit was made for"
         )
-    return frames
 
 
 def held_out_rows(data_dir: Path, rows: int, seed: int = 0) -> pd.DataFrame:
     """A seeded sample of test.parquet (the held-out split autoft scores its best trial on)."""
     test = pd.read_parquet(data_dir / "test.parquet", columns=["text", "label"])
     pick = held_out_order(len(test), seed)[:rows]
-    return _with_texts(data_dir, test.iloc[pick].reset_index(drop=True))[0]
+    rows_drawn = test.iloc[pick].reset_index(drop=True)
+    _refuse_empty_texts(data_dir, rows_drawn)
+    return rows_drawn
 
 
 def stratified_split(
