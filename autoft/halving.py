@@ -17,8 +17,9 @@ first epoch that another misses): one whose last evaluation is at the
 next rung already waits on without training, so the bracket next compares its trials at
 the same point where their evaluations allow (a batch-32 trial first scored at one epoch,
 when the batch-16 trials were scored at half of one, meets them again at one epoch rather
-than training a second). A trial that ends before a rung (its last epoch, a failure) takes
-part with the last score it reported.
+than training a second). A trial that ends before a rung (its last epoch, a failure) counts
+in its cohort's size but takes no place at the next rung: the best ``1/factor`` places go to
+trials still waiting, so one that completed leading at a rung does not end the bracket.
 A waiting trial keeps its memory: a bracket takes no more trials once the memory left
 would not hold another (``WorkerPool.room_to_wait``), and compares those it has.
 
@@ -176,11 +177,12 @@ class SynchronousHalving:
         cohort = [bracket.members[n] for n in bracket.cohort]
         if not all(m.waiting or m.ended for m in cohort) or not any(m.waiting for m in cohort):
             return
+        # the rung's places go to trials that can use them: one that ended at or before the rung (its
+        # last epoch) is done, and passes its place to the next best still waiting, so a short trial
+        # that leads at a rung does not end the bracket (it would have, finpb-cpu seed 1, 2026-11-28)
         keep = max(1, math.ceil(len(cohort) / self.factor))
-        ranked = sorted(cohort, key=self._rank)
-        kept = {m.number for m in ranked[:keep]}
-        stopped = [m for m in cohort if m.waiting and m.number not in kept]
-        going = [m for m in ranked if m.waiting and m.number in kept]
+        ranked = sorted((m for m in cohort if m.waiting), key=self._rank)
+        going, stopped = ranked[:keep], ranked[keep:]
         bracket.level += 1
         bracket.cohort = [m.number for m in going]
         bracket.solo = len(going) <= 1

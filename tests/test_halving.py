@@ -149,6 +149,50 @@ def test_memory_that_would_not_hold_another_waiting_trial_is_no_room(monkeypatch
     assert not pool.room_to_wait()
 
 
+def test_a_trial_that_completes_leading_at_a_rung_passes_its_place_to_the_next_best():
+    """finpb-cpu seed 1 (2026-11-28): at one epoch a 1-epoch trial completed at 0.885, ahead of two that had
+    epochs left (0.861, 0.820); with factor 3 one place goes on, and it goes to 0.861, not to the trial that
+    is done (which ended the bracket: the best stayed 0.885 where the Trainer reached 0.97)."""
+    halving = SynchronousHalving(3, first=1000, factor=3, maximize=True)
+    for number in range(3):
+        halving.began(number)
+    assert halving.rule(0, 0.885, 1000, True) is False  # its last epoch: it completes
+    halving.ended(0, 0.885)
+    assert halving.rule(1, 0.861, 1000, False) == PAUSE
+    assert halving.rule(2, 0.820, 1000, False) is True  # the last to arrive: 1 goes on, 2 ends
+    assert halving.next_resume({1}) == (1, False)
+    assert halving.rule(1, 0.95, 2000, False) is False  # alone now: it trains to its end
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.integers(1, 4)), min_size=1, max_size=20),
+    st.integers(2, 4),
+)
+def test_each_bracket_sends_its_best_waiting_trials_past_the_first_rung(trials, factor):
+    """Trials of 1-4 evaluations (epochs): in each bracket of m trials, ceil(m / factor) go past the first
+    rung, the best of those with training left (trials that ended there take no place), unless fewer have
+    training left; the best trial with more than one evaluation trains to its end."""
+    scores = [score for score, _ in trials]
+    resources = [[3**k for k in range(evaluations)] for _, evaluations in trials]
+    halving = SynchronousHalving(len(scores), first=1, factor=factor, maximize=True)
+    ran = run_one_lane(halving, scores, 0, len(scores), resources=resources)
+    start = 0
+    for size in brackets(len(scores), factor):
+        members = range(start, start + size)
+        can_go_on = sorted((n for n in members if len(resources[n]) > 1), key=lambda n: (-scores[n], n))
+        went_on = {n for n in members if ran[n][0] > 1}
+        places = math.ceil(size / factor)
+        assert len(went_on) == min(len(can_go_on), places), (size, ran)
+        cut = scores[can_go_on[len(went_on) - 1]] if went_on else None
+        assert all(scores[n] >= cut for n in went_on) and all(scores[n] <= cut for n in set(can_go_on) - went_on)
+        start += size
+    multi = [n for n in range(len(scores)) if len(resources[n]) > 1]
+    if multi:
+        best = max(multi, key=lambda n: (scores[n], -n))
+        assert ran[best] == (len(resources[best]), "complete")
+
+
 def test_a_trial_does_not_wait_for_rungs_below_its_next():
     """Rung k is the first evaluation at or past first * factor**k: a trial scored at half an epoch
     (past the first rung) waits there once, and next at its first evaluation past the second."""
