@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     except SystemExit as exc:  # --help, --version, or a bad flag (one line, exit 2)
         return exc.code if isinstance(exc.code, int) else 2
     console = make_console()
@@ -236,6 +236,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, with texts to label anywhere among the flags: ``predict best --device cpu "a text"``.
+
+    argparse fills a ``nargs="*"`` positional only from the words right after the one before it, and calls
+    later ones unrecognized (its ``parse_intermixed_args`` does not take subcommands): they are added here.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        texts = getattr(args, "texts", None)
+        cut = extra.index("--") if "--" in extra else len(extra)  # after "--" a text may start with "-"
+        if texts is None or any(word.startswith("-") for word in extra[:cut]):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.texts = [*texts, *extra[:cut], *extra[cut + 1 :]]
+    return args
 
 
 def make_console() -> Console:
@@ -576,6 +592,9 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         files = [args.study.parent / p for p in plugins]
         table, base_dir, where = raw.get("dataset", {}), args.study.parent, str(args.study)
     else:
+        for item in args.data:
+            if not item.partition("=")[0].strip() or "=" not in item:
+                raise ConfigError(f"--data {item!r}: expected key=value, such as --data path=reviews.csv")
         table = apply_overrides({}, [f"dataset.{item}" for item in args.data], Path("--data"))["dataset"]
         files, base_dir, where, seed = [], Path.cwd(), "--data", 0
     registry = load_plugins(files)

@@ -4,6 +4,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -294,3 +296,47 @@ def test_evaluate_never_replaces_a_folder_that_is_not_an_evaluation(best_model, 
     one_line_error(cli("evaluate", best, *args, "--out", best.parent / "evaluation"), "the study's own test evaluation")
     one_line_error(cli("evaluate", best, "--study", tmp_path), f"--study '{tmp_path}' is a folder")
     one_line_error(cli("evaluate", best.parent, *args), "is a run folder; give its saved model")
+
+
+TEXTS = st.lists(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1), min_size=1, max_size=5)
+FLAGS = st.lists(st.sampled_from([("--device", "cpu"), ("--batch-size", "7"), ("--max-length", "64")]), unique=True)
+
+
+@given(texts=TEXTS, flags=FLAGS, cuts=st.lists(st.integers(0, 5), min_size=3, max_size=3))
+def test_texts_to_label_may_come_before_between_and_after_flags(texts, flags, cuts):
+    """``predict best --device cpu "a text"`` labels "a text"; texts keep their order; after ``--`` a text may
+    start with a dash."""
+    from autoft.cli import build_parser, parse
+
+    words = list(texts)
+    dashed = [t for t in words if t.startswith("-")]
+    plain = [t for t in words if not t.startswith("-")]
+    at = dict(zip(cuts, flags))  # each flag goes before the text at that place (or after the last)
+    argv = []
+    for i in range(max(len(plain), *cuts) + 1):
+        argv += at.get(i, ())
+        argv += plain[i : i + 1]
+    if dashed:
+        argv += ["--", *dashed]
+    args = parse(build_parser(), ["predict", "best", *argv])
+    assert args.texts == plain + dashed
+    given = dict(at.values())
+    assert {f: getattr(args, f[2:].replace("-", "_")) for f in given} == {
+        f: (v if f == "--device" else int(v)) for f, v in given.items()
+    }
+
+
+def test_predict_labels_texts_given_after_a_flag(best_model, cli):
+    best, _, _ = best_model
+    result = cli("predict", best, "--device", "cpu", "superb wonderful seller", "--batch-size", "1", "awful broken")
+    assert result.code == 0, result.err
+    assert "superb wonderful seller" in result.out and "awful broken" in result.out
+
+
+def test_an_unknown_flag_among_texts_is_still_refused(best_model, cli):
+    one_line_error(cli("predict", best_model[0], "x", "--devce", "cpu", "y"), "unrecognized arguments: --devce")
+
+
+@pytest.mark.parametrize("item", ["path", "=x", " =x"])
+def test_evaluate_names_the_data_flag_of_an_item_without_a_key_or_value(best_model, cli, item):
+    one_line_error(cli("evaluate", best_model[0], "--data", item), f"--data {item!r}: expected key=value")
