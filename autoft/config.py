@@ -233,7 +233,7 @@ class StudyConfig:
 
 def read_toml(path: Path) -> dict:
     if path.is_dir():
-        raise ConfigError(f"study file '{path}' is a folder; give a study file (.toml), such as studies/quickstart.toml")
+        raise ConfigError(f"study file '{path}' is a folder; give a study file, such as studies/quickstart.toml")
     if not path.is_file():
         raise ConfigError(f"study file '{path}' does not exist")
     try:

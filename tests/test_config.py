@@ -124,7 +124,7 @@ def test_missing_study_file(tmp_path):
 
 
 def test_a_folder_given_as_the_study_file_is_named_a_folder(tmp_path):
-    with pytest.raises(ConfigError, match=f"study file '{tmp_path}' is a folder; give a study file"):
+    with pytest.raises(ConfigError, match=f"study file '{tmp_path}' is a folder; give a study file,"):
         load_study(tmp_path)
 
 
