@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import AutoftError, DataError, one_line
+from .texts import WHAT, not_unicode, surrogate_note
 
 SPLITS = ("train", "validation", "test")
 #: what a study predicts: one class per row, a number, or a set of labels per row
@@ -415,7 +416,18 @@ def _clean_pairs(split: Split, name: str, where: str) -> list[str] | None:
             f"{where}: {name} has {len(bad)} {what} of pairs (rows {shown_rows(bad)}); "
             "every row of a sentence-pair dataset needs both texts: drop or fill them"
         )
+    _check_unicode(pairs, name, where, "second texts of pairs")
     return pairs
+
+
+def _check_unicode(texts: list[str], name: str, where: str, what: str) -> None:
+    """No text of a split holds a lone surrogate (the tokenizer would refuse it mid-study)."""
+    bad = not_unicode(texts)
+    if bad:
+        raise DataError(
+            f"{where}: {name} has {len(bad)} {what} that hold {WHAT} (rows {shown_rows(bad)}; "
+            f"row {bad[0]}: {surrogate_note(texts[bad[0]])}); fix or drop those rows"
+        )
 
 
 def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
@@ -436,6 +448,7 @@ def _clean(split: Split, name: str, where: str) -> tuple[list[str], list[Any]]:
         raise DataError(
             f"{where}: {name} has {len(bad)} empty or missing texts (rows {shown_rows(bad)}); drop or fill them"
         )
+    _check_unicode(texts, name, where, "texts")
     if name == "train" and all(_NUMBER.fullmatch(t) for t in texts):
         raise DataError(
             f"{where}: every train text is a number (such as '{texts[0].strip()}'); the model reads texts: "

@@ -32,6 +32,7 @@ from .saved import (
     trained_max_length,
     trained_thresholds,
 )
+from .texts import WHAT, not_unicode, surrogate_note
 from .training import autocast_dtype, predict_proba, resolve_device
 
 __all__ = [
@@ -212,6 +213,12 @@ def check_texts(texts: list[str]) -> None:
             f"{_rows(blank, 'text')} of the {len(texts)} given {'is' if len(blank) == 1 else 'are'} empty "
             "or only whitespace; give texts with words in them"
         )
+    bad = not_unicode(texts)
+    if bad:
+        raise ConfigError(
+            f"{_rows([i + 1 for i in bad], 'text')} of the {len(texts)} given {'holds' if len(bad) == 1 else 'hold'} "
+            f"{WHAT} ({surrogate_note(texts[bad[0]])}); give UTF-8 text"
+        )
 
 
 def read_texts(path: Path) -> list[str]:
@@ -297,7 +304,7 @@ def table_texts(frame: pd.DataFrame, column: str, path: Path, flag: str = "--tex
             f"--input '{path}': column '{column}' ({flag}) has no text ({kinds}) in {_rows(rows)} "
             f"of {len(values)} (counted from 1, after any header); drop those rows or fill them in"
         )
-    return [str(v) for v in values]
+    return [str(v) for v in values]  # pandas' readers give no lone surrogates (see texts.py): none to check
 
 
 def _missing(value: object) -> bool:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import AutoftError, ModelError, first_line, require, type_and_first_line
+from .texts import WHAT, not_unicode, surrogate_note
 
 #: texts per request unless ``--max-texts`` says otherwise
 MAX_TEXTS = 1024
@@ -203,6 +204,12 @@ def _strings(values: list, name: str, valid: str) -> None:
         which = "text" if name == "texts" else "second text"
         raise BadRequest(
             422, f"{_items(blank, name=name)} {verb} empty or only whitespace; every {which} needs words in it"
+        )
+    bad = not_unicode(values)
+    if bad:
+        verb = "holds" if len(bad) == 1 else "hold"
+        raise BadRequest(
+            422, f"{_items(bad, name=name)} {verb} {WHAT} ({surrogate_note(values[bad[0]])}); send UTF-8 text"
         )
 
 
