@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -516,6 +517,11 @@ def _check_output_dir(output_dir: str, name: str, where: str) -> None:
                 raise ConfigError(
                     f"{where}: [study] output_dir {output_dir!r}: '{folder}' ({what}) is a file, not a folder; "
                     "set output_dir to a folder, or move the file"
+                )
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(
+                    f"{where}: [study] output_dir {output_dir!r}: this user cannot write in '{folder}'; "
+                    "set output_dir to a folder you can write in"
                 )
             return
 

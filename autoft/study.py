@@ -150,7 +150,13 @@ def run_study(
         preflight.check_study(bench)
         raise_if_stopped()  # a Ctrl-C a library swallowed while loading: before anything is written
         created = not run_dir.exists()
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or special file system, a full disk: before anything is written
+            raise StudyError(
+                f"{config.path}: cannot create the run folder '{run_dir}' ({exc.strerror or exc}); "
+                "set [study] output_dir to a folder you can write in"
+            ) from None
         try:
             ledger = Ledger.open(config, identity(bench))
         except BaseException:

@@ -186,6 +186,12 @@ CASES = [
         [],
         "is a file, not a folder; set output_dir to a folder",
     ),
+    (  # /proc takes no new folders, whoever asks (root included, whom permission bits do not stop)
+        "output_dir where no folder can be made",
+        lambda s, t, m, d: with_(s, "study", output_dir="/proc/autoft-no-such-folder"),
+        [],
+        "cannot create the run folder '/proc/autoft-no-such-folder/",
+    ),
     # what a file really holds, named
     (
         "utf-16 csv",

@@ -1,4 +1,6 @@
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -162,6 +164,18 @@ def test_odd_values_name_the_key_and_what_is_valid(study_file, tables, message):
         load_study(study_file(**tables), [f"model.{k}={json.dumps(v)}" for k, v in model.items()])
     text = str(err.value)
     assert message in text and text.isprintable() and len(text) < 400, text
+
+
+def test_an_output_dir_this_user_cannot_write_in_is_named_before_anything_runs(study_file, tmp_path, monkeypatch):
+    import autoft.config
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(autoft.config.os, "access", lambda p, mode: Path(p) != locked and real(p, mode))
+    with pytest.raises(ConfigError, match=f"this user cannot write in '{locked}'; set output_dir to a folder"):
+        load_study(study_file(study={"output_dir": str(locked / "runs")}))
+    load_study(study_file(study={"output_dir": str(tmp_path / "open")}))
 
 
 def test_a_file_where_a_folder_goes_and_the_reverse(study_file, tmp_path):
