@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import DatasetSection, StudyConfig, parse_study
-from .data import LoadContext, PreparedData, prepare
-from .errors import ConfigError, DataError, type_and_first_line
+from .data import LoadContext, PreparedData, RawDataset, prepare
+from .errors import AutoftError, ConfigError, DataError, type_and_first_line
 from .metrics import Metric, for_task
 from .models import BaseModel, ModelRef, check_model, load_tokenizer, resolve
 from .plugins import Registry
@@ -43,10 +43,15 @@ def load_dataset(
     where = f"{where}: [dataset] ({section.type})"
     try:
         raw = plugin.load(options, LoadContext(base_dir=base_dir, seed=seed))
-    except DataError:
+    except AutoftError:
         raise
-    except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 -- a plugin's failure, any kind: one line naming the dataset
         raise DataError(f"{where}: {type_and_first_line(exc)}") from exc
+    if not isinstance(raw, RawDataset):
+        raise DataError(
+            f"{where}: the plugin's load() gave {type(raw).__name__}, not an autoft.RawDataset; "
+            "return RawDataset({'train': Split(texts, labels)})"
+        )
     return prepare(
         raw,
         seed=seed,

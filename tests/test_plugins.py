@@ -139,3 +139,27 @@ def test_a_missing_plugin_file_is_a_study_error(study_file):
 def test_unknown_names_list_the_available_plugins(study_file):
     with pytest.raises(ConfigError, match="unknown strategy 'qlora'; available: body, full, head, lora, two_stage"):
         load_study(study_file(strategies={"qlora": {}}))
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("return None", "the plugin's load() gave NoneType, not an autoft.RawDataset"),
+        (
+            "return {'train': (['a b'] * 9, ['x', 'y', 'z'] * 3)}",
+            "the plugin's load() gave dict, not an autoft.RawDataset",
+        ),
+        ("return len(5)", "TypeError: object of type 'int' has no len()"),
+        ("raise RuntimeError('the service is down')", "RuntimeError: the service is down"),
+    ],
+)
+def test_a_dataset_plugin_that_fails_or_returns_no_dataset_is_one_line(tmp_path, study_file, cli, body, message):
+    source = PLUGIN_SOURCE.format(name="wayward").replace(
+        'return autoft.RawDataset({"train": autoft.Split(texts, labels)}, source="counting")', body
+    )
+    assert body in source
+    (tmp_path / "wayward.py").write_text(source)
+    path = study_file(study={"plugins": ["wayward.py"]}, dataset={"type": "wayward"})
+    result = cli("study", "check", path)
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert f"[dataset] (wayward): {message}" in result.err
