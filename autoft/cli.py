@@ -287,7 +287,15 @@ def cmd_study_run(args: argparse.Namespace, console: Console) -> int:
             f" · test {name}={fmt(test[name])}{also} ({baseline})"
         )
         console.print(f"saved to {result.run_dir / 'best'} · leaderboard in {result.run_dir}")
-    return 0
+        return 0
+    from .errors import StudyError
+
+    failed = sorted((r for r in result.rows if r["state"] == "failed"), key=lambda r: r["trial"])
+    why = f"; {len(failed)} of {len(result.rows)} failed, the last with: {failed[-1]['reason']}" if failed else ""
+    raise StudyError(
+        f"no trial completed, so no model was evaluated or saved{why} (leaderboard in {result.run_dir}); "
+        "fix what the trials failed on, or give the study more trials or time, and run it again"
+    )
 
 
 def cmd_study_check(args: argparse.Namespace, console: Console) -> int:

@@ -171,16 +171,20 @@ class Ledger:
 
     @stop_signals_held()
     def tell(self, handle: optuna.Trial, outcome: TrialOutcome) -> None:
-        """Record a trial's outcome: its attributes, then its state and value."""
+        """Record a trial's outcome: its attributes, then its state and value.
+
+        A complete trial whose objective is not a finite number (a metric gave NaN) is failed, here and in
+        ``outcome`` itself, so that what the study shows and counts is what the storage holds.
+        """
+        if outcome.state == "complete" and (outcome.value is None or not math.isfinite(outcome.value)):
+            outcome.state, outcome.reason = "failed", "the objective is not a finite number"
         for key, value in outcome.attrs().items():
             handle.set_user_attr(key, value)
-        if outcome.state == "complete" and outcome.value is not None and math.isfinite(outcome.value):
+        if outcome.state == "complete":
             self.study.tell(handle, outcome.value)
         elif outcome.state == "pruned":
             self.study.tell(handle, state=TrialState.PRUNED)
         else:
-            if outcome.state == "complete":
-                handle.set_user_attr("reason", "the objective is not a finite number")
             self.study.tell(handle, state=TrialState.FAIL)
 
     @stop_signals_held()

@@ -373,3 +373,39 @@ def test_a_stop_signal_in_the_middle_of_recording_an_outcome_waits_for_the_whole
     assert recorded.user_attrs["metrics"] == {"accuracy": 0.9}
     ledger.fail(trial, "terminated (SIGTERM)")  # what the interruption then writes: a no-op, and no wait
     assert ledger.trials()[0].state.name == "COMPLETE"
+
+
+NAN_METRIC = """
+import autoft
+from autoft import hookimpl
+
+
+@hookimpl
+def register_metrics(register):
+    register(autoft.Metric("undefined", lambda y, p, proba: float("nan")))
+"""
+
+
+def test_trials_whose_objective_is_nan_are_failed_everywhere(tmp_path, study_file, cli):
+    """Failed in the storage, on screen (not '✓ complete') and in the count of failures in a row that stops a
+    study, which ends in one line, exit 2, with no best model."""
+    (tmp_path / "nan_metric.py").write_text(NAN_METRIC)
+    path = study_file(
+        study={"plugins": ["nan_metric.py"]},
+        search={"n_trials": 5, "objective": "undefined"},
+        space={"epochs": 1, "batch_size": 16},
+    )
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "3 trials failed in a row" in result.err and "the objective is not a finite number" in result.err
+    assert "✓" not in result.out and result.out.count("✗") == 3
+    assert [t.state.name for t in load(tmp_path / "runs" / "tiny").trials] == ["FAIL"] * 3
+    assert not (tmp_path / "runs" / "tiny" / "best").exists()
+
+
+def test_a_study_that_ends_with_no_complete_trial_says_so_and_exits_2(tmp_path, study_file, cli):
+    """A budget spent before any trial completes: one line naming it, not an exit 0 with nothing saved."""
+    result = cli("study", "run", study_file(), "--budget", "1s", "--no-progress")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "no trial completed, so no model was evaluated or saved" in result.err
+    assert not (tmp_path / "runs" / "tiny" / "best").exists()
