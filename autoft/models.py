@@ -159,6 +159,8 @@ class BaseModel:
                 dtype=torch.float32,
                 use_safetensors=True,
                 output_loading_info=True,
+                # a classifier of other labels (a fine-tuned model as the start): its head is new here
+                ignore_mismatched_sizes=True,
             )
         except Exception as exc:
             raise ModelError(_load_message("model", ref, exc)) from exc
@@ -167,7 +169,9 @@ class BaseModel:
         model.config.problem_type = problem.get(task, "single_label_classification")
         self.model = model
         #: parameters the checkpoint did not have (the classifier head): initialised per trial
-        self.new_parameters = sorted(set(info.get("missing_keys", ())) | set(info.get("mismatched_keys", ())))
+        # (transformers gives a mismatched key as (name, shape in the checkpoint, shape here))
+        mismatched = {key[0] if isinstance(key, (tuple, list)) else key for key in info.get("mismatched_keys", ())}
+        self.new_parameters = sorted(set(info.get("missing_keys", ())) | mismatched)
 
     def fresh(self, seed: int) -> torch.nn.Module:
         """A copy of the pretrained model whose new (head) parameters are initialised from ``seed``."""

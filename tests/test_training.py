@@ -206,3 +206,22 @@ def test_balanced_class_weights():
     assert weights.tolist() == pytest.approx([40 / 60, 40 / 20])
     assert class_weight_tensor("none", labels, ("a", "b")) is None
     assert class_weight_tensor({"b": 3.0}, labels, ("a", "b")).tolist() == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("arch", ["bert", "distilbert", "roberta"])
+def test_a_classifier_of_other_labels_starts_a_study_with_a_new_head(arch, tmp_path, request):
+    """A fine-tuned model as the start (users reuse sentiment models): its body is kept, its head of five labels
+    makes way for the study's two, initialised per trial like a fresh model's head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = request.getfixturevalue(f"tiny_{arch}")
+    other = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=5)
+    other.save_pretrained(tmp_path / "five")
+    AutoTokenizer.from_pretrained(folder).save_pretrained(tmp_path / "five")
+    base = BaseModel(resolve(str(tmp_path / "five"), tmp_path), ("neg", "pos"))
+    assert base.model.config.num_labels == 2 and base.new_parameters  # the head, and only the head
+    body = {n: p for n, p in other.named_parameters() if n not in base.new_parameters}
+    kept = dict(base.model.named_parameters())
+    assert body and all(torch.equal(p, kept[n]) for n, p in body.items())
+    weight = next(n for n in base.new_parameters if n.endswith("weight"))
+    assert not torch.equal(*(base.fresh(seed).state_dict()[weight] for seed in (1, 2)))  # drawn per trial
