@@ -600,10 +600,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         files = [args.study.parent / p for p in plugins]
         table, base_dir, where = raw.get("dataset", {}), args.study.parent, str(args.study)
     else:
-        for item in args.data:
-            if not item.partition("=")[0].strip() or "=" not in item:
-                raise ConfigError(f"--data {item!r}: expected key=value, such as --data path=reviews.csv")
-        table = apply_overrides({}, [f"dataset.{item}" for item in args.data], Path("--data"))["dataset"]
+        table = apply_overrides({}, args.data, Path("--data"), flag="--data", example="path=reviews.csv")
         files, base_dir, where, seed = [], Path.cwd(), "--data", 0
     registry = load_plugins(files)
     section, options = parse_dataset(table, where, registry)

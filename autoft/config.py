@@ -246,13 +246,16 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
 
 
-def apply_overrides(raw: dict, overrides: list[str], path: Path) -> dict:
-    """``--set key.sub=value`` assignments; values are TOML (``8``, ``"lora"``, ``[1, 2]``), else text."""
+def apply_overrides(
+    raw: dict, overrides: list[str], path: Path, flag: str = "--set", example: str = "search.n_trials=20"
+) -> dict:
+    """``--set key.sub=value`` assignments (or another ``flag``'s); values are TOML (``8``, ``"lora"``,
+    ``[1, 2]``), else text."""
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value, such as search.n_trials=20")
+            raise ConfigError(f"{flag} {item!r}: expected key=value, such as {flag} {example}")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
@@ -262,7 +265,7 @@ def apply_overrides(raw: dict, overrides: list[str], path: Path) -> dict:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: '{part}' is not a table in {path}")
+                raise ConfigError(f"{flag} {key}: '{part}' is not a table in {path}")
         node[parts[-1]] = value
     return raw
 
