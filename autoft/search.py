@@ -18,7 +18,7 @@ from .budget import FirstSteps, Forecast, format_duration, mean_of
 from .checkpoints import CheckpointStore
 from .config import StudyConfig
 from .display import StudyDisplay, trial_summary
-from .errors import StudyError, Terminated
+from .errors import StudyError, Terminated, stop_signals_held
 from .halving import SynchronousHalving
 from .leaderboard import rows_from_trials, write
 from .ledger import HEARTBEAT, Ledger
@@ -106,8 +106,9 @@ class StudySearch(Search):
         return True
 
     def begin(self, prune: Pruning | None = None) -> RunningTrial:
-        handle = self.ledger.ask()
-        self._running[handle.number] = (handle, None)  # from here on, an interruption fails this trial
+        with stop_signals_held():  # a stop signal inside ask() left the new trial RUNNING, failed by no one
+            handle = self.ledger.ask()
+            self._running[handle.number] = (handle, None)  # from here on, an interruption fails this trial
         config = self.space.suggest(handle)
         model = self.config.for_model(config.model).model.name  # the model's name or path, as the study gives it
         self.ledger.started(handle, {"config": config.to_dict(), "strategy": config.strategy, "model": model})

@@ -375,6 +375,27 @@ def test_a_stop_signal_in_the_middle_of_recording_an_outcome_waits_for_the_whole
     assert ledger.trials()[0].state.name == "COMPLETE"
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_just_after_the_storage_made_a_trial_fails_it(stop, tmp_path, study_file, cli, monkeypatch):
+    """The storage holds a new trial before Optuna's ask() returns it; a signal in between left that trial
+    RUNNING, failed by no one (until a later run found it orphaned). It is failed now, with the reason."""
+    import optuna
+
+    ask = optuna.study.Study.ask
+
+    def ask_then_signal(self, *args, **kwargs):
+        trial = ask(self, *args, **kwargs)
+        os.kill(os.getpid(), stop)
+        return trial
+
+    monkeypatch.setattr(optuna.study.Study, "ask", ask_then_signal)
+    result = cli("study", "run", study_file(search={"n_trials": 2}), "--no-progress")
+    assert result.code == (143 if stop == signal.SIGTERM else 130), result.err
+    (trial,) = load(tmp_path / "runs" / "tiny").trials
+    reason = "terminated (SIGTERM)" if stop == signal.SIGTERM else "interrupted (Ctrl-C)"
+    assert trial.state.name == "FAIL" and trial.user_attrs["reason"] == reason
+
+
 NAN_METRIC = """
 import autoft
 from autoft import hookimpl
