@@ -237,9 +237,11 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"study file '{path}' is a folder; give a study file, such as studies/quickstart.toml")
     if not path.is_file():
         raise ConfigError(f"study file '{path}' does not exist")
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: UTF-16 text (as Windows PowerShell's > writes it); save the study file as UTF-8")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark (Windows editors) is not TOML's to see
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -288,7 +290,7 @@ def parse_study(path: Path, raw: dict, registry: Registry | None = None) -> tupl
         raise ConfigError(f'{where}: missing table [dataset]; add one with type = "<dataset plugin>"')
 
     study = opts.build(StudySection, raw.get("study", {}), f"{where}: [study]")
-    if not study.name:
+    if not study.name and "name" not in raw.get("study", {}):  # an explicit "" is refused below, not renamed
         study = dataclasses.replace(study, name=path.stem)
     _check_study_name(study.name, where)
     _check_output_dir(study.output_dir, study.name, where)
@@ -490,9 +492,10 @@ def _plain(value: str, where: str, key: str, what: str) -> None:
 
 
 def _check_study_name(name: str, where: str) -> None:
+    if not name:
+        raise ConfigError(f"{where}: [study] name is empty; give a name, or leave the key out to use the file's name")
     if (
-        not name
-        or name in (".", "..")
+        name in (".", "..")
         or any(c in name for c in "/\\\0")
         or name.strip() != name
         or not name.isprintable()

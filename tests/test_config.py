@@ -21,7 +21,7 @@ def test_defaults_and_derived_values(study_file, tmp_path):
 
 
 def test_study_name_defaults_to_the_file_name(study_file):
-    path = study_file("my_study.toml", study={"name": ""})
+    path = study_file("my_study.toml", study=None)  # no [study] table, so no name
     assert load_study(path)[0].name == "my_study"
 
 
@@ -101,6 +101,7 @@ def test_search_space_samples_strategy_parameters_only_for_that_strategy(study_f
         ({"strategies": {"lora": {"rank": 8}}}, [], "[strategies.lora]: unknown key 'rank'; valid keys: alpha"),
         ({"study": {"storage": "notaurl"}}, [], "storage 'notaurl' is not a storage URL"),
         ({"study": {"name": "a/b"}}, [], "[study] name 'a/b' must be a plain folder name"),
+        ({"study": {"name": ""}}, [], "[study] name is empty; give a name, or leave the key out"),
         ({}, ["search"], "--set 'search': expected key=value"),
         ({"dataset": {"type": "files", "path": "x.csv", "colour": 1}}, [], "[dataset]: unknown key 'colour'"),
     ],
@@ -123,6 +124,18 @@ def test_invalid_toml_names_the_file_and_line(tmp_path):
 def test_missing_study_file(tmp_path):
     with pytest.raises(ConfigError, match="study file '.*nope.toml' does not exist"):
         load_study(tmp_path / "nope.toml")
+
+
+def test_a_study_file_saved_with_a_byte_order_mark_reads_the_same_and_utf16_is_named(study_file, tmp_path):
+    """Windows editors start UTF-8 with a byte-order mark (tomllib calls it an invalid statement); PowerShell's
+    ``>`` writes UTF-16, which is named for what it is."""
+    path = study_file()
+    text = path.read_text()
+    (bom := tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_study(bom)[0].search == load_study(path)[0].search
+    (wide := tmp_path / "wide.toml").write_text(text, encoding="utf-16")
+    with pytest.raises(ConfigError, match="wide.toml: UTF-16 text .*; save the study file as UTF-8"):
+        load_study(wide)
 
 
 def test_a_folder_given_as_the_study_file_is_named_a_folder(tmp_path):
