@@ -494,12 +494,7 @@ def _plain(value: str, where: str, key: str, what: str) -> None:
 def _check_study_name(name: str, where: str) -> None:
     if not name:
         raise ConfigError(f"{where}: [study] name is empty; give a name, or leave the key out to use the file's name")
-    if (
-        name in (".", "..")
-        or any(c in name for c in "/\\\0")
-        or name.strip() != name
-        or not name.isprintable()
-    ):
+    if name in (".", "..") or any(c in name for c in "/\\\0") or name.strip() != name or not name.isprintable():
         raise ConfigError(
             f"{where}: [study] name {name!r} must be a plain folder name (no slashes, spaces at the ends "
             "or control characters)"
