@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -97,11 +98,13 @@ def load_plugins(files: list[Path] = ()) -> Registry:
     pm.add_hookspecs(hookspecs)
     origins: dict[str, str] = {}
     for name, module, origin in _entry_point_plugins():
+        _check_hooks(pm, module, f"'{name}' ({origin})")
         pm.register(module, name=name)
         origins[name] = origin
     for path in files:
         module = load_file(path)
         name = f"file:{path}"
+        _check_hooks(pm, module, f"file '{path}'")
         pm.register(module, name=name)
         origins[name] = str(path)
     registry = Registry(pm)
@@ -125,7 +128,7 @@ def _entry_point_plugins():
             continue
         try:
             module = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise PluginError(
                 f"plugin '{ep.name}' from package '{dist}' failed to load: {type_and_first_line(exc)}"
             ) from exc
@@ -157,7 +160,32 @@ def load_file(path: Path) -> ModuleType:
     except Exception as exc:
         del sys.modules[module_name]
         raise PluginError(f"plugin file '{path}' failed to load: {type_and_first_line(exc)}") from exc
+    except SystemExit as exc:  # a script's sys.exit() or argparse run on import: it is not the study's to end
+        del sys.modules[module_name]
+        raise PluginError(
+            f"plugin file '{path}' called sys.exit({exc.code!r}) while loading; a plugin must not exit"
+        ) from exc
     return module
+
+
+def _check_hooks(pm: pluggy.PluginManager, module: ModuleType, plugin: str) -> None:
+    """Name in one line what pluggy would refuse (a hook function taking arguments its hook does not give, in
+    a multi-line message) or never call (a misspelt hook name, silently ignored)."""
+    hooks = sorted(name for name in vars(pm.hook) if not name.startswith("_"))
+    for attr in dir(module):
+        if pm.parse_hookimpl_opts(module, attr) is None:
+            continue
+        caller = getattr(pm.hook, attr, None)
+        if caller is None or caller.spec is None:
+            raise PluginError(f"plugin {plugin}: {attr} is not an autoft hook; the hooks are {', '.join(hooks)}")
+        parameters = inspect.signature(getattr(module, attr)).parameters.values()
+        wanted = [p.name for p in parameters if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
+        unknown = [name for name in wanted if name not in caller.spec.argnames]
+        if unknown:
+            raise PluginError(
+                f"plugin {plugin}: {attr}({', '.join(wanted)}) asks for {', '.join(map(repr, unknown))}, which the "
+                f"hook does not give; it gives {', '.join(caller.spec.argnames)}"
+            )
 
 
 def _collect(registry: Registry, origins: dict[str, str]) -> None:
@@ -174,7 +202,12 @@ def _collect(registry: Registry, origins: dict[str, str]) -> None:
         for impl in reversed(caller.get_hookimpls()):
             plugin = impl.plugin_name
 
-            def register(obj: Any, *, _plugin=plugin, _kind=kind, _table=table, _check=check) -> None:
+            def register(obj: Any, *more: Any, _plugin=plugin, _kind=kind, _table=table, _check=check, _hook=hook_name):
+                if more:
+                    raise PluginError(
+                        f"plugin {_plugin}: {_hook}'s register() takes one {_kind}, which carries its own "
+                        f"name; it was given {1 + len(more)} arguments"
+                    )
                 name = _check(obj, _plugin)
                 if name in _table:
                     other = _table[name]
@@ -189,7 +222,7 @@ def _collect(registry: Registry, origins: dict[str, str]) -> None:
                 impl.function(**{arg: register for arg in impl.argnames})
             except PluginError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PluginError(f"plugin {plugin} failed in {hook_name}: {type_and_first_line(exc)}") from exc
 
 

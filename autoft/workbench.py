@@ -45,7 +45,7 @@ def load_dataset(
         raw = plugin.load(options, LoadContext(base_dir=base_dir, seed=seed))
     except AutoftError:
         raise
-    except Exception as exc:  # noqa: BLE001 -- a plugin's failure, any kind: one line naming the dataset
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 -- a plugin's failure, any kind: one line naming it
         raise DataError(f"{where}: {type_and_first_line(exc)}") from exc
     if not isinstance(raw, RawDataset):
         raise DataError(

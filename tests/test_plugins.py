@@ -119,6 +119,20 @@ def test_local_plugin_files_are_not_loaded_unless_named(tmp_path):
             "@hookimpl\ndef register_datasets(register):\n    register(D)",
             "dataset 'files' is registered twice",
         ),
+        ("import sys\nsys.exit(3)", "called sys.exit(3) while loading"),  # it ended the study with exit 3
+        (  # pluggy refused it in a message of three lines (exit 1)
+            "from autoft import hookimpl\n@hookimpl\ndef register_metrics(regster):\n    pass",
+            "register_metrics(regster) asks for 'regster', which the hook does not give; it gives register",
+        ),
+        (  # pluggy never called it, without a word
+            "from autoft import hookimpl\n@hookimpl\ndef register_metric(register):\n    pass",
+            "register_metric is not an autoft hook; the hooks are register_backends, register_datasets,",
+        ),
+        (
+            "import autoft\nfrom autoft import hookimpl\n@hookimpl\ndef register_metrics(register):\n"
+            "    register('mine', autoft.Metric('mine', lambda y, p, proba: 0.0))",
+            "register_metrics's register() takes one metric, which carries its own name; it was given 2 arguments",
+        ),
     ],
 )
 def test_broken_plugins_are_reported_with_their_name(tmp_path, source, message):
@@ -126,7 +140,7 @@ def test_broken_plugins_are_reported_with_their_name(tmp_path, source, message):
     path.write_text(textwrap.dedent(source))
     with pytest.raises(PluginError) as err:
         load_plugins([path])
-    assert message in str(err.value)
+    assert message in str(err.value) and "\n" not in str(err.value)
     assert "broken" in str(err.value)
 
 
@@ -151,6 +165,7 @@ def test_unknown_names_list_the_available_plugins(study_file):
         ),
         ("return len(5)", "TypeError: object of type 'int' has no len()"),
         ("raise RuntimeError('the service is down')", "RuntimeError: the service is down"),
+        ("raise SystemExit('no token for the service')", "SystemExit: no token for the service"),
     ],
 )
 def test_a_dataset_plugin_that_fails_or_returns_no_dataset_is_one_line(tmp_path, study_file, cli, body, message):
