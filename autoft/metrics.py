@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import PluginError, type_and_first_line
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -27,7 +29,20 @@ class Metric:
     tasks: tuple[str, ...] = ("classification",)
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray) -> float:
-        return float(self.fn(y_true, y_pred, proba))
+        """The score as a float; a function that fails or gives no number is named (a PluginError)."""
+        try:
+            value = self.fn(y_true, y_pred, proba)
+        except Exception as exc:
+            raise PluginError(f"metric '{self.name}' failed: {type_and_first_line(exc)}") from exc
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise PluginError(f"metric '{self.name}' returned {_short(value)}, not a number") from exc
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def task_of(y_true: np.ndarray, proba: np.ndarray) -> str:

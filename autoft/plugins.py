@@ -19,6 +19,7 @@ import inspect
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -90,6 +91,25 @@ class Registry:
     @property
     def hook(self):
         return self.manager.hook
+
+    def notify(self, event: str, **kwargs: Any) -> None:
+        """Call an event hook (``trial_finished``, ``study_finished``) as pluggy does; an implementation that
+        raises, or calls ``sys.exit()``, stops the study with one line naming its plugin."""
+        caller = getattr(self.manager.hook, event)
+        try:
+            caller(**kwargs)
+        except (Exception, SystemExit) as exc:
+            plugins = {
+                impl.function.__code__: impl.plugin_name
+                for impl in caller.get_hookimpls()
+                if hasattr(impl.function, "__code__")
+            }
+            frames = traceback.walk_tb(exc.__traceback__)
+            plugin = next((plugins[f.f_code] for f, _ in frames if f.f_code in plugins), "an unknown plugin")
+            raise PluginError(
+                f"plugin {plugin} failed in {event}: {type_and_first_line(exc)}; the study stopped there (what it "
+                "recorded is kept: fix the plugin and run the same command to go on)"
+            ) from exc
 
 
 def load_plugins(files: list[Path] = ()) -> Registry:

@@ -13,8 +13,9 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ModelError, type_and_first_line
+from .errors import ConfigError, ModelError, PluginError, type_and_first_line
 from .gpus import gpu_count
+from .metrics import compute
 from .options import Choice, Range
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def check_study(bench: Workbench) -> None:
     line) on the first problem."""
     check_class_weights(bench)
     check_devices(bench)
+    check_metrics(bench)
     for candidate in bench.every_model():
         config = model_config(candidate)
         check_positions(candidate, config)
@@ -106,6 +108,27 @@ def check_class_weights(bench: Workbench) -> None:
                     f"{bench.config.path}: {table} class_weights names {', '.join(map(repr, unknown))}, "
                     f"not a label of the data; labels: {', '.join(labels)}"
                 )
+
+
+def check_metrics(bench: Workbench) -> None:
+    """Each metric a trial computes, given the validation labels predicted right: one that fails or gives no
+    number there fails every trial (the study stopped after three of them)."""
+    import numpy as np
+
+    labels = np.asarray(bench.data.validation.labels)
+    if bench.regression:
+        proba = labels.astype(np.float32).reshape(-1, 1)
+    elif bench.task == "multi_label":
+        proba = labels.astype(np.float32) * 0.8 + 0.1
+    else:
+        proba = np.full(
+            (len(labels), len(bench.label_names)), 0.1 / max(len(bench.label_names) - 1, 1), dtype=np.float32
+        )
+        proba[np.arange(len(labels)), labels] = 0.9
+    try:
+        compute(bench.metrics, labels, proba)
+    except PluginError as exc:
+        raise PluginError(f"{bench.config.path}: {exc} (on the validation labels predicted right)") from exc
 
 
 def check_devices(bench: Workbench) -> None:

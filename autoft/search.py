@@ -146,8 +146,8 @@ class StudySearch(Search):
             trial.number, outcome.state, outcome.value, outcome.reason, (best.number, best.value) if best else None
         )
         row = next((r for r in rows if r["trial"] == trial.number), None)
-        self.registry.hook.trial_finished(
-            study_name=self.config.name, record=row, history=list(outcome.history), config=self.config
+        self.registry.notify(
+            "trial_finished", study_name=self.config.name, record=row, history=list(outcome.history), config=self.config
         )
 
     def _watch(self, trial: RunningTrial, step: int, total: int) -> None:

@@ -217,5 +217,5 @@ def run_study(
             f"{search.last_failure}"
         )
     if finalize_best:
-        registry.hook.study_finished(study_name=config.name, run_dir=str(run_dir), best=best, config=config)
+        registry.notify("study_finished", study_name=config.name, run_dir=str(run_dir), best=best, config=config)
     return StudyResult(run_dir, rows, best, search.ran, config.search.objective)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .checkpoints import CheckpointStore, KeepStore
-from .errors import StudyError, TrialFailed, raise_if_stopped, type_and_first_line
+from .errors import AutoftError, StudyError, TrialFailed, raise_if_stopped, type_and_first_line
 from .gpus import gpu_ids
 from .halving import PAUSE
 from .outcome import TrialOutcome
@@ -57,6 +57,8 @@ START_TIMEOUT = 600  # seconds a worker may take to load the model
 
 
 def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, AutoftError):  # its message names the culprit (a metric plugin, a file) already
+        return str(exc)
     text = type_and_first_line(exc)
     if "out of memory" in text.lower():
         return f"out of memory: {str(exc).strip().splitlines()[0][:200]}"

@@ -2,6 +2,7 @@
 
 import textwrap
 
+import optuna
 import pytest
 
 from autoft.config import load_study
@@ -178,3 +179,75 @@ def test_a_dataset_plugin_that_fails_or_returns_no_dataset_is_one_line(tmp_path,
     result = cli("study", "check", path)
     assert result.code == 2 and result.err.count("\n") == 1, result.err
     assert f"[dataset] (wayward): {message}" in result.err
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        ("lambda y, p, proba: 'high'", "metric 'odd' returned 'high', not a number"),
+        ("lambda y, p, proba: 1 / 0", "metric 'odd' failed: ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_metric_that_fails_or_gives_no_number_is_named_before_the_first_trial(tmp_path, study_file, cli, fn, message):
+    """It failed every trial, as 'ValueError: could not convert string to float', and stopped the study after
+    three of them."""
+    source = (
+        f"import autoft\n@autoft.hookimpl\ndef register_metrics(register):\n    register(autoft.Metric('odd', {fn}))\n"
+    )
+    (tmp_path / "odd.py").write_text(source)
+    path = study_file(study={"plugins": ["odd.py"]})
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert f"{message} (on the validation labels predicted right)" in result.err
+    assert not (tmp_path / "runs").exists()
+
+
+PICKY_AND_HOOKED = """
+import os
+import autoft
+import numpy as np
+
+
+def picky(y, p, proba):  # defined for the pre-flight check's predictions only: a trained model's never hit 0.9
+    return 1.0 / float((proba.max(axis=1) == np.float32(0.9)).all())
+
+
+@autoft.hookimpl
+def register_metrics(register):
+    register(autoft.Metric("picky", picky))
+
+
+@autoft.hookimpl
+def trial_finished(record):
+    if os.path.exists(os.environ["AUTOFT_TEST_WEBHOOK_DOWN"]):
+        raise RuntimeError("the webhook is down")
+"""
+
+
+def test_a_failing_metric_and_a_failing_event_hook_are_named_and_lose_nothing(tmp_path, study_file, cli, monkeypatch):
+    """A metric that fails in a trial fails it with the metric's name; an event hook that raises stops the
+    study in one line naming its plugin, with the trial recorded, and the same command goes on once it is
+    fixed."""
+    (tmp_path / "hooked.py").write_text(PICKY_AND_HOOKED)
+    down = tmp_path / "down"
+    down.touch()
+    monkeypatch.setenv("AUTOFT_TEST_WEBHOOK_DOWN", str(down))
+    path = study_file(study={"plugins": ["hooked.py"]}, search={"n_trials": 2}, space={"epochs": 1})
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "failed in trial_finished: RuntimeError: the webhook is down; the study stopped there" in result.err
+    assert "hooked.py" in result.err
+    (trial,) = trials(tmp_path)
+    assert trial.state.name == "FAIL"
+    assert trial.user_attrs["reason"] == "metric 'picky' failed: ZeroDivisionError: float division by zero"
+
+    down.unlink()
+    result = cli("study", "run", path, "--no-progress")
+    assert result.code == 2 and "the last said: metric 'picky' failed" in result.err  # it fails every trial
+    assert "webhook" not in result.err
+    later = trials(tmp_path)
+    assert len(later) > 1 and later[0].user_attrs == trial.user_attrs
+
+
+def trials(tmp_path):
+    return optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'study.db'}").trials
