@@ -122,7 +122,11 @@ def _model_commands(commands: Any) -> None:
     predict = commands.add_parser("predict", help="label texts with a saved model")
     predict.add_argument("model_dir", type=Path)
     predict.add_argument("texts", nargs="*", help="texts to label")
-    predict.add_argument("--file", type=Path, help="a file of texts, one per line (a pair model: first<TAB>second)")
+    predict.add_argument(
+        "--file",
+        type=Path,
+        help="a file of texts, one per line (a pair model: first<TAB>second); - reads standard input",
+    )
     predict.add_argument("--input", type=Path, help="a CSV, TSV, JSON Lines, JSON or Parquet file of texts")
     predict.add_argument("--text-column", help="the text column of --input (default: the model's, or text)")
     predict.add_argument("--pair-column", help="a sentence-pair model's second text column of --input")

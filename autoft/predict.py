@@ -12,6 +12,7 @@ NaN probability is ever written.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,24 +223,30 @@ def check_texts(texts: list[str]) -> None:
 
 
 def read_texts(path: Path) -> list[str]:
-    """``--file``: one text per line (UTF-8); blank lines are skipped, and a file with no text is an error."""
+    """``--file``: one text per line (UTF-8); blank lines are skipped, and a file with no text is an error.
+    ``-`` reads standard input, as Unix tools do."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"--file '{path}' does not exist")
-    if path.is_dir():
-        raise ConfigError(f"--file '{path}' is a folder; give a text file with one text per line")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"--file '{path}' cannot be read ({exc.strerror or exc})") from exc
+    if str(path) == "-":
+        where = "--file - (standard input)"
+        data = sys.stdin.buffer.read()
+    else:
+        where = f"--file '{path}'"
+        if not path.exists():
+            raise ConfigError(f"{where} does not exist")
+        if path.is_dir():
+            raise ConfigError(f"{where} is a folder; give a text file with one text per line")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{where} cannot be read ({exc.strerror or exc})") from exc
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first text
     except UnicodeDecodeError as exc:
-        raise DataError(f"--file '{path}': not UTF-8 text at byte {exc.start}; save it as UTF-8") from exc
+        raise DataError(f"{where}: not UTF-8 text at byte {exc.start}; save it as UTF-8") from exc
     texts = [line for line in text.splitlines() if line.strip()]
     if not texts:
         what = "is empty" if not data else "holds only blank lines"
-        raise ConfigError(f"--file '{path}' {what}; give a text file with one text per line")
+        raise ConfigError(f"{where} {what}; give a text file with one text per line")
     return texts
 
 
@@ -264,6 +271,11 @@ def read_table(path: Path, text_column: str, pair_column: str | None = None) -> 
     """The ``--input`` table of texts (CSV, TSV, JSON Lines, JSON or Parquet); its text column(s) must be there."""
     path = Path(path)
     if not path.exists():
+        if str(path) == "-":
+            raise ConfigError(
+                "--input reads a table file, its format known by its extension; for texts on standard input, "
+                "one per line, use --file -"
+            )
         raise ConfigError(f"--input '{path}' does not exist")
     if path.is_dir():
         raise ConfigError(f"--input '{path}' is a folder; give a {FORMATS} file")

@@ -177,6 +177,7 @@ BAD_PREDICT = [
     ("input is a folder", lambda b, t: [b, "--input", t], ["--input", "is a folder"]),
     ("input has no rows", lambda b, t: [b, "--input", t / "header.csv"], ["--input", "has no rows"]),
     ("input and texts", lambda b, t: [b, "x", "--input", t / "in.csv"], ["not both"]),
+    ("input from stdin", lambda b, t: [b, "--input", "-"], ["--input reads a table file", "use --file -"]),
     ("file is a folder", lambda b, t: [b, "--file", t], ["--file", "is a folder"]),
     ("file is empty", lambda b, t: [b, "--file", t / "empty.txt"], ["--file", "empty.txt' is empty"]),
     ("file is blank", lambda b, t: [b, "--file", t / "blank.txt"], ["--file", "holds only blank lines"]),
@@ -331,6 +332,18 @@ def test_predict_labels_texts_given_after_a_flag(best_model, cli):
     result = cli("predict", best, "--device", "cpu", "superb wonderful seller", "--batch-size", "1", "awful broken")
     assert result.code == 0, result.err
     assert "superb wonderful seller" in result.out and "awful broken" in result.out
+
+
+def test_predict_reads_texts_from_standard_input_with_file_dash(best_model, tmp_path, cli, monkeypatch):
+    """``--file -``, as Unix tools read standard input (it looked for a file named '-')."""
+    import io
+
+    best, _, _ = best_model
+    stdin = io.TextIOWrapper(io.BytesIO(b"superb wonderful seller\n\nawful broken\n"))
+    monkeypatch.setattr("sys.stdin", stdin)
+    result = cli("predict", best, "--file", "-", "--output", tmp_path / "labels.csv")
+    assert result.code == 0, result.err
+    assert pd.read_csv(tmp_path / "labels.csv")["text"].tolist() == ["superb wonderful seller", "awful broken"]
 
 
 def test_an_unknown_flag_among_texts_is_still_refused(best_model, cli):
