@@ -318,6 +318,9 @@ def cmd_study_check(args: argparse.Namespace, console: Console) -> int:
         + (f", target {data.label_names[0]} (regression)" if data.regression else f", {len(data.label_names)} labels")
         + (" (multi-label)" if data.multi_label else "")
     )
+    for note in data.notes:  # what a run would warn of, such as texts shared by train and test
+        if note.startswith("warning"):
+            console.print(f"[yellow]{escape(note)}[/]")
     return 0
 
 

@@ -204,6 +204,7 @@ def prepare(
             raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
         _check_unseen_labels({k: ids[k] for k in ("validation", "test") if k in ids}, labels, names, where)
         _check_carving(labels, carves, names, where)
+        notes.extend(_lookalike_notes(names))
     rng_seed = seed
     train = _Rows(texts, labels, pairs["train"])
     if "test" not in cleaned:
@@ -652,6 +653,19 @@ def _sample(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
         # as carving does (a row of each class stays out), so samples keep their rows; a lone row is taken
         picked.extend(rows[: min(take, len(rows) - 1) or 1].tolist())
     return np.sort(np.asarray(picked, dtype=np.int64))
+
+
+def _lookalike_notes(names: list[str]) -> list[str]:
+    """Labels that differ only in case or spacing ('Pos' and 'pos'): kept apart, as given, but said."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(" ".join(str(name).casefold().split()), []).append(str(name))
+    return [
+        f"warning: labels {', '.join(map(repr, group))} differ only in case or spacing; they are {len(group)} "
+        "classes here (make them one label in the data if they mean one)"
+        for group in groups.values()
+        if len(group) > 1
+    ]
 
 
 def _overlap_notes(splits: dict[str, LabelledTexts]) -> list[str]:

@@ -88,6 +88,21 @@ def test_bad_data_is_refused_with_the_reason(splits, names, message):
     assert str(err.value).startswith("data.csv: ")
 
 
+@pytest.mark.parametrize(
+    "labels, warned",
+    [
+        (["pos", "Pos", "neg"], "labels 'Pos', 'pos' differ only in case or spacing; they are 2 classes here"),
+        (["very good", "Very  Good", "bad"], "labels 'Very  Good', 'very good' differ only in case or spacing"),
+        (["pos", "neg", "mixed"], None),
+    ],
+)
+def test_labels_that_differ_only_in_case_or_spacing_are_kept_apart_and_said(labels, warned):
+    data = prepare(make({"train": (texts(30), labels * 10)}), seed=0, validation_size=0.2, test_size=0.2, where="w")
+    assert len(data.label_names) == 3
+    warnings = [n for n in data.notes if n.startswith("warning")]
+    assert (warned in warnings[0]) if warned else not warnings, warnings
+
+
 def test_texts_shared_across_splits_are_reported():
     raw = make(
         {

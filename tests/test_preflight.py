@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,8 +103,19 @@ def test_a_valid_study_passes_the_check_and_nothing_is_written(tiny_bert, tmp_pa
     path = write_study(tmp_path / "ok.toml", study(tmp_path, tiny_bert, data, strategies={"full": {}, "lora": {}}))
     result = cli("study", "check", path)
     assert result.code == 0, result.err
-    assert "ok · study tiny" in result.out
+    assert "ok · study tiny" in result.out and "warning" not in result.out
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_check_prints_the_warnings_a_run_would(tiny_bert, tmp_path, cli):
+    frame = pd.read_csv(write_csv(tmp_path / "reviews.csv", 120))
+    frame.loc[::4, "label"] = frame.loc[::4, "label"].str.capitalize()  # 'Neg' beside 'neg'
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    result = cli(
+        "study", "check", write_study(tmp_path / "s.toml", study(tmp_path, tiny_bert, tmp_path / "reviews.csv"))
+    )
+    assert result.code == 0, result.err
+    assert "warning: labels 'Neg', 'neg' differ only in case or spacing" in " ".join(result.out.split())
 
 
 def test_a_model_folder_without_tokenizer_files_is_refused(tiny_bert, tmp_path, cli):
