@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import AutoftError, Terminated, forget_stop_signals, on_stop_signal, one_line
+from .errors import AutoftError, Terminated, forget_stop_signals, on_stop_signal, one_line, storage_refusal
 from .threads import set_process_defaults
 
 EXIT_INTERRUPTED = 130
@@ -237,6 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True, highlight=False).print("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        refusal = storage_refusal(exc)  # a full disk, a quota, a read-only mount: the machine's, said in one line
+        if refusal is None:
+            raise
+        Console(stderr=True, highlight=False).print(
+            f"[red]error:[/] {escape(one_line(refusal))}; make room there (or write elsewhere) and run the same "
+            "command again: what was written before is kept",
+            soft_wrap=True,
+        )
+        return 2
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

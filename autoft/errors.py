@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -25,6 +28,29 @@ def type_and_first_line(exc: BaseException, limit: int = 300) -> str:
     """``"ValueError: <first line>"`` (the line cut at ``limit``), or the type's name alone when it says nothing."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
+#: what the machine's storage refuses, rather than autoft or its input: a full disk, a quota, a read-only mount
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+#: the same, as libraries that are not Python's own say it (safetensors' Rust writer, SQLite through SQLAlchemy)
+STORAGE_WORDS = ("No space left on device", "Disk quota exceeded", "database or disk is full", "Read-only file system")
+_TEMPORARY = re.compile(r"/\.([^/]+?)\.[A-Za-z0-9_]{8}\.tmp(?=/|$)")  # fsutil's temporary siblings
+
+
+def storage_refusal(exc: BaseException) -> str | None:
+    """One line on a write the storage refused (disk full, quota, read-only), found anywhere in ``exc``'s
+    chain; None for any other error (a bug keeps its traceback)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in STORAGE_ERRNOS:
+            target = seen.filename2 or seen.filename  # a copy's target is its second name
+            name = _TEMPORARY.sub(r"/\1", str(target)) if target else None
+            return f"cannot write{f' {name!r}' if name else ''}: {os.strerror(seen.errno)}"
+        words = next((w for w in STORAGE_WORDS if w in str(seen)), None)
+        if words:
+            return f"cannot write: {words}"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def require(packages: tuple[str, ...], feature: str, extra: str) -> None:

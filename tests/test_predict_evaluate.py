@@ -1,6 +1,7 @@
 """Using a saved model: predict from files to files, and evaluate it on any dataset split."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -353,3 +354,48 @@ def test_an_unknown_flag_among_texts_is_still_refused(best_model, cli):
 @pytest.mark.parametrize("item", ["path", "=x", " =x"])
 def test_evaluate_names_the_data_flag_of_an_item_without_a_key_or_value(best_model, cli, item):
     one_line_error(cli("evaluate", best_model[0], "--data", item), f"--data {item!r}: expected key=value")
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_partial_file(best_model, tmp_path, cli, monkeypatch):
+    """ENOSPC (or a quota, or a read-only mount) from any write: the machine's problem, said in one line, exit 2,
+    not a traceback; fsutil's temporary files are gone and the earlier evaluation stays as it was."""
+    import errno
+
+    best, data, _ = best_model
+    out = tmp_path / "eval"
+    args = ["evaluate", best, "--data", "type=files", "--data", f"path={json.dumps(str(data))}", "--out", out]
+    assert cli(*args).code == 0
+    before = files_of(tmp_path)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("autoft.fsutil.os.fsync", full)
+    result = cli(*args)
+    one_line_error(result, f"cannot write '{out}/", "': No space left on device; make room there")
+    assert files_of(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "exc, said",
+    [
+        (
+            OSError(28, "No space left on device", "/r/.best.ab_cd123.tmp/model.safetensors"),
+            "'/r/best/model.safetensors'",
+        ),
+        (OSError(30, "Read-only file system", "/r/a", None, "/r/.x.json.abcdefgh.tmp"), "'/r/x.json': Read-only"),
+        (RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"), "No space left"),
+        (ValueError("wrapped"), None),
+        (OSError(2, "No such file or directory", "/r/a"), None),  # a bug, or a missing file: not the disk's
+    ],
+)
+def test_what_counts_as_the_storage_refusing_a_write(exc, said):
+    from autoft.errors import storage_refusal
+
+    chained = RuntimeError("(sqlite3.OperationalError) database or disk is full")
+    assert storage_refusal(chained) == "cannot write: database or disk is full"
+    try:
+        raise KeyError("outer") from exc
+    except KeyError as outer:
+        refusal = storage_refusal(outer)
+    assert (said in refusal) if said else refusal is None, refusal
