@@ -419,6 +419,7 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     from .display import leaderboard_table
     from .errors import StudyError
     from .leaderboard import read
+    from .saved import run_folder_hint
 
     run_dir = args.run_dir
     if not run_dir.exists():
@@ -426,7 +427,7 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     if not run_dir.is_dir():
         raise StudyError(f"'{run_dir}' has no leaderboard.json: it is a file; give a run folder (runs/<study>)")
     if not (run_dir / "leaderboard.json").exists():
-        raise StudyError(f"'{run_dir}' has no leaderboard.json; is it a run folder (runs/<study>)?")
+        raise StudyError(f"'{run_dir}' has no leaderboard.json; {run_folder_hint(run_dir, 'leaderboard.json')}")
     objective, rows = read(args.run_dir)
     console.print(leaderboard_table(rows, objective, limit=args.limit))
     return 0

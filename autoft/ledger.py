@@ -264,7 +264,7 @@ def storage_of_run(run_dir: Path) -> str:
     folder may hold an unrelated study.db. A study.db (or any SQLite storage file) that is not a
     whole SQLite database is an error naming it: it is the study's record, never rebuilt.
     """
-    from .saved import DamagedFile, read_toml
+    from .saved import DamagedFile, read_toml, run_folder_hint
 
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -287,7 +287,7 @@ def storage_of_run(run_dir: Path) -> str:
             raise StudyError(f"'{path}': [study] storage must be a URL string, got {storage!r}; {fix}")
     if not storage:
         if not (run_dir / "study.db").is_file():
-            raise StudyError(f"'{run_dir}' has no study.db; is it a run folder (runs/<study>)?")
+            raise StudyError(f"'{run_dir}' has no study.db; {run_folder_hint(run_dir, 'study.db')}")
         storage = f"sqlite:///{run_dir / 'study.db'}"
     if storage.startswith("sqlite:///"):
         check_sqlite(Path(storage[len("sqlite:///") :]))

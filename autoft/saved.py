@@ -269,6 +269,19 @@ def model_fix(folder: Path) -> str:
     return f"restore the model folder '{folder}' from a copy, or save it again"
 
 
+def run_folder_hint(folder: Path, marker: str) -> str:
+    """What to give instead of ``folder``, which lacks a run folder's ``marker`` file: the run folder it is
+    inside (a saved model, an evaluation), the run folders it holds (an output_dir), or what one looks like."""
+    folder = Path(folder)
+    if (folder.parent / marker).is_file():
+        return f"it is inside the run folder '{folder.parent}': give that"
+    held = sorted(str(p.parent) for p in folder.glob(f"*/{marker}"))
+    if held:
+        more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+        return f"it holds run folders: give one, such as {', '.join(map(repr, held[:3]))}{more}"
+    return "is it a run folder (runs/<study>)?"
+
+
 def check_model_folder(folder: Path) -> None:
     """A saved model folder that :func:`load_trained` can load: a folder, with config.json; nothing damaged.
 

@@ -111,6 +111,14 @@ def test_the_leaderboard_command(finished_run, cli, tmp_path):
     assert result.code == 0 and "complete" in result.out and "accuracy" in result.out
     missing = cli("study", "leaderboard", tmp_path / "nowhere")
     assert missing.code == 2 and "no leaderboard.json" in missing.err
+    # a folder near a run folder: the message names the run folder to give
+    for near, hint in (
+        (finished_run.best, f"inside the run folder '{finished_run.run}'"),
+        (finished_run.run.parent, f"such as '{finished_run.run}'"),
+    ):
+        for command in (("study", "leaderboard"), ("dashboard",)):
+            result = cli(*command, near)
+            assert result.code == 2 and hint in result.err and result.err.count("\n") == 1, result.err
 
 
 def test_predict_labels_texts_and_files(finished_run, cli, tmp_path):
