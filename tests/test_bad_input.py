@@ -146,6 +146,12 @@ CASES = [
     ("undecodable", lambda s, t, m, d: with_(s, "dataset", path=latin1(t)), [], "cannot decode as utf-8 at byte"),
     ("missing model", lambda s, t, m, d: with_(s, "model", name=str(t / "no-model")), [], "does not exist"),
     (
+        "model as a hub URL",
+        lambda s, t, m, d: with_(s, "model", name="https://huggingface.co/google-bert/bert-base-uncased/tree/main"),
+        [],
+        "is a URL; give the Hub id, 'google-bert/bert-base-uncased'",
+    ),
+    (
         "pickled weights only",
         lambda s, t, m, d: with_(s, "model", name=no_safetensors(t, m)),
         [],
