@@ -90,9 +90,17 @@ class LoadContext:
     seed: int = 0
 
     def path(self, value: str | Path) -> Path:
-        """A path from the study file, relative to the study file's folder."""
+        """A path from the study file, relative to the study file's folder (not a URL; no wildcards)."""
+        if isinstance(value, str) and re.match(r"(?i)[a-z][a-z0-9+.-]+://", value):
+            raise DataError(
+                f"[dataset] '{value}' is a URL; the dataset reads local files: download it first "
+                '(a Hugging Face Hub dataset: type = "hub")'
+            )
         p = Path(value).expanduser()
-        return p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
+        p = p if p.is_absolute() else Path(os.path.normpath(self.base_dir / p))
+        if not p.exists() and any(c in str(value) for c in "*?["):
+            raise DataError(f"[dataset] '{value}' does not exist (wildcards are not expanded); name one file or folder")
+        return p
 
 
 class Dataset:

@@ -146,6 +146,13 @@ CASES = [
     ("undecodable", lambda s, t, m, d: with_(s, "dataset", path=latin1(t)), [], "cannot decode as utf-8 at byte"),
     ("missing model", lambda s, t, m, d: with_(s, "model", name=str(t / "no-model")), [], "does not exist"),
     (
+        "data as a URL",
+        lambda s, t, m, d: with_(s, "dataset", path="https://example.com/reviews.csv"),
+        [],
+        "[dataset] 'https://example.com/reviews.csv' is a URL; the dataset reads local files",
+    ),
+    ("data as a wildcard", lambda s, t, m, d: with_(s, "dataset", path="*.csv"), [], "wildcards are not expanded"),
+    (
         "model as a hub URL",
         lambda s, t, m, d: with_(s, "model", name="https://huggingface.co/google-bert/bert-base-uncased/tree/main"),
         [],
