@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import AutoftError, DataError, one_line
+from .hub import is_url
 from .texts import WHAT, not_unicode, surrogate_note
 
 SPLITS = ("train", "validation", "test")
@@ -91,7 +92,7 @@ class LoadContext:
 
     def path(self, value: str | Path) -> Path:
         """A path from the study file, relative to the study file's folder (not a URL; no wildcards)."""
-        if isinstance(value, str) and re.match(r"(?i)[a-z][a-z0-9+.-]+://", value):
+        if isinstance(value, str) and is_url(value):
             raise DataError(
                 f"[dataset] '{value}' is a URL; the dataset reads local files: download it first "
                 '(a Hugging Face Hub dataset: type = "hub")'

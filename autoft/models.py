@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, first_line
+from .hub import hub_id, is_url
 
 if TYPE_CHECKING:
     import torch
@@ -47,11 +47,9 @@ def resolve(name: str, base_dir: Path, *, revision: str | None = None, trust_rem
     Packaged short names (``minilm``) and a local folder (relative to the study
     file) win; anything else is taken as a Hugging Face Hub id.
     """
-    url = re.match(
-        r"(?i)https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/)([^/?#]+(?:/[^/?#]+)?)", name
-    )
-    if url or re.match(r"(?i)[a-z][a-z0-9+.-]*://", name):
-        hint = f"give the Hub id, '{url.group(1)}'" if url else "give a Hugging Face Hub id or a local folder"
+    if is_url(name):
+        found = hub_id(name, "models")
+        hint = f"give the Hub id, '{found}'" if found else "give a Hugging Face Hub id or a local folder"
         raise ModelError(f"model '{name}' is a URL; {hint}")
     package = PACKAGED.get(name.lower())
     if package and importlib.util.find_spec(package) is not None:

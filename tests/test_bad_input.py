@@ -146,6 +146,12 @@ CASES = [
     ("undecodable", lambda s, t, m, d: with_(s, "dataset", path=latin1(t)), [], "cannot decode as utf-8 at byte"),
     ("missing model", lambda s, t, m, d: with_(s, "model", name=str(t / "no-model")), [], "does not exist"),
     (
+        "hub data as a URL",
+        lambda s, t, m, d: {**s, "dataset": {"type": "hub", "id": "https://huggingface.co/datasets/stanfordnlp/imdb"}},
+        [],
+        "[dataset] id 'https://huggingface.co/datasets/stanfordnlp/imdb' is a URL; give the Hub id, 'stanfordnlp/imdb'",
+    ),
+    (
         "data as a URL",
         lambda s, t, m, d: with_(s, "dataset", path="https://example.com/reviews.csv"),
         [],
