@@ -36,7 +36,7 @@ GRACE = 120
 #: a RUNNING trial that has named no owner (host and pid) this many seconds after it started is orphaned
 ORPHAN_AFTER = 60
 #: what must stay the same for a stored study to be resumed (the keys of :func:`Ledger.open`'s identity)
-IDENTITY = ("dataset", "labels", "model", "max_length", "models", "objective")
+IDENTITY = ("dataset", "labels", "model", "max_length", "models", "objective", "weights")
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -123,6 +123,21 @@ class Ledger:
         if identity and (not kept or any(k not in kept for k in identity)):
             study.set_user_attr("autoft", {**identity, **(kept or {})})
         return cls(study, url)
+
+    @staticmethod
+    def check_resume(config: StudyConfig, identity: dict) -> None:
+        """Refuse what :meth:`open` refuses of a stored study (other data, model, weights, objective, direction),
+        writing nothing: for an SQLite file that exists (a server's study is checked when a run opens it)."""
+        url = config.storage_url
+        if not url.startswith("sqlite:///") or not Path(url[len("sqlite:///") :]).is_file():
+            return
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            existing = {s.study_name: s for s in rdb_storage(url).get_all_studies()}
+        except Exception:  # noqa: BLE001 -- a damaged database: check_sqlite named it, or the run will
+            return
+        if config.name in existing:
+            _check_identity(config, url, existing[config.name], identity)
 
     @property
     def name(self) -> str:
@@ -332,6 +347,12 @@ def _check_identity(config: StudyConfig, url: str, stored: Any, identity: dict |
         return
     for key in IDENTITY:
         if key in kept and key in identity and kept[key] != identity[key]:
+            if key == "weights":
+                raise StudyError(
+                    f"{config.path}: the weights in the model folder changed since study '{config.name}' in {url} "
+                    f"began (fingerprint {'; '.join(kept[key])}, now {'; '.join(identity[key])}); put the earlier "
+                    "weights back, or use another [study] name to start a new study"
+                )
             raise StudyError(
                 f"{config.path}: study '{config.name}' in {url} was created with {key} {kept[key]!r}, "
                 f"this file gives {identity[key]!r}; use another [study] name to start a new study"

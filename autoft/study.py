@@ -25,6 +25,7 @@ from .display import StudyDisplay
 from .errors import StudyError, raise_if_stopped
 from .fsutil import write_text
 from .ledger import Ledger, check_sqlite, storage_of_run
+from .models import weights_fingerprint
 from .plugins import Registry
 from .search import MAX_FAILURES_IN_A_ROW, StudySearch
 from .summary import describe_data
@@ -53,6 +54,7 @@ def check_study(config: StudyConfig, registry: Registry) -> Workbench:
     check_run_folder(config)
     bench = Workbench.load(config, registry)
     preflight.check_study(bench)
+    Ledger.check_resume(config, identity(bench))  # a stored study of this name: the same data, model, objective
     return bench
 
 
@@ -92,6 +94,8 @@ def identity(bench: Workbench) -> dict:
         # the candidate models (alias, model, max_length): the search's choices must stay the same
         "models": [f"{c.alias}: {c.section.name}, max_length {c.section.max_length}" for c in config.models.values()],
         "objective": bench.config.objective.name,
+        # a local model folder's weights: trials of other weights would be ranked as if they were the same model
+        "weights": [f"{b.alias or b.config.model.name}: {weights_fingerprint(b.ref)}" for b in bench.every_model()],
     }
 
 

@@ -141,6 +141,29 @@ def test_a_resumed_study_must_use_the_same_data(study_file, cli, tmp_path, revie
     assert "was created with dataset" in result.err and "use another [study] name" in result.err
 
 
+def test_a_resumed_study_must_use_the_same_weights_and_the_check_says_so_first(study_file, cli, tmp_path, tiny_bert):
+    """A local model folder trained again between runs: its trials would be ranked with the earlier weights'."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = shutil.copytree(tiny_bert, tmp_path / "model")
+    path = study_file(model=model, search={"n_trials": 1, "isolation": "none"})
+    assert cli("study", "run", path, "--no-progress").code == 0
+    run = tmp_path / "runs" / "tiny"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    earlier = (model / "model.safetensors").read_bytes()
+    weights = load_file(model / "model.safetensors")
+    save_file({k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}, model / "model.safetensors")
+    for command in ("check", "run"):
+        result = cli("study", command, path, *(["--n-trials", "2", "--no-progress"] if command == "run" else []))
+        assert result.code == 2 and result.err.count("\n") == 1, result.err
+        assert "the weights in the model folder changed since study 'tiny'" in result.err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    (model / "model.safetensors").write_bytes(earlier)
+    assert cli("study", "run", path, "--n-trials", "2", "--no-progress").code == 0
+
+
 def test_lora_on_distilbert_end_to_end(study_file, tiny_distilbert, cli, tmp_path):
     path = study_file(model=tiny_distilbert, strategies={"lora": {"r": 4}}, search={"n_trials": 1, "isolation": "none"})
     assert cli("study", "run", path, "--no-progress").code == 0
