@@ -193,12 +193,39 @@ def check_strategies(bench: Workbench, config: Any) -> None:
         for values, key in itertools.islice(_option_sets(chosen.options), 64):
             options = cls.Options(**{k: v for k, v in values.items() if k in fields})
             strategy = cls()
+            what = f" {key} = {values[key]!r}" if key else ""
             try:
                 model = strategy.prepare(copy.deepcopy(skeleton), options)
-                strategy.phases(model, options, Hyperparams())
+                built = isinstance(model, torch.nn.Module)
+                problem = _plan_problem(model, strategy.phases(model, options, Hyperparams()) if built else None)
             except Exception as exc:
-                what = f" {key} = {values[key]!r}" if key else ""
                 raise ConfigError(
                     f"{bench.config.path}: [strategies.{name}]{what} does not fit model '{bench.ref.name}': "
                     f"{type_and_first_line(exc)}"
                 ) from exc
+            if problem:
+                raise ConfigError(
+                    f"{bench.config.path}: [strategies.{name}]{what} on model '{bench.ref.name}': {problem}"
+                )
+
+
+def _plan_problem(model: Any, phases: Any) -> str | None:
+    """What a strategy's prepared model and phases would fail every trial on (an optimizer with nothing to
+    train, or a trial with no training at all), or None."""
+    import torch
+
+    from .strategies import Phase
+
+    if not isinstance(model, torch.nn.Module):
+        return f"the strategy's prepare() returned {type(model).__name__}, not the model to train"
+    if not isinstance(phases, list) or not phases or not all(isinstance(p, Phase) for p in phases):
+        given = f"an empty {type(phases).__name__}" if isinstance(phases, list) and not phases else repr(phases)[:60]
+        return f"the strategy's phases() gave {given}, not a list of autoft.Phase"
+    names = {n for n, _ in model.named_parameters()}
+    for phase in phases:
+        if not phase.params:
+            return f"phase '{phase.name}' trains no parameter (did prepare() freeze them all?)"
+        unknown = [p for p in phase.params if p not in names]
+        if unknown:
+            return f"phase '{phase.name}' trains {unknown[0]!r}, which the model does not have"
+    return None

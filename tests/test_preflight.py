@@ -240,3 +240,44 @@ def test_a_damaged_database_at_the_study_storage_is_found_by_the_check(tiny_bert
         result = cli("study", command, path)
         assert result.code == 2 and result.err.count("\n") == 1 and "elsewhere.db" in result.err, result.err
     assert not (tmp_path / "runs").exists()
+
+
+ODD_STRATEGY = """
+import autoft
+
+
+class Odd(autoft.Strategy):
+    name = "odd"
+
+    def {method}(self, model, options, *rest):
+        {body}
+
+
+@autoft.hookimpl
+def register_strategies(register):
+    register(Odd)
+"""
+
+
+@pytest.mark.parametrize(
+    "method, body, said",
+    [
+        ("prepare", "return None", "the strategy's prepare() returned NoneType, not the model to train"),
+        ("prepare", "return model.requires_grad_(False)", "phase 'odd' trains no parameter (did prepare() freeze"),
+        ("phases", "return []", "the strategy's phases() gave an empty list, not a list of autoft.Phase"),
+        ("phases", "return [autoft.Phase('x', ['nope'], 0.1, 1)]", "phase 'x' trains 'nope', which the model does not"),
+    ],
+)
+def test_a_strategy_plugin_whose_plan_cannot_train_is_named_before_the_first_trial(
+    method, body, said, tiny_bert, tmp_path, cli
+):
+    """Each failed every trial ('optimizer got an empty parameter list'; an empty plan as 'the objective is not
+    a finite number') and stopped the study after three."""
+    (tmp_path / "odd.py").write_text(ODD_STRATEGY.format(method=method, body=body))
+    data = write_csv(tmp_path / "reviews.csv", 120)
+    tables = study(tmp_path, tiny_bert, data, strategies={"odd": {}})
+    tables["study"]["plugins"] = ["odd.py"]
+    result = cli("study", "run", write_study(tmp_path / "s.toml", tables), "--no-progress")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert f"[strategies.odd] on model '{tiny_bert}': {said}" in result.err
+    assert not (tmp_path / "runs").exists()
