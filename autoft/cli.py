@@ -147,8 +147,14 @@ def _model_commands(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="a [dataset] key, as in a study file: --data type=files --data path=reviews.csv",
     )
-    evaluate.add_argument("--split", choices=["train", "validation", "test"], default="test")
-    evaluate.add_argument("--out", type=Path, help="the evaluation folder (default: MODEL_DIR/evaluation-SPLIT)")
+    evaluate.add_argument(
+        "--split",
+        choices=["train", "validation", "test"],
+        help="the split to score (default: test); a --data table without splits is scored whole",
+    )
+    evaluate.add_argument(
+        "--out", type=Path, help="the evaluation folder (default: MODEL_DIR/evaluation-SPLIT, or evaluation-all)"
+    )
     evaluate.add_argument("--explain", type=count(0), default=5, help="token attributions for the N surest mistakes")
     evaluate.set_defaults(func=cmd_evaluate)
     for command in (predict, evaluate):
@@ -601,8 +607,8 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from .workbench import load_dataset
 
     check_model_folder(args.model_dir)  # the cheap checks first: nothing loads before every input is right
-    out = args.out or args.model_dir / f"evaluation-{args.split}"
-    check_evaluation_out(out, args.model_dir)
+    if args.out:
+        check_evaluation_out(args.out, args.model_dir)
     if args.study:
         if args.study.is_dir():
             raise ConfigError(f"--study '{args.study}' is a folder; give the study file (.toml) the model came from")
@@ -622,7 +628,18 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         files, base_dir, where, seed = [], Path.cwd(), "--data", 0
     registry = load_plugins(files)
     section, options = parse_dataset(table, where, registry)
-    data = load_dataset(section, options, registry, base_dir, seed, where)
+    # --data: a table without splits of its own is evaluated whole (carving 10% of it, as a study with seed 0
+    # would, scored a slice the user never chose); --study: the study's own splits, carved as the run carved them
+    data = load_dataset(section, options, registry, base_dir, seed, where, whole=not args.study)
+    if data.whole and args.split:
+        raise ConfigError(
+            f"--split {args.split}: the --data table has no splits, and every row of it is evaluated; drop --split "
+            "(or give the splits: --data train=..., --data test=...)"
+        )
+    split_name = "all" if data.whole else args.split or "test"
+    out = args.out or args.model_dir / f"evaluation-{split_name}"
+    if not args.out:
+        check_evaluation_out(out, args.model_dir)
     predictor = Predictor(args.model_dir, device=args.device)
     model_task = "regression" if predictor.regression else "multi_label" if predictor.thresholds else "classification"
     if data.task != model_task:
@@ -637,7 +654,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
             f"{where}: labels {', '.join(map(repr, unknown))} are not labels of the model "
             f"({', '.join(predictor.label_names)})"
         )
-    split = data.split(args.split)
+    split = data.split("test" if data.whole else split_name)
     if data.paired != predictor.paired:
         reads = "sentence pairs" if predictor.paired else "single texts"
         has = "pairs (text_pair_column)" if data.paired else "single texts"
@@ -651,7 +668,8 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     else:
         to_model = np.array([predictor.label_names.index(n) for n in data.label_names])
         labels = to_model[split.labels]
-    console.print(f"evaluating {args.model_dir} on {len(split)} {args.split} rows of {data.source}")
+    rows = f"all {len(split)} rows" if data.whole else f"{len(split)} {split_name} rows"
+    console.print(f"evaluating {args.model_dir} on {rows} of {data.source}")
     proba = predictor.proba(split.texts, split.pairs)
     summary = write_evaluation(
         out,

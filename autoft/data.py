@@ -141,6 +141,7 @@ class PreparedData:
     notes: tuple[str, ...] = ()
     text_columns: tuple[str, ...] = ()
     task: str = "classification"
+    whole: bool = False  # one table given whole (``autoft evaluate --data``): each split is all of its rows
 
     @property
     def num_labels(self) -> int:
@@ -174,9 +175,12 @@ def prepare(
     where: str,
     max_rows: dict[str, int] | None = None,
     task: str = "auto",
+    whole: bool = False,
 ) -> PreparedData:
     """Check a loaded dataset and return train, validation and test splits with label ids (or targets).
 
+    ``whole``: the splits are one table given whole (``autoft evaluate --data``): one class is enough, and
+    train, validation and test sharing texts is no news.
     ``max_rows`` caps splits (by name) with a seeded, stratified sample. ``task``: classification,
     regression (numeric targets; carving and samples are stratified by target decile), or auto:
     regression where the train labels are numbers with fractions, said in a note.
@@ -208,7 +212,7 @@ def prepare(
     else:
         names, ids = _label_ids(cleaned, raw.label_names, where)
         labels = ids["train"]
-        if len(set(labels.tolist())) < 2:
+        if len(set(labels.tolist())) < 2 and not whole:  # a model scores data of one class; none learns from it
             only = names[int(labels[0])] if len(labels) else "none"
             raise DataError(f"{where}: train has a single class ('{only}'); a classifier needs at least two labels")
         _check_unseen_labels({k: ids[k] for k in ("validation", "test") if k in ids}, labels, names, where)
@@ -239,7 +243,8 @@ def prepare(
         train_ids = splits["train"].labels
         _check_unseen_labels({k: splits[k].labels for k in ("validation", "test")}, train_ids, names, where)
     prepared = {k: LabelledTexts(list(r.texts), np.asarray(r.labels, dtype=dtype), r.pairs) for k, r in splits.items()}
-    notes.extend(_overlap_notes(prepared))
+    if not whole:
+        notes.extend(_overlap_notes(prepared))
     return PreparedData(
         train=prepared["train"],
         validation=prepared["validation"],
@@ -250,6 +255,7 @@ def prepare(
         notes=tuple(notes),
         text_columns=tuple(raw.text_columns),
         task=task,
+        whole=whole,
     )
 
 

@@ -11,6 +11,7 @@ model, loaded when a trial first needs it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,20 @@ def load_data(config: StudyConfig, registry: Registry) -> PreparedData:
 
 
 def load_dataset(
-    section: DatasetSection, options: Any, registry: Registry, base_dir: Path, seed: int, where: str
+    section: DatasetSection,
+    options: Any,
+    registry: Registry,
+    base_dir: Path,
+    seed: int,
+    where: str,
+    *,
+    whole: bool = False,
 ) -> PreparedData:
-    """Load a [dataset] table's data through its plugin, split and check it."""
+    """Load a [dataset] table's data through its plugin, split and check it.
+
+    ``whole`` (``autoft evaluate --data``): data that comes as one table, with no splits of its own, is
+    every split, every row of it, rather than carved into train, validation and test.
+    """
     plugin = registry.dataset(section.type)()
     where = f"{where}: [dataset] ({section.type})"
     try:
@@ -52,8 +64,13 @@ def load_dataset(
             f"{where}: the plugin's load() gave {type(raw).__name__}, not an autoft.RawDataset; "
             "return RawDataset({'train': Split(texts, labels)})"
         )
+    whole = whole and set(raw.splits) == {"train"}
+    if whole:
+        table = raw.splits["train"]
+        raw = dataclasses.replace(raw, splits={"train": table, "validation": table, "test": table})
     return prepare(
         raw,
+        whole=whole,
         seed=seed,
         validation_size=section.validation_size,
         test_size=section.test_size,

@@ -106,22 +106,12 @@ def test_predictions_match_the_study_test_evaluation(best_model, cli):
 
 
 def test_evaluate_a_saved_model_on_a_dataset(best_model, tmp_path, cli):
+    """--data: a table without splits is scored whole (it scored the 10% a study with seed 0 would carve);
+    --study: the study's own splits, as its run carved them."""
     best, data, study = best_model
     out = tmp_path / "eval"
-    result = cli(
-        "evaluate",
-        best,
-        "--data",
-        "type=files",
-        "--data",
-        f"path={json.dumps(str(data))}",
-        "--split",
-        "test",
-        "--out",
-        out,
-        "--explain",
-        "2",
-    )
+    given = ["evaluate", best, "--data", "type=files", "--data", f"path={json.dumps(str(data))}"]
+    result = cli(*given, "--out", out, "--explain", "2")
     assert result.code == 0, result.err
     for name in (
         "classification_report.json",
@@ -134,12 +124,31 @@ def test_evaluate_a_saved_model_on_a_dataset(best_model, tmp_path, cli):
         "evaluation.json",
     ):
         assert (out / name).is_file(), name
-    ours = json.loads((out / "evaluation.json").read_text())
+    assert f"on all {len(pd.read_csv(data))} rows of" in result.out
+    assert "precision" in result.out and "misclassified" in result.out
+    report = json.loads((out / "classification_report.json").read_text())
+    assert report["macro avg"]["support"] == len(pd.read_csv(data))
+    with_study = cli("evaluate", best, "--study", study, "--split", "test", "--out", tmp_path / "t")
+    assert with_study.code == 0, with_study.err
+    ours = json.loads((tmp_path / "t" / "evaluation.json").read_text())
     study_eval = json.loads((best.parent / "evaluation" / "evaluation.json").read_text())
     assert ours["accuracy"] == pytest.approx(study_eval["accuracy"])  # the same seeded test split
-    assert "precision" in result.out and "misclassified" in result.out
-    with_study = cli("evaluate", best, "--study", study, "--split", "validation", "--out", tmp_path / "v")
-    assert with_study.code == 0, with_study.err
+    assert cli("evaluate", best, "--study", study, "--split", "validation", "--out", tmp_path / "v").code == 0
+    one_line_error(cli(*given, "--split", "test"), "--split test: the --data table has no splits")
+
+
+def test_evaluate_scores_a_table_of_one_class(best_model, tmp_path, cli):
+    """Data of one label (every review a complaint) is a fair test of a model; only training needs two."""
+    best, _, _ = best_model
+    one = tmp_path / "complaints.csv"
+    pd.DataFrame({"text": ["awful broken item", "the worst seller", "broken on arrival"], "label": "neg"}).to_csv(
+        one, index=False
+    )
+    result = cli(
+        "evaluate", best, "--data", "type=files", "--data", f"path={json.dumps(str(one))}", "--out", tmp_path / "e"
+    )
+    assert result.code == 0, result.err
+    assert "on all 3 rows of" in result.out
 
 
 def test_evaluate_refuses_labels_the_model_does_not_know(best_model, tmp_path, cli):
