@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -67,7 +68,11 @@ def compute(
         y_true = np.asarray(y_true).astype(np.int64)
     else:
         y_pred = proba.argmax(axis=1)
-    return {name: m(y_true, y_pred, proba) for name, m in for_task(metrics, task).items()}
+    # a score that is ill-defined here (one class in a split; a constant prediction) is its value (0 or NaN)
+    # in the leaderboard; scikit-learn's and SciPy's warnings about it would break into the study's display
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {name: m(y_true, y_pred, proba) for name, m in for_task(metrics, task).items()}
 
 
 def for_task(metrics: Mapping[str, Metric], task: str) -> dict[str, Metric]:

@@ -225,3 +225,25 @@ def test_a_classifier_of_other_labels_starts_a_study_with_a_new_head(arch, tmp_p
     assert body and all(torch.equal(p, kept[n]) for n, p in body.items())
     weight = next(n for n in base.new_parameters if n.endswith("weight"))
     assert not torch.equal(*(base.fresh(seed).state_dict()[weight] for seed in (1, 2)))  # drawn per trial
+
+
+@pytest.mark.parametrize("task", ["classification", "multi_label", "regression"])
+def test_scores_that_are_ill_defined_on_a_split_are_computed_without_warnings(task):
+    """A validation split of one class (or constant targets) makes some scores ill-defined; scikit-learn and
+    SciPy warned about it on stderr, into the study's display, at every evaluation."""
+    import warnings
+
+    from autoft.metrics import compute
+
+    metrics = {m.name: m for m in METRICS}
+    if task == "classification":
+        y, proba = np.zeros(6, dtype=np.int64), np.tile([0.9, 0.1], (6, 1))
+    elif task == "multi_label":
+        y, proba = np.zeros((6, 3), dtype=np.float32), np.full((6, 3), 0.1)
+    else:
+        y, proba = np.ones(6, dtype=np.float32), np.ones((6, 1), dtype=np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = compute(metrics, y, proba)
+    assert scores and not [str(w.message) for w in caught]
+    assert all(isinstance(v, float) for v in scores.values())
