@@ -15,6 +15,15 @@ def is_url(value: str) -> bool:
     return bool(_URL.match(value))
 
 
+def url_problem(value: str, kind: str, instead: str) -> str | None:
+    """None when ``value`` is no URL; else what is wrong and what to give: the Hub id of a ``kind`` page's
+    URL, or ``instead``."""
+    if not is_url(value):
+        return None
+    found = hub_id(value, kind)
+    return f"'{value}' is a URL; " + (f"give the Hub id, '{found}'" if found else instead)
+
+
 def hub_id(url: str, kind: str) -> str | None:
     """The Hub id of a ``kind`` ("models" or "datasets") page's URL, such as 'org/name' for
     https://huggingface.co/org/name/tree/main; None for any other URL."""

@@ -101,9 +101,7 @@ class Ledger:
         except Exception as exc:
             raise StudyError(f"{config.path}: [study] storage {url!r}: cannot open: {first_line(exc)}") from exc
         try:
-            existing = {s.study_name: s for s in storage.get_all_studies()}
-            if config.name in existing:
-                _check_identity(config, url, existing[config.name], identity)
+            _check_stored(storage, config, identity)
             study = optuna.create_study(
                 storage=storage,
                 study_name=config.name,
@@ -133,11 +131,10 @@ class Ledger:
             return
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
-            existing = {s.study_name: s for s in rdb_storage(url).get_all_studies()}
+            storage = rdb_storage(url)
         except Exception:  # noqa: BLE001 -- a damaged database: check_sqlite named it, or the run will
             return
-        if config.name in existing:
-            _check_identity(config, url, existing[config.name], identity)
+        _check_stored(storage, config, identity)
 
     @property
     def name(self) -> str:
@@ -333,6 +330,13 @@ def check_sqlite(path: Path) -> None:
             f"'{path}' is a SQLite database, but not an Optuna study storage (its tables: "
             f"{', '.join(sorted(tables)[:5])}); move it away, or point [study] storage elsewhere"
         )
+
+
+def _check_stored(storage: Any, config: StudyConfig, identity: dict | None) -> None:
+    """Refuse a study of this name in ``storage`` that was made for other data, model, objective or direction."""
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    if config.name in existing:
+        _check_identity(config, config.storage_url, existing[config.name], identity)
 
 
 def _check_identity(config: StudyConfig, url: str, stored: Any, identity: dict | None) -> None:

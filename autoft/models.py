@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, first_line
-from .hub import hub_id, is_url
+from .hub import url_problem
 
 if TYPE_CHECKING:
     import torch
@@ -48,10 +48,9 @@ def resolve(name: str, base_dir: Path, *, revision: str | None = None, trust_rem
     Packaged short names (``minilm``) and a local folder (relative to the study
     file) win; anything else is taken as a Hugging Face Hub id.
     """
-    if is_url(name):
-        found = hub_id(name, "models")
-        hint = f"give the Hub id, '{found}'" if found else "give a Hugging Face Hub id or a local folder"
-        raise ModelError(f"model '{name}' is a URL; {hint}")
+    problem = url_problem(name, "models", "give a Hugging Face Hub id or a local folder")
+    if problem:
+        raise ModelError(f"model {problem}")
     package = PACKAGED.get(name.lower())
     if package and importlib.util.find_spec(package) is not None:
         module = importlib.import_module(package)

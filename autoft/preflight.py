@@ -13,6 +13,8 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .errors import ConfigError, ModelError, PluginError, type_and_first_line
 from .gpus import gpu_count
 from .metrics import compute
@@ -113,8 +115,6 @@ def check_class_weights(bench: Workbench) -> None:
 def check_metrics(bench: Workbench) -> None:
     """Each metric a trial computes, given the validation labels predicted right: one that fails or gives no
     number there fails every trial (the study stopped after three of them)."""
-    import numpy as np
-
     labels = np.asarray(bench.data.validation.labels)
     if bench.regression:
         proba = labels.astype(np.float32).reshape(-1, 1)

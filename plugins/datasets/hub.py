@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from autoft import DataError, Dataset, LoadContext, RawDataset, Split, hookimpl, option
 from autoft.errors import first_line
-from autoft.hub import hub_id, is_url
+from autoft.hub import url_problem
 
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 
@@ -28,10 +28,9 @@ def load_hub(options: HubOptions) -> RawDataset:
     """Load splits from the Hub; label names come from a ClassLabel feature when there is one."""
     import datasets
 
-    if is_url(options.id):
-        found = hub_id(options.id, "datasets")
-        hint = f"give the Hub id, '{found}'" if found else "give a Hub dataset id, such as 'stanfordnlp/imdb'"
-        raise DataError(f"[dataset] id '{options.id}' is a URL; {hint}")
+    problem = url_problem(options.id, "datasets", "give a Hub dataset id, such as 'stanfordnlp/imdb'")
+    if problem:
+        raise DataError(f"[dataset] id {problem}")
     try:
         dd = datasets.load_dataset(options.id, options.config or None, revision=options.revision or None)
     except Exception as exc:  # the hub client raises many kinds of errors
