@@ -5,7 +5,7 @@ import os
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
@@ -408,3 +408,33 @@ def test_what_counts_as_the_storage_refusing_a_write(exc, said):
     except KeyError as outer:
         refusal = storage_refusal(outer)
     assert (said in refusal) if said else refusal is None, refusal
+
+
+TABLES = st.lists(st.sampled_from(["neg", "pos", "maybe", "Neg", " neg", ""]), min_size=1, max_size=12)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(labels=TABLES, split=st.sampled_from([None, "train", "validation", "test"]))
+def test_evaluate_on_a_generated_table_scores_it_whole_or_says_why_in_one_line(
+    labels, split, best_model, tmp_path_factory, capsys
+):
+    """Any one-table --data: every row scored (exit 0, 'all N rows'), or exit 2 in one line (a label the model
+    lacks, a blank label, --split given); never a traceback, and the model folder stays as it was."""
+    from autoft.cli import main
+
+    best, _, _ = best_model
+    folder = tmp_path_factory.mktemp("table")
+    path = folder / "t.csv"
+    pd.DataFrame({"text": [f"review {i} was fine" for i in range(len(labels))], "label": labels}).to_csv(
+        path, index=False
+    )
+    before = files_of(best)
+    args = ["evaluate", str(best), "--data", "type=files", "--data", f"path={json.dumps(str(path))}"]
+    code = main([*args, "--out", str(folder / "e"), *(["--split", split] if split else [])])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if code == 0:
+        assert split is None and f"on all {len(labels)} rows of" in out
+    else:
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert files_of(best) == before
